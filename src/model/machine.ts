@@ -1,0 +1,157 @@
+/**
+ * A machine as the control plane stores it (`machines/<app>/<id>`) and as its agent reports it
+ * (`machine-status/<host>/<id>`). Config field names follow the Machines API so that clients
+ * written for it work unchanged.
+ */
+
+export type MachineState =
+  | 'created'
+  | 'starting'
+  | 'started'
+  | 'stopping'
+  | 'stopped'
+  | 'suspending'
+  | 'suspended'
+  | 'replacing'
+  | 'replaced'
+  | 'destroying'
+  | 'destroyed'
+  | 'failed';
+
+export interface GuestConfig {
+  cpu_kind?: 'shared' | 'performance';
+  cpus?: number;
+  memory_mb?: number;
+}
+
+export interface InitConfig {
+  exec?: string[];
+  entrypoint?: string[];
+  cmd?: string[];
+  tty?: boolean;
+}
+
+export interface MachinePort {
+  port?: number;
+  start_port?: number;
+  end_port?: number;
+  handlers?: string[];
+  force_https?: boolean;
+  tls_options?: Record<string, unknown>;
+  http_options?: Record<string, unknown>;
+  proxy_proto_options?: { version?: 'v1' | 'v2' };
+}
+
+export interface MachineCheck {
+  type?: 'tcp' | 'http';
+  port?: number;
+  interval?: string;
+  timeout?: string;
+  grace_period?: string;
+  method?: string;
+  path?: string;
+  protocol?: 'http' | 'https';
+  headers?: Record<string, string | string[]>;
+}
+
+export interface MachineService {
+  protocol: 'tcp' | 'udp';
+  internal_port: number;
+  ports?: MachinePort[];
+  concurrency?: { type?: 'connections' | 'requests'; soft_limit?: number; hard_limit?: number };
+  autostop?: 'off' | 'stop' | 'suspend' | boolean;
+  autostart?: boolean;
+  min_machines_running?: number;
+  checks?: MachineCheck[];
+}
+
+export interface MachineFile {
+  guest_path: string;
+  raw_value?: string;
+  secret_name?: string;
+  mode?: number;
+}
+
+export interface MachineConfig {
+  image: string;
+  env?: Record<string, string>;
+  init?: InitConfig;
+  guest?: GuestConfig;
+  services?: MachineService[];
+  checks?: Record<string, MachineCheck>;
+  restart?: { policy?: 'no' | 'on-failure' | 'always'; max_retries?: number };
+  auto_destroy?: boolean;
+  metadata?: Record<string, string>;
+  files?: MachineFile[];
+  stop_config?: { timeout?: string | number; signal?: string };
+}
+
+export interface ImageRef {
+  registry: string;
+  repository: string;
+  tag: string;
+  digest: string;
+  labels?: Record<string, string>;
+}
+
+export interface MachineEvent {
+  type: string;
+  status: string;
+  source: 'user' | 'nearby' | 'agent';
+  timestamp: number;
+  request?: Record<string, unknown>;
+}
+
+/** What the control plane wants of a machine. `seq` grows with every request, so an agent
+ *  acts on each start or stop exactly once, and a process that exits by itself is not restarted
+ *  against its restart policy just because the last request was "started". */
+export interface DesiredState {
+  state: 'started' | 'stopped' | 'suspended' | 'destroyed';
+  seq: number;
+  signal?: string;
+  timeout_ms?: number;
+  reason?: 'api' | 'request' | 'idle' | 'deploy';
+}
+
+/** `machines/<app>/<id>`: written by the control plane only. */
+export interface MachineRecord {
+  id: string;
+  name: string;
+  app: string;
+  region: string;
+  host: string;
+  instance_id: string;
+  config: MachineConfig;
+  image_ref: ImageRef;
+  desired: DesiredState;
+  events: MachineEvent[];
+  created_at: string;
+  updated_at: string;
+  destroyed_at?: string;
+}
+
+/** `machine-status/<host>/<id>`: written by the agent that owns the host only. */
+export interface MachineStatus {
+  id: string;
+  app: string;
+  instance_id: string;
+  state: MachineState;
+  /** The `desired.seq` this status answers. */
+  seq: number;
+  private_ip?: string;
+  ipv4?: string;
+  image_digest?: string;
+  pid?: number;
+  exit?: { exit_code: number; signal?: string; oom_killed: boolean; at: string };
+  restarts: number;
+  error?: string;
+  events: MachineEvent[];
+  updated_at: string;
+}
+
+/** Newest first, at most this many events are kept per record. */
+export const MAX_EVENTS = 20;
+
+export function pushEvent(events: MachineEvent[], event: MachineEvent): MachineEvent[] {
+  return [event, ...events].slice(0, MAX_EVENTS);
+}

@@ -1,0 +1,40 @@
+/**
+ * The host network contract: a bridge per host, a network namespace per machine with one IPv4 and
+ * one IPv6 address, NAT for egress. Names and subnets come from `HostNetworkOptions` so that
+ * tests (and several data dirs on one host) never collide.
+ */
+
+export interface HostNetworkOptions {
+  /** Bridge device name, at most 15 characters (default `nearby0`). */
+  bridge: string;
+  /** IPv4 subnet of machines, e.g. `172.19.0.0/16`; the bridge takes the first address. */
+  ipv4Cidr: string;
+  /** IPv6 /64 prefix of machines, e.g. `fdaa:0:1::/64`; the bridge takes `::1`. */
+  ipv6Cidr: string;
+  /** Prefix of network namespace names (default `nearby-`). */
+  netnsPrefix: string;
+}
+
+export interface MachineAddresses {
+  ipv4: string;
+  ipv6: string;
+}
+
+export interface Attachment extends MachineAddresses {
+  /** `/run/netns/<name>`: what the runtime joins. */
+  netnsPath: string;
+}
+
+export interface HostNetwork {
+  readonly options: HostNetworkOptions;
+  /** Creates the bridge, its addresses, forwarding and NAT. Idempotent. */
+  ensure(): Promise<void>;
+  /** Picks free addresses, given the ones already in use. */
+  allocate(inUse: Iterable<string>): MachineAddresses;
+  /** Creates (or finds) the machine's namespace, veth pair and addresses. Idempotent. */
+  attach(machineId: string, addresses: MachineAddresses): Promise<Attachment>;
+  /** Removes the machine's namespace and veth. Idempotent. */
+  detach(machineId: string): Promise<void>;
+  /** Removes the bridge, NAT rules and every namespace with our prefix. */
+  teardown(): Promise<void>;
+}
