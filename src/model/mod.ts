@@ -2,3 +2,8 @@
 export * from './app.ts';
 export * from './keys.ts';
 export * from './machine.ts';
+
+export * from "./ids.ts";
+export * from "./machine-view.ts";
+export * from "./duration.ts";
+export * from "./log-line.ts";

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what nearby needs on a Debian 12 host, as root: Debian packages, npm dependencies with
+# Node 24 (into node_modules), the native helpers; then prepares the host (scripts/host-prep.sh).
+# Idempotent and quiet when there is nothing to do. Extra Debian packages may be named as arguments
+# (the test script adds its own).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: nearby runs machines with namespaces, cgroups and a bridge: run this as root" >&2
+  exit 1
+fi
+
+packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl "$@")
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts some daemons on install; nearby runs its own instances.
+  for service in haproxy nginx docker-registry; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+      systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
+fi
+
+# npm dependencies, including Node 24 itself (the `node` package), reinstalled when the lock changes.
+stamp=node_modules/.nearby-lock
+if [ ! -x node_modules/node/bin/node ] || ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
+  echo "setup: installing npm dependencies (with Node 24)"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+scripts/build-native.sh
+scripts/host-prep.sh

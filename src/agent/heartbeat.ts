@@ -1,0 +1,27 @@
+/** Publishes this host (`hosts/<name>`) and refreshes its heartbeat so the scheduler can use it. */
+import { cpus, totalmem } from 'node:os';
+import { type HostRecord, keys } from '../model/mod.ts';
+import type { Store } from '../store/mod.ts';
+
+export const HEARTBEAT_MS = 10_000;
+
+export async function runHeartbeat(
+  store: Store,
+  host: { name: string; region: string; runtime: string },
+  signal: AbortSignal,
+): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const beat = () => {
+    const record: HostRecord = {
+      ...host,
+      memory_mb: Math.floor(totalmem() / 1024 / 1024),
+      cpus: cpus().length,
+      heartbeat_at: new Date().toISOString(),
+      started_at: startedAt,
+    };
+    return store.put(keys.host(host.name), record);
+  };
+  await beat();
+  const timer = setInterval(() => beat().catch(() => {}), HEARTBEAT_MS);
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+}

@@ -1,0 +1,97 @@
+/**
+ * Ships a machine's log file (CRI format, written by its shim) to the store's log stream,
+ * remembering how far it got so that a restart of nearby neither loses nor repeats lines.
+ */
+import { open, readFile, writeFile } from 'node:fs/promises';
+import type { LogLine } from '../model/mod.ts';
+import type { Store } from '../store/mod.ts';
+
+const POLL_MS = 200;
+const CRI = /^(\S+) (stdout|stderr) ([FP]) (.*)$/;
+
+export class LogShipper {
+  #offset = 0;
+  #partial = '';
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  #loaded: Promise<void>;
+
+  readonly store: Store;
+  readonly subject: string;
+  readonly logPath: string;
+  readonly offsetPath: string;
+  readonly labels: { machine: string; region: string };
+
+  constructor(
+    store: Store,
+    subject: string,
+    logPath: string,
+    offsetPath: string,
+    labels: { machine: string; region: string },
+  ) {
+    this.store = store;
+    this.subject = subject;
+    this.logPath = logPath;
+    this.offsetPath = offsetPath;
+    this.labels = labels;
+    this.#loaded = readFile(offsetPath, 'utf8')
+      .then((text) => {
+        this.#offset = Number(text) || 0;
+      })
+      .catch(() => {});
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.flush(), POLL_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  /** Ships whatever was written since the last call. */
+  async flush(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.#loaded;
+      const file = await open(this.logPath, 'r').catch(() => undefined);
+      if (!file) return;
+      try {
+        const { size } = await file.stat();
+        if (size < this.#offset) this.#offset = 0; // the file was replaced
+        if (size === this.#offset) return;
+        const buffer = Buffer.alloc(Math.min(size - this.#offset, 4 * 1024 * 1024));
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, this.#offset);
+        const text = buffer.subarray(0, bytesRead).toString('utf8');
+        const end = text.lastIndexOf('\n');
+        if (end < 0) return;
+        for (const line of text.slice(0, end).split('\n')) await this.#ship(line);
+        this.#offset += Buffer.byteLength(text.slice(0, end + 1));
+        await writeFile(this.offsetPath, String(this.#offset));
+      } finally {
+        await file.close();
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #ship(line: string): Promise<void> {
+    const match = CRI.exec(line);
+    if (!match) return;
+    const [, timestamp, stream, tag, text] = match;
+    if (tag === 'P') {
+      this.#partial += text;
+      return;
+    }
+    const message = this.#partial + text;
+    this.#partial = '';
+    const entry: LogLine = { timestamp, ...this.labels, stream: stream as LogLine['stream'], message };
+    await this.store.append(this.subject, entry);
+  }
+}

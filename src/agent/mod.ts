@@ -1,0 +1,40 @@
+/**
+ * The host agent: publishes its host, reconciles the machines assigned to it, ships their logs.
+ * It talks to the rest of nearby only through the store.
+ */
+import type { Logger } from 'pino';
+import type { HostNetwork } from '../net/types.ts';
+import type { ImageService } from '../oci/types.ts';
+import type { Store } from '../store/mod.ts';
+import { runHeartbeat } from './heartbeat.ts';
+import { Reconciler } from './reconciler.ts';
+import type { RuntimeDriver } from './runtime/types.ts';
+
+export interface AgentOptions {
+  store: Store;
+  host: string;
+  region: string;
+  dataDir: string;
+  images: ImageService;
+  runtime: RuntimeDriver;
+  network: HostNetwork;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+export interface RunningAgent {
+  reconciler: Reconciler;
+  /** Resolves when the agent has stopped following the store (after `signal` aborts). */
+  done: Promise<void>;
+}
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.log.child({ part: 'agent' });
+  await options.network.ensure();
+  await runHeartbeat(options.store, { name: options.host, region: options.region, runtime: options.runtime.name }, options.signal);
+  const reconciler = new Reconciler({ ...options, log });
+  const done = reconciler.run(options.signal).catch((error) => {
+    if (!options.signal.aborted) log.error({ err: error }, 'agent stopped following the store');
+  });
+  return { reconciler, done };
+}

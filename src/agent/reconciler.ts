@@ -1,0 +1,434 @@
+/**
+ * The agent's reconcile loop: for every machine assigned to this host, make the sandbox match the
+ * record's desired state, and report what is true in `machine-status/<host>/<id>`. One worker per
+ * machine at a time; any change (record, exit) just marks the machine dirty and runs it again.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.ts';
+import {
+  keys,
+  type MachineEvent,
+  type MachineRecord,
+  type MachineStatus,
+  parseDurationMs,
+  pushEvent,
+  subjects,
+} from '../model/mod.ts';
+import type { HostNetwork } from '../net/types.ts';
+import type { ImageService } from '../oci/types.ts';
+import type { Store } from '../store/mod.ts';
+import { LogShipper } from './log-shipper.ts';
+import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
+import { processSpec } from './process-spec.ts';
+import type { ExitInfo, RuntimeDriver } from './runtime/types.ts';
+
+export interface ReconcilerOptions {
+  store: Store;
+  host: string;
+  region: string;
+  dataDir: string;
+  images: ImageService;
+  runtime: RuntimeDriver;
+  network: HostNetwork;
+  log: Logger;
+}
+
+const EXIT_POLL_MS = 250;
+const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+const DEFAULT_MAX_RETRIES = 10;
+const PIDS_LIMIT = 4096;
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #records = new Map<string, MachineRecord>();
+  readonly #statuses = new Map<string, MachineStatus>();
+  readonly #busy = new Set<string>();
+  readonly #dirty = new Set<string>();
+  /** Sandboxes prepared by this process (prepare is redone once after a restart: it is idempotent). */
+  readonly #prepared = new Map<string, string>();
+  /** Pids of started machines, watched for exits. */
+  readonly #running = new Map<string, number>();
+  readonly #shippers = new Map<string, LogShipper>();
+  readonly #restartTimers = new Map<string, NodeJS.Timeout>();
+  #idle: Promise<void> = Promise.resolve();
+  #settle: (() => void) | undefined;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  /** Loads what this host reported before a restart, then follows the store until `signal`. */
+  async run(signal: AbortSignal): Promise<void> {
+    for (const { value } of await this.#o.store.list<MachineStatus>(keys.machineStatuses(this.#o.host))) {
+      this.#statuses.set(value.id, value);
+    }
+    const exits = setInterval(() => this.#checkExits(), EXIT_POLL_MS);
+    signal.addEventListener('abort', () => clearInterval(exits), { once: true });
+    for await (const event of this.#o.store.watch<MachineRecord>(keys.machines(), { signal })) {
+      if (event.type === 'synced') {
+        await this.#adoptAll();
+        continue;
+      }
+      const id = event.key.slice(event.key.lastIndexOf('/') + 1);
+      if (event.type === 'delete') {
+        if (!this.#records.has(id)) continue;
+        this.#records.delete(id);
+      } else {
+        if (event.value.host !== this.#o.host) continue;
+        this.#records.set(id, event.value);
+      }
+      this.kick(id);
+    }
+    for (const timer of this.#restartTimers.values()) clearTimeout(timer);
+    await Promise.all([...this.#shippers.values()].map((shipper) => shipper.stop()));
+  }
+
+  /** Resolves when no machine has work pending (tests and orderly shutdown use it). */
+  idle(): Promise<void> {
+    return this.#busy.size === 0 ? Promise.resolve() : this.#idle;
+  }
+
+  kick(id: string): void {
+    if (this.#busy.has(id)) {
+      this.#dirty.add(id);
+      return;
+    }
+    if (this.#busy.size === 0) this.#idle = new Promise((resolve) => (this.#settle = resolve));
+    this.#busy.add(id);
+    void (async () => {
+      do {
+        this.#dirty.delete(id);
+        try {
+          await this.#reconcile(id);
+        } catch (error) {
+          await this.#fail(id, error);
+        }
+      } while (this.#dirty.has(id));
+      this.#busy.delete(id);
+      if (this.#busy.size === 0) this.#settle?.();
+    })();
+  }
+
+  /** After a restart: running sandboxes are adopted as they are; the rest get reconciled. */
+  async #adoptAll(): Promise<void> {
+    for (const [id, record] of this.#records) {
+      const status = this.#statuses.get(id);
+      if (status && status.instance_id === record.instance_id && status.state === 'started') {
+        const info = await this.#o.runtime.inspect(id).catch(() => undefined);
+        if (info?.state === 'running' && info.pid) {
+          this.#running.set(id, info.pid);
+          this.#shipper(record).start();
+          this.#o.log.info({ machine: id, pid: info.pid }, 'adopted running machine');
+          continue;
+        }
+        // It died while nobody watched: treat it as an exit, so the restart policy decides.
+        this.#running.set(id, -1);
+      }
+      this.kick(id);
+    }
+    // Statuses of machines that no longer exist in the store: clean their sandboxes.
+    for (const id of this.#statuses.keys()) if (!this.#records.has(id)) this.kick(id);
+  }
+
+  #checkExits(): void {
+    for (const [id, pid] of this.#running) {
+      if (pid > 0 && alive(pid)) continue;
+      this.#running.delete(id);
+      void this.#onExit(id);
+    }
+  }
+
+  async #onExit(id: string): Promise<void> {
+    const record = this.#records.get(id);
+    const status = this.#statuses.get(id);
+    if (!record || !status || status.state !== 'started') return;
+    const info = await this.#o.runtime.inspect(id).catch(() => undefined);
+    const exit = info?.exit ?? { exitCode: 255, oomKilled: false, at: new Date() };
+    const policy = record.config.restart?.policy ?? 'on-failure';
+    const retries = record.config.restart?.max_retries ?? DEFAULT_MAX_RETRIES;
+    const wantsRestart =
+      record.desired.state === 'started' &&
+      (policy === 'always' || (policy === 'on-failure' && (exit.exitCode !== 0 || exit.oomKilled))) &&
+      status.restarts < retries;
+    const description = describeExit(exit);
+    this.#o.log.info({ machine: id, app: record.app, ...exit }, `machine ${description}`);
+    await this.#setStatus(id, {
+      state: 'stopped',
+      pid: undefined,
+      exit: toStatusExit(exit),
+      error: exit.exitCode === 0 ? undefined : `main process ${description}`,
+      event: {
+        type: 'exit',
+        status: 'stopped',
+        source: 'agent',
+        request: { exit_event: { exit_code: exit.exitCode, oom_killed: exit.oomKilled, signal: exit.signal } },
+      },
+    });
+    if (!wantsRestart) return;
+    const delay = Math.min(500 * 2 ** status.restarts, 10_000);
+    this.#restartTimers.set(
+      id,
+      setTimeout(() => {
+        this.#restartTimers.delete(id);
+        void this.#restart(id);
+      }, delay),
+    );
+  }
+
+  async #restart(id: string): Promise<void> {
+    const record = this.#records.get(id);
+    const status = this.#statuses.get(id);
+    if (!record || !status || status.state !== 'stopped' || status.seq !== record.desired.seq) return;
+    if (record.desired.state !== 'started' || status.instance_id !== record.instance_id) return;
+    await this.#setStatus(id, { restarts: status.restarts + 1 });
+    await this.#start(record, 'restart policy');
+  }
+
+  async #reconcile(id: string): Promise<void> {
+    const record = this.#records.get(id);
+    let status = this.#statuses.get(id);
+    const { runtime } = this.#o;
+
+    if (!record || record.destroyed_at) {
+      if (!status) return;
+      if (status.state !== 'destroyed') await this.#teardown(id);
+      this.#statuses.delete(id);
+      await this.#o.store.delete(keys.machineStatus(this.#o.host, id));
+      return;
+    }
+    if (record.desired.state === 'destroyed') {
+      if (status?.state === 'destroyed') return;
+      await this.#setStatus(id, { state: 'destroying', seq: record.desired.seq }, record);
+      await this.#teardown(id);
+      await this.#setStatus(id, { state: 'destroyed', pid: undefined, event: evt('destroy', 'destroyed') });
+      return;
+    }
+    // A new version: the old sandbox goes, the new one is made from the new config (same addresses).
+    if (status && status.instance_id !== record.instance_id && this.#prepared.has(id)) {
+      if (status.state === 'started' || status.state === 'suspended') {
+        await this.#stopSandbox(record, { signal: record.config.stop_config?.signal });
+      }
+      await runtime.destroy(id);
+      this.#prepared.delete(id);
+    }
+    if (this.#prepared.get(id) !== record.instance_id) {
+      const wasRunning = status?.instance_id === record.instance_id && status.state === 'started';
+      if (!wasRunning) await this.#prepare(record);
+      else this.#prepared.set(id, record.instance_id);
+      status = this.#statuses.get(id);
+    }
+    if (!status || status.seq === record.desired.seq) return;
+
+    const desired = record.desired;
+    switch (desired.state) {
+      case 'started':
+        clearTimeout(this.#restartTimers.get(id));
+        if (status.state === 'suspended') {
+          await runtime.resume(id);
+          await this.#setStatus(id, { state: 'started', seq: desired.seq, event: evt('resume', 'started') });
+        } else if (status.state !== 'started') {
+          await this.#setStatus(id, { seq: desired.seq, restarts: 0 });
+          await this.#start(record, desired.reason ?? 'api');
+        } else {
+          await this.#setStatus(id, { seq: desired.seq });
+        }
+        return;
+      case 'stopped':
+        clearTimeout(this.#restartTimers.get(id));
+        if (status.state === 'started' || status.state === 'suspended') {
+          await this.#setStatus(id, { state: 'stopping', seq: desired.seq, event: evt('stop', 'stopping') });
+          const exit = await this.#stopSandbox(record, { signal: desired.signal, timeoutMs: desired.timeout_ms });
+          await this.#setStatus(id, {
+            state: 'stopped',
+            pid: undefined,
+            exit: exit && toStatusExit(exit),
+            error: undefined,
+            event: evt('exit', 'stopped', { exit_event: exit && { exit_code: exit.exitCode, signal: exit.signal } }),
+          });
+        } else {
+          await this.#setStatus(id, { seq: desired.seq, state: status.state === 'created' ? 'stopped' : status.state });
+        }
+        return;
+      case 'suspended':
+        if (status.state === 'started') {
+          await this.#setStatus(id, { state: 'suspending', seq: desired.seq });
+          await runtime.suspend(id);
+          this.#running.delete(id);
+          await this.#setStatus(id, { state: 'suspended', event: evt('suspend', 'suspended') });
+        } else {
+          await this.#setStatus(id, { seq: desired.seq });
+        }
+        return;
+    }
+  }
+
+  async #prepare(record: MachineRecord): Promise<void> {
+    const { id } = record;
+    const status = this.#statuses.get(id);
+    if (!status || status.instance_id !== record.instance_id) {
+      await this.#setStatus(
+        id,
+        { state: 'created', seq: 0, restarts: 0, exit: undefined, error: undefined, pid: undefined },
+        record,
+      );
+    }
+    const image = await this.#o.images.pull(imageRefString(record));
+    const current = this.#statuses.get(id);
+    const inUse = [...this.#statuses.values()].filter((s) => s.id !== id).flatMap((s) => [s.ipv4 ?? '', s.private_ip ?? '']);
+    const addresses =
+      current?.ipv4 && current.private_ip
+        ? { ipv4: current.ipv4, ipv6: current.private_ip }
+        : this.#o.network.allocate(inUse.filter(Boolean));
+    await this.#setStatus(id, { ipv4: addresses.ipv4, private_ip: addresses.ipv6, image_digest: image.ref.digest });
+    const attachment = await this.#o.network.attach(id, addresses);
+    const process = processSpec(image.config, record.config, image.rootfs, machineEnv(record, attachment));
+    const guest = record.config.guest ?? {};
+    const files = [
+      ...machineEtcFiles(record, attachment),
+      ...(record.config.files ?? [])
+        .filter((file) => file.raw_value !== undefined)
+        .map((file) => ({
+          path: file.guest_path,
+          content: Buffer.from(file.raw_value ?? '', 'base64'),
+          mode: file.mode,
+        })),
+    ];
+    await this.#o.runtime.prepare({
+      id,
+      imageRootfs: image.rootfs,
+      dir: this.#machineDir(id),
+      process,
+      hostname: id,
+      resources: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256, pids: PIDS_LIMIT },
+      netnsPath: attachment.netnsPath,
+      files,
+    });
+    this.#prepared.set(id, record.instance_id);
+  }
+
+  async #start(record: MachineRecord, reason: string): Promise<void> {
+    const { id } = record;
+    if (this.#prepared.get(id) !== record.instance_id) await this.#prepare(record);
+    await this.#setStatus(id, { state: 'starting' });
+    this.#shipper(record).start();
+    const { pid } = await this.#o.runtime.start(id);
+    this.#running.set(id, pid);
+    await this.#setStatus(id, {
+      state: 'started',
+      pid,
+      exit: undefined,
+      error: undefined,
+      event: evt('start', 'started', { reason }),
+    });
+    this.#o.log.info({ machine: id, app: record.app, pid, reason }, 'machine started');
+  }
+
+  async #stopSandbox(record: MachineRecord, options: { signal?: string; timeoutMs?: number }) {
+    this.#running.delete(record.id);
+    const timeoutMs = options.timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout) ?? DEFAULT_STOP_TIMEOUT_MS;
+    const signal = options.signal ?? record.config.stop_config?.signal ?? 'SIGTERM';
+    const exit = await this.#o.runtime.stop(record.id, { signal, timeoutMs });
+    await this.#shippers.get(record.id)?.flush();
+    return exit;
+  }
+
+  async #teardown(id: string): Promise<void> {
+    this.#running.delete(id);
+    clearTimeout(this.#restartTimers.get(id));
+    await this.#o.runtime.destroy(id);
+    await this.#o.network.detach(id);
+    this.#prepared.delete(id);
+    const shipper = this.#shippers.get(id);
+    this.#shippers.delete(id);
+    await shipper?.stop();
+    await rm(this.#offsetPath(id), { force: true });
+  }
+
+  async #fail(id: string, error: unknown): Promise<void> {
+    const message = errorMessage(error);
+    this.#o.log.error({ machine: id, err: error }, `machine failed: ${message}`);
+    const record = this.#records.get(id);
+    if (!record) return;
+    await this.#setStatus(
+      id,
+      { state: 'failed', seq: record.desired.seq, error: message, event: evt('launch', 'failed', { error: message }) },
+      record,
+    ).catch(() => {});
+  }
+
+  #shipper(record: MachineRecord): LogShipper {
+    let shipper = this.#shippers.get(record.id);
+    if (!shipper) {
+      shipper = new LogShipper(
+        this.#o.store,
+        subjects.logs(record.app, record.region, record.id),
+        this.#o.runtime.logPath(record.id),
+        this.#offsetPath(record.id),
+        { machine: record.id, region: record.region },
+      );
+      this.#shippers.set(record.id, shipper);
+    }
+    return shipper;
+  }
+
+  #machineDir(id: string): string {
+    return join(this.#o.dataDir, 'machines', id);
+  }
+
+  #offsetPath(id: string): string {
+    return join(this.#o.dataDir, 'agent', `${id}.log-offset`);
+  }
+
+  async #setStatus(
+    id: string,
+    patch: Partial<MachineStatus> & { event?: Omit<MachineEvent, 'timestamp'> },
+    record?: MachineRecord,
+  ): Promise<void> {
+    const { event, ...fields } = patch;
+    const base: MachineStatus = this.#statuses.get(id) ?? {
+      id,
+      app: record?.app ?? '',
+      instance_id: record?.instance_id ?? '',
+      state: 'created',
+      seq: 0,
+      restarts: 0,
+      events: [],
+      updated_at: '',
+    };
+    const next: MachineStatus = {
+      ...base,
+      ...(record ? { app: record.app, instance_id: record.instance_id } : {}),
+      ...fields,
+      events: event ? pushEvent(base.events, { ...event, timestamp: Date.now() }) : base.events,
+      updated_at: new Date().toISOString(),
+    };
+    this.#statuses.set(id, next);
+    await mkdir(join(this.#o.dataDir, 'agent'), { recursive: true });
+    await this.#o.store.put(keys.machineStatus(this.#o.host, id), next);
+  }
+}
+
+function evt(type: string, status: string, request?: Record<string, unknown>): Omit<MachineEvent, 'timestamp'> {
+  return { type, status, source: 'agent', ...(request ? { request } : {}) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function toStatusExit(exit: ExitInfo): NonNullable<MachineStatus['exit']> {
+  return { exit_code: exit.exitCode, signal: exit.signal, oom_killed: exit.oomKilled, at: exit.at.toISOString() };
+}
+
+function describeExit(exit: ExitInfo): string {
+  if (exit.oomKilled) return 'was killed: out of memory (raise guest.memory_mb)';
+  if (exit.signal) return `was killed by ${exit.signal}`;
+  return `exited with code ${exit.exitCode}`;
+}

@@ -1,0 +1,180 @@
+/**
+ * The control plane's machine operations: they only ever write desired state into the store
+ * (`machines/<app>/<id>`); agents carry it out and report back in `machine-status/…`.
+ */
+import {
+  type AppRecord,
+  instanceId,
+  keys,
+  type MachineConfig,
+  type MachineRecord,
+  type MachineStatus,
+  machineId,
+  machineName,
+  machineView,
+  type MachineView,
+  parseDurationMs,
+  pushEvent,
+} from '../model/mod.ts';
+import type { ImageService } from '../oci/types.ts';
+import { type Store, update } from '../store/mod.ts';
+import { apiErrors } from './errors.ts';
+import { pickHost } from './scheduler.ts';
+
+export interface ControlPlane {
+  store: Store;
+  images: ImageService;
+  defaultRegion: string;
+}
+
+export async function getApp(store: Store, app: string): Promise<AppRecord> {
+  const entry = await store.get<AppRecord>(keys.app(app));
+  if (!entry) throw apiErrors.appNotFound(app);
+  return entry.value;
+}
+
+export async function getRecord(store: Store, app: string, id: string): Promise<MachineRecord> {
+  const entry = await store.get<MachineRecord>(keys.machine(app, id));
+  if (!entry || entry.value.destroyed_at) throw apiErrors.machineNotFound(app, id);
+  return entry.value;
+}
+
+export async function getStatus(store: Store, record: MachineRecord): Promise<MachineStatus | undefined> {
+  return (await store.get<MachineStatus>(keys.machineStatus(record.host, record.id)))?.value;
+}
+
+export async function viewOf(store: Store, record: MachineRecord): Promise<MachineView> {
+  return machineView(record, await getStatus(store, record));
+}
+
+export interface CreateMachineInput {
+  config: MachineConfig;
+  name?: string;
+  region?: string;
+  skip_launch?: boolean;
+}
+
+export async function createMachine(cp: ControlPlane, app: string, input: CreateMachineInput): Promise<MachineRecord> {
+  await getApp(cp.store, app);
+  const region = input.region ?? cp.defaultRegion;
+  const resolved = await cp.images.resolve(input.config.image);
+  const host = await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256);
+  const now = new Date();
+  const record: MachineRecord = {
+    id: machineId(),
+    name: input.name ?? machineName(),
+    app,
+    region,
+    host: host.name,
+    instance_id: instanceId(now.getTime()),
+    config: input.config,
+    image_ref: resolved.ref,
+    desired: { state: input.skip_launch ? 'stopped' : 'started', seq: 1, reason: 'api' },
+    events: [{ type: 'launch', status: 'created', source: 'user', timestamp: now.getTime() }],
+    created_at: now.toISOString(),
+    updated_at: now.toISOString(),
+  };
+  await cp.store.put(keys.machine(app, record.id), record, { expectRevision: 0 });
+  return record;
+}
+
+/** Replaces a machine's config: a new instance id, the old version is replaced by the agent. */
+export async function updateMachine(
+  cp: ControlPlane,
+  app: string,
+  id: string,
+  input: CreateMachineInput & { current_version?: string },
+): Promise<MachineRecord> {
+  const current = await getRecord(cp.store, app, id);
+  if (input.current_version && input.current_version !== current.instance_id) {
+    throw apiErrors.machineState(id, `at version ${current.instance_id}`, `not ${input.current_version}`);
+  }
+  const resolved = await cp.images.resolve(input.config.image);
+  return changeRecord(cp.store, app, id, (record) => {
+    const now = Date.now();
+    return {
+      ...record,
+      name: input.name ?? record.name,
+      config: input.config,
+      image_ref: resolved.ref,
+      instance_id: instanceId(now),
+      desired: {
+        state: input.skip_launch ? 'stopped' : 'started',
+        seq: record.desired.seq + 1,
+        reason: 'deploy',
+      },
+      events: pushEvent(record.events, { type: 'update', status: 'replacing', source: 'user', timestamp: now }),
+    };
+  });
+}
+
+export async function startMachine(cp: ControlPlane, app: string, id: string): Promise<string> {
+  const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
+  if (view.state === 'destroying') throw apiErrors.machineState(id, view.state, 'it cannot be started');
+  await changeRecord(cp.store, app, id, (record) => ({
+    ...record,
+    desired: { state: 'started', seq: record.desired.seq + 1, reason: 'api' },
+  }));
+  return view.state;
+}
+
+export async function stopMachine(
+  cp: ControlPlane,
+  app: string,
+  id: string,
+  options: { signal?: string; timeout?: string | number } = {},
+): Promise<string> {
+  const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
+  const timeoutMs = parseDurationMs(options.timeout);
+  if (options.timeout !== undefined && timeoutMs === undefined) {
+    throw apiErrors.badRequest(`timeout: '${options.timeout}' is not a duration (use e.g. "30s" or 30)`);
+  }
+  const signal = options.signal && (options.signal.startsWith('SIG') ? options.signal : `SIG${options.signal}`);
+  await changeRecord(cp.store, app, id, (record) => ({
+    ...record,
+    desired: {
+      state: 'stopped',
+      seq: record.desired.seq + 1,
+      reason: 'api',
+      signal: signal ?? record.config.stop_config?.signal,
+      timeout_ms: timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout),
+    },
+  }));
+  return view.state;
+}
+
+export async function destroyMachine(cp: ControlPlane, app: string, id: string, force: boolean): Promise<void> {
+  const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
+  if (!force && ['started', 'starting', 'suspended', 'stopping'].includes(view.state)) {
+    throw apiErrors.machineState(id, view.state, 'stop it first, or destroy with force=true');
+  }
+  await changeRecord(cp.store, app, id, (record) => ({
+    ...record,
+    desired: { state: 'destroyed', seq: record.desired.seq + 1, reason: 'api', signal: 'SIGKILL' },
+    events: pushEvent(record.events, {
+      type: 'destroy',
+      status: 'destroying',
+      source: 'user',
+      timestamp: Date.now(),
+    }),
+  }));
+}
+
+async function changeRecord(
+  store: Store,
+  app: string,
+  id: string,
+  change: (record: MachineRecord) => MachineRecord,
+): Promise<MachineRecord> {
+  const written = await update<MachineRecord>(store, keys.machine(app, id), (record) => {
+    if (!record || record.destroyed_at) throw apiErrors.machineNotFound(app, id);
+    return { ...change(record), updated_at: new Date().toISOString() };
+  });
+  return written as MachineRecord;
+}
+
+/** Machines of an app that are not destroyed (or all, with `includeDeleted`). */
+export async function listRecords(store: Store, app: string, includeDeleted = false): Promise<MachineRecord[]> {
+  const records = (await store.list<MachineRecord>(keys.machines(app))).map((e) => e.value);
+  return records.filter((r) => includeDeleted || !r.destroyed_at).sort((a, b) => a.created_at.localeCompare(b.created_at));
+}

@@ -1,0 +1,101 @@
+/**
+ * The control-plane API (Machines API shape) on fastify. Errors always answer
+ * `{"error": "...", "code": "...", "hint"?: "..."}` with the status of their NearbyError.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { isNearbyError } from '../errors.ts';
+import type { ImageService } from '../oci/types.ts';
+import type { Store } from '../store/mod.ts';
+import { authenticate } from './auth.ts';
+import type { ControlPlane } from './machines.ts';
+import { runReaper } from './reaper.ts';
+import { appRoutes } from './routes/apps.ts';
+import { imageRoutes } from './routes/images.ts';
+import { logRoutes } from './routes/logs.ts';
+import { machineRoutes } from './routes/machines.ts';
+import { platformRoutes } from './routes/platform.ts';
+
+export { adminTokenFile, ensureAdminToken } from './auth.ts';
+
+export interface ApiOptions {
+  store: Store;
+  images: ImageService;
+  defaultRegion: string;
+  appsDomain: string;
+  /** Where apps answer, with `{app}` for the name: `http://{app}.localhost:8080/`. */
+  appUrlTemplate: string;
+  log: Logger;
+}
+
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const api = Fastify({
+    loggerInstance: options.log.child({ part: 'api' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 4 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
+  });
+  const cp: ControlPlane = { store: options.store, images: options.images, defaultRegion: options.defaultRegion };
+
+  api.addHook('onRequest', async (request) => {
+    if (request.url === '/health') return;
+    await authenticate(options.store, request.headers.authorization);
+  });
+  api.get('/health', async () => ({ ok: true }));
+
+  api.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const details = error.validation.map((v) => {
+        const path = `${error.validationContext ?? 'body'}${v.instancePath}`.replaceAll('/', '.');
+        const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
+        return `${path}: ${v.message}${allowed ? ` (${allowed.join(', ')})` : ''}`;
+      });
+      return reply.code(400).send({ error: `invalid request: ${[...new Set(details)].join('; ')}`, code: 'BAD_REQUEST' });
+    }
+    if (isNearbyError(error)) {
+      if (error.status >= 500) request.log.error({ err: error }, error.message);
+      return reply.code(error.status).send({ error: error.message, code: error.code, hint: error.hint });
+    }
+    if (error.statusCode && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: error.message, code: error.code ?? 'BAD_REQUEST' });
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.code(500).send({ error: `internal error: ${error.message}`, code: 'INTERNAL' });
+  });
+  api.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url}`, code: 'NOT_FOUND' }),
+  );
+
+  appRoutes(api, cp);
+  machineRoutes(api, cp);
+  logRoutes(api, cp);
+  imageRoutes(api, cp);
+  platformRoutes(api, cp, options);
+  return api;
+}
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the API on `host:port` and the control loops that belong to the control plane. */
+export async function startApi(options: ApiOptions & { listen: string; signal: AbortSignal }): Promise<RunningApi> {
+  const api = buildApi(options);
+  const [host, port] = splitHostPort(options.listen);
+  const address = await api.listen({ host, port });
+  const reaper = runReaper(options.store, options.log.child({ part: 'reaper' }), options.signal);
+  return {
+    url: address.replace('[::1]', 'localhost'),
+    async close() {
+      await api.close();
+      await reaper.catch(() => {});
+    },
+  };
+}
+
+export function splitHostPort(listen: string): [string, number] {
+  const index = listen.lastIndexOf(':');
+  const host = listen.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return [host, Number(listen.slice(index + 1))];
+}

@@ -1,0 +1,35 @@
+/**
+ * The scheduler: which host runs a new machine. A host qualifies when its agent's heartbeat is
+ * fresh and it is in the wanted region; among those, the one with the most memory left wins.
+ */
+import { type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
+import { type Store, values } from '../store/mod.ts';
+import { apiErrors } from './errors.ts';
+
+/** An agent that missed this long of heartbeats is not given new machines. */
+export const HOST_STALE_MS = 60_000;
+
+export async function pickHost(store: Store, region: string, memoryMb: number): Promise<HostRecord> {
+  const now = Date.now();
+  const hosts = (await values<HostRecord>(store, keys.hosts())).filter(
+    (host) => now - Date.parse(host.heartbeat_at) < HOST_STALE_MS,
+  );
+  const inRegion = hosts.filter((host) => host.region === region);
+  if (inRegion.length === 0) throw apiErrors.noHost(region, [...new Set(hosts.map((h) => h.region))].sort());
+  const used = new Map<string, number>();
+  for (const machine of await values<MachineRecord>(store, keys.machines())) {
+    if (machine.destroyed_at || machine.desired.state === 'destroyed') continue;
+    used.set(machine.host, (used.get(machine.host) ?? 0) + (machine.config.guest?.memory_mb ?? 256));
+  }
+  const free = (host: HostRecord) => host.memory_mb - (used.get(host.name) ?? 0);
+  // Hosts may be overcommitted (limits are enforced per machine by its cgroup); prefer room first.
+  inRegion.sort((a, b) => Number(free(b) >= memoryMb) - Number(free(a) >= memoryMb) || free(b) - free(a));
+  return inRegion[0];
+}
+
+/** Regions that have a live host, for error messages and `nearby regions`. */
+export async function liveRegions(store: Store): Promise<string[]> {
+  const now = Date.now();
+  const hosts = await values<HostRecord>(store, keys.hosts());
+  return [...new Set(hosts.filter((h) => now - Date.parse(h.heartbeat_at) < HOST_STALE_MS).map((h) => h.region))];
+}

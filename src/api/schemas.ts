@@ -1,0 +1,164 @@
+/**
+ * JSON schemas of request bodies, in the Machines API's shapes. Unknown fields are dropped (as the
+ * Machines API ignores them); a field of the wrong type is refused with its path named.
+ */
+const stringArray = { type: 'array', items: { type: 'string' } } as const;
+const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const duration = { anyOf: [{ type: 'string' }, { type: 'number' }] } as const;
+
+const check = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { enum: ['tcp', 'http'] },
+    port,
+    interval: duration,
+    timeout: duration,
+    grace_period: duration,
+    method: { type: 'string' },
+    path: { type: 'string' },
+    protocol: { enum: ['http', 'https'] },
+    tls_skip_verify: { type: 'boolean' },
+    headers: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, stringArray] } },
+  },
+} as const;
+
+const service = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['internal_port'],
+  properties: {
+    protocol: { enum: ['tcp', 'udp'], default: 'tcp' },
+    internal_port: port,
+    ports: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          port,
+          start_port: port,
+          end_port: port,
+          handlers: stringArray,
+          force_https: { type: 'boolean' },
+          tls_options: { type: 'object' },
+          http_options: { type: 'object' },
+          proxy_proto_options: { type: 'object' },
+        },
+      },
+    },
+    concurrency: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        type: { enum: ['connections', 'requests'] },
+        soft_limit: { type: 'integer', minimum: 0 },
+        hard_limit: { type: 'integer', minimum: 0 },
+      },
+    },
+    autostop: { anyOf: [{ type: 'boolean' }, { enum: ['off', 'stop', 'suspend'] }] },
+    autostart: { type: 'boolean' },
+    min_machines_running: { type: 'integer', minimum: 0 },
+    checks: { type: 'array', items: check },
+  },
+} as const;
+
+export const machineConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['image'],
+  properties: {
+    image: { type: 'string', minLength: 1 },
+    env: stringMap,
+    init: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { exec: stringArray, entrypoint: stringArray, cmd: stringArray, tty: { type: 'boolean' } },
+    },
+    guest: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        cpu_kind: { enum: ['shared', 'performance'] },
+        cpus: { type: 'integer', minimum: 1, maximum: 64 },
+        memory_mb: { type: 'integer', minimum: 64, maximum: 262144 },
+      },
+    },
+    services: { type: 'array', items: service },
+    checks: { type: 'object', additionalProperties: check },
+    restart: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        policy: { enum: ['no', 'on-failure', 'always'] },
+        max_retries: { type: 'integer', minimum: 0 },
+      },
+    },
+    auto_destroy: { type: 'boolean' },
+    metadata: stringMap,
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['guest_path'],
+        properties: {
+          guest_path: { type: 'string', pattern: '^/' },
+          raw_value: { type: 'string' },
+          secret_name: { type: 'string' },
+          mode: { type: 'integer' },
+        },
+      },
+    },
+    stop_config: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { timeout: duration, signal: { type: 'string' } },
+    },
+  },
+} as const;
+
+export const createAppSchema = {
+  type: 'object',
+  required: ['app_name'],
+  properties: {
+    app_name: { type: 'string' },
+    org_slug: { type: 'string' },
+    network: { type: 'string' },
+  },
+} as const;
+
+export const createMachineSchema = {
+  type: 'object',
+  required: ['config'],
+  properties: {
+    config: machineConfigSchema,
+    name: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$' },
+    region: { type: 'string', pattern: '^[a-z0-9-]{2,32}$' },
+    skip_launch: { type: 'boolean' },
+    skip_service_registration: { type: 'boolean' },
+  },
+} as const;
+
+export const updateMachineSchema = {
+  type: 'object',
+  required: ['config'],
+  properties: {
+    config: machineConfigSchema,
+    name: { type: 'string' },
+    region: { type: 'string' },
+    skip_launch: { type: 'boolean' },
+    current_version: { type: 'string' },
+  },
+} as const;
+
+export const stopMachineSchema = {
+  anyOf: [
+    { type: 'null' },
+    {
+      type: 'object',
+      properties: { signal: { type: 'string', pattern: '^(SIG)?[A-Z0-9]+$' }, timeout: duration },
+    },
+  ],
+} as const;

@@ -1,0 +1,90 @@
+/**
+ * The CLI's API client. Finds the API and its token the way users expect: flags, then
+ * `NEARBY_API_URL` / `NEARBY_API_TOKEN`, then the admin token in the local data dir.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { NearbyError } from '../errors.ts';
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:4280';
+
+export function defaultDataDir(): string {
+  return process.env.NEARBY_DATA_DIR || join(homedir(), '.nearby');
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string | undefined;
+
+  constructor(baseUrl = process.env.NEARBY_API_URL || DEFAULT_API_URL, token = process.env.NEARBY_API_TOKEN) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#token = token || readAdminToken();
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.#fetch(method, path, body, signal);
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : undefined;
+    if (!response.ok) throw apiError(response.status, data);
+    return data as T;
+  }
+
+  /** Streams an NDJSON response line by line. */
+  async *lines<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
+    const response = await this.#fetch('GET', path, undefined, signal);
+    if (!response.ok) throw apiError(response.status, await response.json().catch(() => undefined));
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for await (const chunk of response.body ?? []) {
+      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line) as T;
+        newline = buffered.indexOf('\n');
+      }
+    }
+  }
+
+  async #fetch(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    if (!this.#token) {
+      throw new NearbyError('NO_TOKEN', 'no API token found', {
+        hint: `set NEARBY_API_TOKEN, or run on the server host where ${join(defaultDataDir(), 'admin-token')} exists`,
+      });
+    }
+    try {
+      return await fetch(`${this.baseUrl}${path}`, {
+        method,
+        signal,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new NearbyError('API_UNREACHABLE', `cannot reach the nearby API at ${this.baseUrl}`, {
+        cause: error,
+        hint: 'start it with `npm run up` (or `bin/nearby server`), or set NEARBY_API_URL',
+      });
+    }
+  }
+}
+
+function readAdminToken(): string | undefined {
+  try {
+    return readFileSync(join(defaultDataDir(), 'admin-token'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function apiError(status: number, data: { error?: string; code?: string; hint?: string } | undefined): NearbyError {
+  return new NearbyError(data?.code ?? `HTTP_${status}`, data?.error ?? `the API answered ${status}`, {
+    status,
+    hint: data?.hint,
+  });
+}

@@ -1,0 +1,52 @@
+/** `nearby host clean`: remove every machine, mount, namespace and bridge a data dir made on this host. */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRuntime } from '../../agent/runtime/mod.ts';
+import { NearbyError } from '../../errors.ts';
+import { createHostNetwork } from '../../net/mod.ts';
+import { createLogger } from '../../server/log.ts';
+import { type ServerSettings, settingsFile } from '../../server/settings.ts';
+import { defaultDataDir } from '../client.ts';
+import type { Command } from '../command.ts';
+
+const clean: Command = {
+  name: 'host clean',
+  summary: 'destroy every machine of a data dir and remove its network (stop the server first)',
+  help: `Usage: nearby host clean [--data-dir DIR] [--purge]
+
+Kills and removes every sandbox the server with this data dir made, its overlay mounts, network
+namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
+  options: { 'data-dir': { type: 'string' }, purge: { type: 'boolean' } },
+  async run({ values, out }) {
+    const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
+    const text = await readFile(settingsFile(dataDir), 'utf8').catch(() => undefined);
+    if (!text) {
+      throw new NearbyError('NOT_A_DATA_DIR', `${dataDir} has no server.json: no nearby server ran with it`, {
+        hint: 'pass the --data-dir the server used',
+      });
+    }
+    const settings = JSON.parse(text) as ServerSettings;
+    const log = createLogger('text', 'warn');
+    const runtime = await createRuntime({
+      runtimeBin: settings.runtime === 'auto' ? undefined : settings.runtime,
+      stateDir: join(dataDir, 'runtime'),
+      logger: log,
+    });
+    const ids = await runtime.list();
+    for (const id of ids) await runtime.destroy(id);
+    await createHostNetwork({ bridge: settings.bridge, ipv4Cidr: settings.ipv4Cidr, ipv6Cidr: settings.ipv6Cidr }).teardown();
+    out(`Removed ${ids.length} machine sandbox${ids.length === 1 ? '' : 'es'} and bridge ${settings.bridge}`);
+    if (values.purge) {
+      await rm(dataDir, { recursive: true, force: true });
+      out(`Deleted ${dataDir}`);
+    }
+    return 0;
+  },
+};
+
+export const host: Command = {
+  name: 'host',
+  summary: 'administer this host',
+  help: 'Usage: nearby host clean [--data-dir DIR] [--purge]',
+  subcommands: [clean],
+};

@@ -1,0 +1,48 @@
+/** The Machines API calls the CLI makes, typed once. */
+import type { MachineConfig, MachineView } from '../model/mod.ts';
+import type { ApiClient } from './client.ts';
+
+const base = (app: string) => `/v1/apps/${encodeURIComponent(app)}/machines`;
+
+export const machinesApi = {
+  list: (client: ApiClient, app: string) => client.request<MachineView[]>('GET', base(app)),
+  get: (client: ApiClient, app: string, id: string) => client.request<MachineView>('GET', `${base(app)}/${id}`),
+  create: (
+    client: ApiClient,
+    app: string,
+    body: { config: MachineConfig; name?: string; region?: string; skip_launch?: boolean },
+  ) => client.request<MachineView>('POST', base(app), body),
+  update: (client: ApiClient, app: string, id: string, body: { config: MachineConfig }) =>
+    client.request<MachineView>('POST', `${base(app)}/${id}`, body),
+  start: (client: ApiClient, app: string, id: string) => client.request('POST', `${base(app)}/${id}/start`),
+  stop: (client: ApiClient, app: string, id: string, body: { signal?: string; timeout?: string } = {}) =>
+    client.request('POST', `${base(app)}/${id}/stop`, body),
+  destroy: (client: ApiClient, app: string, id: string, force: boolean) =>
+    client.request('DELETE', `${base(app)}/${id}${force ? '?force=true' : ''}`),
+  wait: (client: ApiClient, app: string, id: string, state: string, timeoutSeconds = 60, instanceId?: string) =>
+    client.request(
+      'GET',
+      `${base(app)}/${id}/wait?state=${state}&timeout=${timeoutSeconds}${instanceId ? `&instance_id=${instanceId}` : ''}`,
+    ),
+};
+
+/** Waits past the API's 60-second cap by asking again. */
+export async function waitLong(
+  client: ApiClient,
+  app: string,
+  id: string,
+  state: string,
+  timeoutSeconds: number,
+  instanceId?: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const left = Math.ceil((deadline - Date.now()) / 1000);
+    try {
+      await machinesApi.wait(client, app, id, state, Math.max(1, Math.min(60, left)), instanceId);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'WAIT_TIMEOUT' || left <= 60) throw error;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * `nearby server`: every part in one process on one host (DESIGN.md §1): the store, the API,
+ * the agent and the edge proxy. SIGTERM stops nearby but leaves machines running; the next start
+ * adopts them.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startAgent } from '../agent/mod.ts';
+import { createRuntime } from '../agent/runtime/mod.ts';
+import { ensureAdminToken, startApi } from '../api/mod.ts';
+import { createHostNetwork } from '../net/mod.ts';
+import { ImageStore } from '../oci/mod.ts';
+import { startProxy } from '../proxy/mod.ts';
+import { openStore } from '../store/mod.ts';
+import { createLogger } from './log.ts';
+import { type ServerSettings, settingsFile } from './settings.ts';
+
+export type { ServerSettings } from './settings.ts';
+
+export async function runServer(settings: ServerSettings, signal: AbortSignal): Promise<void> {
+  const log = createLogger(settings.logFormat);
+  await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
+  await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
+  const store = openStore(settings.dataDir);
+  await ensureAdminToken(store, settings.dataDir);
+  const images = new ImageStore({
+    dir: join(settings.dataDir, 'images'),
+    insecureRegistries: settings.insecureRegistries,
+    log: log.child({ part: 'images' }),
+  });
+  const runtime = await createRuntime({
+    runtimeBin: settings.runtime === 'auto' ? undefined : settings.runtime,
+    stateDir: join(settings.dataDir, 'runtime'),
+    logger: log.child({ part: 'runtime' }),
+  });
+  const network = createHostNetwork({
+    bridge: settings.bridge,
+    ipv4Cidr: settings.ipv4Cidr,
+    ipv6Cidr: settings.ipv6Cidr,
+  });
+  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
+  const appUrlTemplate = `http://{app}.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`;
+
+  const agent = await startAgent({
+    store,
+    host: settings.hostName,
+    region: settings.region,
+    dataDir: settings.dataDir,
+    images,
+    runtime,
+    network,
+    log,
+    signal,
+  });
+  const proxy = startProxy({
+    store,
+    region: settings.region,
+    dataDir: settings.dataDir,
+    httpListen: settings.proxyListen,
+    appsDomain: settings.appsDomain,
+    log: log.child({ part: 'proxy' }),
+    signal,
+  });
+  await proxy.ready;
+  const api = await startApi({
+    store,
+    images,
+    defaultRegion: settings.region,
+    appsDomain: settings.appsDomain,
+    appUrlTemplate,
+    log,
+    listen: settings.apiListen,
+    signal,
+  });
+  log.info(
+    { api: api.url, proxy: settings.proxyListen, region: settings.region, runtime: runtime.name, dataDir: settings.dataDir },
+    `nearby is up: API ${api.url}, apps at ${appUrlTemplate.replace('{app}', '<app>')}`,
+  );
+
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  log.info('shutting down (machines keep running and are adopted on the next start)');
+  await api.close();
+  await proxy.stop();
+  await agent.done;
+  await agent.reconciler.idle();
+  await store.close();
+}
