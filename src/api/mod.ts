@@ -2,7 +2,7 @@
  * The control-plane API (Machines API shape) on fastify. Errors always answer
  * `{"error": "...", "code": "...", "hint"?: "..."}` with the status of their NearbyError.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { isNearbyError } from '../errors.ts';
 import type { ImageService } from '../oci/types.ts';
@@ -31,7 +31,7 @@ export interface ApiOptions {
 export function buildApi(options: ApiOptions): FastifyInstance {
   const api = Fastify({
     loggerInstance: options.log.child({ part: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
   });

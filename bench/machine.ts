@@ -1,0 +1,95 @@
+/**
+ * `npm run bench -- machine`: how fast machines start, through the whole platform (API → store →
+ * agent → runtime → status → API), with the image already cached:
+ *   - create → started, 20 machines;
+ *   - stop → start of one machine, 20 times;
+ * and, as the reference measured in the same run, the OCI runtime alone running `true` in the
+ * same image (what nearby adds on top of it is the difference).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MachineView } from '../src/model/mod.ts';
+import { helloImage } from '../test/helpers/images.ts';
+import { startNearby } from '../test/helpers/nearby.ts';
+import { startRegistry } from '../test/helpers/registry.ts';
+
+const ROUNDS = 20;
+const cleanups: (() => unknown)[] = [];
+const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
+
+function stats(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95) };
+}
+
+try {
+  const registry = await startRegistry(hooks);
+  const image = await helloImage(registry.url);
+  const nearby = await startNearby(hooks);
+  const ok = (status: number, what: string) => {
+    if (status >= 300) throw new Error(`${what} failed with ${status}`);
+  };
+  ok((await nearby.api('POST', '/v1/apps', { app_name: 'bench' })).status, 'create app');
+  const config = { image, services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }] };
+
+  // Warm the image cache once: pulls are measured by `npm run bench -- pull`.
+  const warm = await nearby.api<MachineView>('POST', '/v1/apps/bench/machines', { config });
+  await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=started&timeout=60`);
+
+  const create: number[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const started = performance.now();
+    const { body } = await nearby.api<MachineView>('POST', '/v1/apps/bench/machines', { config });
+    const wait = await nearby.api('GET', `/v1/apps/bench/machines/${body.id}/wait?state=started&timeout=60`);
+    ok(wait.status, 'wait started');
+    create.push(performance.now() - started);
+    ids.push(body.id);
+  }
+  for (const id of ids) await nearby.api('DELETE', `/v1/apps/bench/machines/${id}?force=true`);
+
+  const restart: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    await nearby.api('POST', `/v1/apps/bench/machines/${warm.body.id}/stop`, {});
+    ok((await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=stopped&timeout=60`)).status, 'stop');
+    const started = performance.now();
+    await nearby.api('POST', `/v1/apps/bench/machines/${warm.body.id}/start`);
+    ok((await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=started&timeout=60`)).status, 'start');
+    restart.push(performance.now() - started);
+  }
+
+  // Reference: the runtime alone, `crun run` (or runc) of `true` in the cached image's rootfs.
+  const runtime = JSON.parse(execFileSync('cat', [join(nearby.dataDir, 'server.json')], { encoding: 'utf8' })).runtime;
+  const bin = runtime === 'runc' ? 'runc' : 'crun';
+  const rootfs = execFileSync('sh', ['-c', `ls -d ${nearby.dataDir}/images/rootfs/*/ | head -1`], { encoding: 'utf8' }).trim();
+  const bundle = await mkdtemp(join(tmpdir(), 'nearby-bench-bundle-'));
+  execFileSync(bin, ['spec'], { cwd: bundle });
+  const generated = JSON.parse(execFileSync('cat', [join(bundle, 'config.json')], { encoding: 'utf8' }));
+  generated.root = { path: rootfs, readonly: true };
+  generated.process.args = ['/bin/true'];
+  generated.process.terminal = false;
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(generated));
+  const raw: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const started = performance.now();
+    execFileSync(bin, ['run', '--bundle', bundle, `nearby-bench-${process.pid}-${i}`], { stdio: 'ignore' });
+    raw.push(performance.now() - started);
+  }
+  await rm(bundle, { recursive: true, force: true });
+
+  const c = stats(create);
+  const r = stats(restart);
+  const ref = stats(raw);
+  const line = (name: string, value: number) => console.log(`${name}=${value.toFixed(1)}`);
+  line('machine_create_to_started_p50_ms', c.p50);
+  line('machine_create_to_started_p95_ms', c.p95);
+  line('machine_stop_start_p50_ms', r.p50);
+  line('machine_stop_start_p95_ms', r.p95);
+  line(`runtime_${bin}_run_true_p50_ms`, ref.p50);
+  line('machine_start_ratio_vs_runtime', r.p50 / ref.p50);
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+}

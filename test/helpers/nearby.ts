@@ -1,0 +1,198 @@
+/**
+ * Runs a real `nearby server` (bin/nearby, as users run it) for end-to-end tests: its own data dir,
+ * free ports, and a bridge and subnets no other test uses. `stop()` stops it; `clean()` also removes
+ * every machine, mount, namespace and the bridge (`nearby host clean --purge`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './registry.ts';
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export const nearbyBin = join(repoRoot, 'bin', 'nearby');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningNearby {
+  apiUrl: string;
+  proxyPort: number;
+  dataDir: string;
+  token: string;
+  region: string;
+  /** Environment that points the CLI at this server. */
+  env: NodeJS.ProcessEnv;
+  cli(args: string[], options?: { cwd?: string; timeoutMs?: number }): Promise<CliResult>;
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** Stops the server (SIGTERM) and starts it again on the same data dir and ports. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  clean(): Promise<void>;
+  /** The server's stderr so far (JSON log lines), for failure messages. */
+  output(): string;
+}
+
+interface TestContextLike {
+  after(fn: () => unknown): void;
+}
+
+export async function startNearby(t: TestContextLike, options: { region?: string } = {}): Promise<RunningNearby> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'nearby-e2e-'));
+  const apiPort = await freePort();
+  const proxyPort = await freePort();
+  const net = randomInt(16, 250);
+  const region = options.region ?? 'fra';
+  const args = [
+    'server',
+    '--data-dir',
+    dataDir,
+    '--api-listen',
+    `127.0.0.1:${apiPort}`,
+    '--proxy-listen',
+    `127.0.0.1:${proxyPort}`,
+    '--region',
+    region,
+    '--host-name',
+    `test-${net}`,
+    '--bridge',
+    `nbe${net}`,
+    '--machine-cidr',
+    `10.${net}.0.0/24`,
+    '--machine-cidr6',
+    `fdaa:0:${net.toString(16)}::/64`,
+    '--log-format',
+    'json',
+  ];
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  const start = async () => {
+    child = spawn(nearbyBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`nearby server exited with ${child.exitCode}:\n${output}`);
+      const ok = await fetch(`${apiUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) return;
+      await delay(100);
+    }
+    throw new Error(`nearby server did not answer within 60s:\n${output}`);
+  };
+
+  const stop = async () => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGTERM');
+    const timer = setTimeout(() => running.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await start();
+  const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  const env = { ...process.env, NEARBY_API_URL: apiUrl, NEARBY_API_TOKEN: token, NEARBY_DATA_DIR: dataDir };
+
+  const cli = (cliArgs: string[], cliOptions: { cwd?: string; timeoutMs?: number } = {}) =>
+    new Promise<CliResult>((resolvePromise) => {
+      const process = spawn(nearbyBin, cliArgs, { cwd: cliOptions.cwd ?? dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      process.stdout.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      process.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      const timer = setTimeout(() => process.kill('SIGINT'), cliOptions.timeoutMs ?? 180_000);
+      process.on('close', (code) => {
+        clearTimeout(timer);
+        resolvePromise({ code: code ?? 1, stdout, stderr });
+      });
+    });
+
+  const api = async <T>(method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+
+  let cleaned = false;
+  const clean = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await stop();
+    const result = await new Promise<CliResult>((resolvePromise) => {
+      const process = spawn(nearbyBin, ['host', 'clean', '--data-dir', dataDir, '--purge'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      process.stdout.on('data', (c) => {
+        stdout += c;
+      });
+      process.stderr.on('data', (c) => {
+        stderr += c;
+      });
+      process.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+    });
+    if (result.code !== 0) throw new Error(`nearby host clean failed: ${result.stderr}`);
+  };
+  t.after(clean);
+
+  return {
+    apiUrl,
+    proxyPort,
+    dataDir,
+    token,
+    region,
+    env,
+    cli,
+    api,
+    async restart() {
+      await stop();
+      await start();
+    },
+    stop,
+    clean,
+    output: () => output,
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await delay(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
