@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import type { MachineView } from '../src/model/mod.ts';
 import { helloImage } from './helpers/images.ts';
 import { eventually, type RunningNearby, startNearby } from './helpers/nearby.ts';
-import { type RunningRegistry, startRegistry } from './helpers/registry.ts';
+import { freePort, type RunningRegistry, startRegistry } from './helpers/registry.ts';
 
 const run = promisify(execFile);
 
@@ -126,7 +126,7 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
 
   test('machine run starts a one-off machine with an overridden command and env', async () => {
     const result = await nearby.cli(
-      ['machine', 'run', image, '--name', 'worker', '-e', 'GREETING=hi', '--', '/hello', '--user', 'app'],
+      ['machine', 'run', image, '--name', 'worker', '-e', 'GREETING=hi', '--', '--user', 'app'],
       { cwd: workdir },
     );
     assert.equal(result.code, 0, result.stderr);
@@ -166,9 +166,10 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
     assert.match(missing.stderr, /not found/i);
     assert.doesNotMatch(missing.stderr, /\.ts:\d+/);
 
-    const down = await nearby.cli(['machine', 'run', '127.0.0.1:9/hello:1', '-a', 'hello'], { cwd: workdir });
+    const closedPort = await freePort();
+    const down = await nearby.cli(['machine', 'run', `127.0.0.1:${closedPort}/hello:1`, '-a', 'hello'], { cwd: workdir });
     assert.equal(down.code, 1);
-    assert.match(down.stderr, /127\.0\.0\.1:9/);
+    assert.match(down.stderr, new RegExp(`registry 127\\.0\\.0\\.1:${closedPort} is unreachable`));
 
     const badDir = await mkdtemp(join(tmpdir(), 'nearby-bad-'));
     await writeFile(join(badDir, 'nearby.toml'), 'app = "hello"\n[http_service]\ninternal_port = "80a"\n[htp_service]\n');
