@@ -10,7 +10,7 @@ import type {
   MachinePort,
   MachineService,
 } from '../model/machine.ts';
-import { formatDuration } from './durations.ts';
+import { formatDuration } from '../model/duration.ts';
 import { configFileUnreadable, unknownProcessGroup } from './errors.ts';
 import { splitShellWords } from './shell-words.ts';
 import { DEFAULT_VM_SIZE, VM_PRESETS } from './sizes.ts';

@@ -4,7 +4,7 @@
  * file stays readable by flyctl too; parseConfig(renderConfig(c)) gives c back.
  */
 import { stringify } from 'smol-toml';
-import { formatDuration } from './durations.ts';
+import { formatDuration } from '../model/duration.ts';
 import type { AppConfig, CheckTiming, HttpCheck, Service, TopLevelCheck, VmConfig } from './types.ts';
 
 type Json = Record<string, unknown>;

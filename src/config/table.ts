@@ -4,7 +4,7 @@
  * other key is reported as unknown, with a "did you mean".
  */
 
-import { parseDurationString } from './durations.ts';
+import { parseDurationString } from '../model/duration.ts';
 import { joinKey, type LineIndex } from './lines.ts';
 import { suggest } from './suggest.ts';
 import type { ConfigIssue } from './types.ts';

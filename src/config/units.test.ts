@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDuration, parseDurationString } from './durations.ts';
+import { formatDuration, parseDurationString } from '../model/duration.ts';
 import { splitShellWords } from './shell-words.ts';
 import { parseSizeGb, parseSizeMb, VM_PRESETS } from './sizes.ts';
 import { suggest } from './suggest.ts';
