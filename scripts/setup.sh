@@ -12,7 +12,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl "$@")
+# golang-github-containers-common ships the default seccomp profile (/usr/share/containers/seccomp.json).
+packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl
+  golang-github-containers-common "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

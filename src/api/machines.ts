@@ -25,6 +25,8 @@ export interface ControlPlane {
   store: Store;
   images: ImageService;
   defaultRegion: string;
+  /** Aborted when the server shuts down: long requests (log follows, waits) end then. */
+  shutdown?: AbortSignal;
 }
 
 export async function getApp(store: Store, app: string): Promise<AppRecord> {

@@ -26,6 +26,8 @@ export interface ApiOptions {
   /** Where apps answer, with `{app}` for the name: `http://{app}.localhost:8080/`. */
   appUrlTemplate: string;
   log: Logger;
+  /** Aborted when the server shuts down. */
+  signal?: AbortSignal;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -35,7 +37,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     bodyLimit: 4 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
   });
-  const cp: ControlPlane = { store: options.store, images: options.images, defaultRegion: options.defaultRegion };
+  const cp: ControlPlane = {
+    store: options.store,
+    images: options.images,
+    defaultRegion: options.defaultRegion,
+    shutdown: options.signal,
+  };
 
   api.addHook('onRequest', async (request) => {
     if (request.url === '/health') return;

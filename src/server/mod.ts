@@ -37,6 +37,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     bridge: settings.bridge,
     ipv4Cidr: settings.ipv4Cidr,
     ipv6Cidr: settings.ipv6Cidr,
+    netnsPrefix: `${settings.bridge}-`,
   });
   const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
   const appUrlTemplate = `http://{app}.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`;

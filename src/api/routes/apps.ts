@@ -1,6 +1,7 @@
 /** `/v1/apps`: create, list, get, delete. */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { isNearbyError } from '../../errors.ts';
 import { type AppRecord, keys, type MachineRecord, pushEvent } from '../../model/mod.ts';
 import { update, values } from '../../store/mod.ts';
 import { apiErrors } from '../errors.ts';
@@ -47,8 +48,8 @@ export function appRoutes(api: FastifyInstance, cp: ControlPlane): void {
       };
       try {
         await store.put(keys.app(name), app, { expectRevision: 0 });
-      } catch {
-        throw apiErrors.appExists(name);
+      } catch (error) {
+        throw isNearbyError(error, 'STORE_CONFLICT') ? apiErrors.appExists(name) : error;
       }
       reply.code(201);
       return appView(app, 0);

@@ -10,6 +10,8 @@ export function logRoutes(api: FastifyInstance, cp: ControlPlane): void {
       await getApp(cp.store, request.params.app);
       const controller = new AbortController();
       request.raw.on('close', () => controller.abort());
+      // A follower must not keep the server from shutting down.
+      cp.shutdown?.addEventListener('abort', () => controller.abort(), { once: true });
       const follow = request.query.follow === 'true';
       const tail = Math.min(Number(request.query.tail ?? 100) || 100, 10_000);
       reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });

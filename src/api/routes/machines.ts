@@ -89,7 +89,10 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
         throw error;
       });
       if (!record) return { ok: true };
-      await waitForState(store, record, state, timeout * 1000, { instanceId: request.query.instance_id });
+      await waitForState(store, record, state, timeout * 1000, {
+        instanceId: request.query.instance_id,
+        signal: cp.shutdown,
+      });
       return { ok: true };
     },
   );

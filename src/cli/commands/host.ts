@@ -34,7 +34,12 @@ namespaces, bridge and NAT rules. --purge also deletes the data dir (state, imag
     });
     const ids = await runtime.list();
     for (const id of ids) await runtime.destroy(id);
-    await createHostNetwork({ bridge: settings.bridge, ipv4Cidr: settings.ipv4Cidr, ipv6Cidr: settings.ipv6Cidr }).teardown();
+    await createHostNetwork({
+      bridge: settings.bridge,
+      ipv4Cidr: settings.ipv4Cidr,
+      ipv6Cidr: settings.ipv6Cidr,
+      netnsPrefix: `${settings.bridge}-`,
+    }).teardown();
     out(`Removed ${ids.length} machine sandbox${ids.length === 1 ? '' : 'es'} and bridge ${settings.bridge}`);
     if (values.purge) {
       await rm(dataDir, { recursive: true, force: true });

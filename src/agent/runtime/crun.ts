@@ -1,0 +1,303 @@
+/**
+ * The container runtime driver: runs sandboxes with crun (or runc) through our shim, which outlives
+ * nearby, so every operation reads state from the runtime and files, never from memory alone.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NearbyError } from '../../errors.ts';
+import { bundleDir, writeBundle } from './bundle.ts';
+import { cgroupsPath, oomCounterFile, oomKills, readUsage, removeCgroups } from './cgroups.ts';
+import { runCommand } from '../../run-command.ts';
+import {
+  runtimeCommandFailed,
+  sandboxIdInvalid,
+  sandboxNotFound,
+  sandboxNotRunning,
+  sandboxStartFailed,
+} from './errors.ts';
+import { mountOverlay, unmountOverlay } from './overlay.ts';
+import { writeRootFiles } from './root-files.ts';
+import { launchShim, liveShimPid, logTail, readContainerPid, readExit, shimFiles } from './shim.ts';
+import type {
+  ExecResult,
+  ExitInfo,
+  RuntimeDriver,
+  SandboxInfo,
+  SandboxSpec,
+  SandboxStats,
+  StopOptions,
+} from './types.ts';
+
+export interface OciDriverOptions {
+  /** Where the runtime's state (`<stateDir>/<runtime>`) and sandbox records live. */
+  stateDir: string;
+  runtime: 'crun' | 'runc';
+  runtimeBin: string;
+  shimPath: string;
+  seccomp?: object;
+  limitSwap?: boolean;
+  nofile?: number;
+}
+
+interface SandboxRecord {
+  id: string;
+  dir: string;
+  imageRootfs: string;
+}
+
+interface RuntimeState {
+  status: 'created' | 'running' | 'paused' | 'stopped';
+  pid: number;
+}
+
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const KILL_GRACE_MS = 10_000;
+
+export class OciRuntimeDriver implements RuntimeDriver {
+  readonly name: string;
+  readonly #options: OciDriverOptions;
+  readonly #records = new Map<string, SandboxRecord>();
+
+  constructor(options: OciDriverOptions) {
+    this.name = options.runtime;
+    this.#options = options;
+  }
+
+  get #root(): string {
+    return join(this.#options.stateDir, this.#options.runtime);
+  }
+
+  #recordPath(id: string): string {
+    return join(this.#options.stateDir, 'sandboxes', `${id}.json`);
+  }
+
+  #cachedRecord(id: string): SandboxRecord | undefined {
+    // The file is the truth: another driver on the same state dir may have destroyed the sandbox.
+    if (!ID_PATTERN.test(id) || !existsSync(this.#recordPath(id))) {
+      this.#records.delete(id);
+      return undefined;
+    }
+    const cached = this.#records.get(id);
+    if (cached) return cached;
+    const record = JSON.parse(readFileSync(this.#recordPath(id), 'utf8')) as SandboxRecord;
+    this.#records.set(id, record);
+    return record;
+  }
+
+  #record(id: string): SandboxRecord {
+    const record = this.#cachedRecord(id);
+    if (!record) throw sandboxNotFound(id);
+    return record;
+  }
+
+  async #runtime(args: string[], timeoutMs = 30_000) {
+    return runCommand(this.#options.runtimeBin, ['--root', this.#root, ...args], { timeoutMs });
+  }
+
+  async #state(id: string): Promise<RuntimeState | undefined> {
+    const result = await this.#runtime(['state', id]);
+    if (result.code !== 0) return undefined; // "does not exist": never started, or deleted
+    return JSON.parse(result.stdout) as RuntimeState;
+  }
+
+  async prepare(spec: SandboxSpec, signal?: AbortSignal): Promise<void> {
+    if (!ID_PATTERN.test(spec.id)) throw sandboxIdInvalid(spec.id);
+    signal?.throwIfAborted();
+    const previous = this.#cachedRecord(spec.id);
+    if (previous && previous.imageRootfs !== spec.imageRootfs) {
+      // A new image is a new root (as with a new Docker container): drop the old writable layer.
+      await unmountOverlay(previous.dir);
+      await rm(join(previous.dir, 'upper'), { recursive: true, force: true });
+      await rm(join(previous.dir, 'work'), { recursive: true, force: true });
+    }
+    const record: SandboxRecord = { id: spec.id, dir: spec.dir, imageRootfs: spec.imageRootfs };
+    await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
+    await mkdir(spec.dir, { recursive: true });
+    await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
+    this.#records.set(spec.id, record);
+    const { merged } = await mountOverlay(spec.imageRootfs, spec.dir);
+    signal?.throwIfAborted();
+    await writeRootFiles(merged, spec.files);
+    await writeBundle(spec, {
+      rootfs: merged,
+      cgroupsPath: cgroupsPath(spec.id),
+      seccomp: this.#options.seccomp,
+      limitSwap: this.#options.limitSwap,
+      nofile: this.#options.nofile,
+    });
+  }
+
+  async start(id: string): Promise<{ pid: number }> {
+    const record = this.#record(id);
+    const files = shimFiles(record.dir);
+    // Files, not `crun state`, decide here: a start is on the path of every cold request.
+    const running = liveShimPid(files) && !existsSync(files.exit) ? await readContainerPid(files) : undefined;
+    if (running) return { pid: running };
+    if (existsSync(join(this.#root, id))) await this.#delete(id); // the previous run's container
+    await mountOverlay(record.imageRootfs, record.dir); // again after a host reboot
+    await rm(files.exit, { force: true });
+    await rm(files.containerPid, { force: true });
+    await removeCgroups(id); // a fresh cgroup, so its OOM counter speaks of this run only
+    const started = await launchShim({
+      shimPath: this.#options.shimPath,
+      files,
+      oomFile: oomCounterFile(id),
+      runtime: [this.#options.runtimeBin, '--root', this.#root],
+      bundle: bundleDir(record.dir),
+      id,
+    }).catch((error: unknown) => {
+      throw sandboxStartFailed(id, `cannot run the shim ${this.#options.shimPath}`, error);
+    });
+
+    // The shim returns once the runtime has started the process or failed to: no polling needed.
+    const pid = started ? await readContainerPid(files) : undefined;
+    if (!pid) throw sandboxStartFailed(id, await logTail(files));
+    return { pid };
+  }
+
+  async #waitForExit(record: SandboxRecord, timeoutMs: number): Promise<boolean> {
+    const files = shimFiles(record.dir);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (existsSync(files.exit)) return true;
+      if (!liveShimPid(files)) {
+        // Without its shim nobody writes the exit file: the runtime's word is all there is.
+        const state = await this.#state(record.id);
+        if (!state || state.status === 'stopped') return true;
+      }
+      await sleep(20);
+    }
+    return existsSync(files.exit);
+  }
+
+  async #exitInfo(id: string, record: SandboxRecord): Promise<ExitInfo | undefined> {
+    const exit = await readExit(shimFiles(record.dir));
+    // The shim reads the OOM counter at exit; the cgroup (kept until delete) may have counted later.
+    if (exit && !exit.oomKilled) exit.oomKilled = (await oomKills(id)) > 0;
+    return exit;
+  }
+
+  async stop(id: string, options: StopOptions = {}): Promise<ExitInfo | undefined> {
+    const record = this.#record(id);
+    const state = await this.#state(id);
+    if (state?.status === 'running' || state?.status === 'paused') {
+      // A frozen process cannot act on a signal: thaw it first so SIGTERM gets its chance.
+      if (state.status === 'paused') await this.resume(id);
+      await this.#signal(id, options.signal ?? 'SIGTERM');
+      if (!(await this.#waitForExit(record, options.timeoutMs ?? 10_000))) {
+        await this.#signal(id, 'SIGKILL');
+        await this.#waitForExit(record, KILL_GRACE_MS);
+      }
+    }
+    return this.#exitInfo(id, record);
+  }
+
+  async #signal(id: string, signal: string): Promise<void> {
+    const result = await this.#runtime(['kill', id, signal.replace(/^SIG/, '')]);
+    // Losing the race with an exit is fine: the exit file tells how it ended.
+    if (
+      result.code !== 0 &&
+      !/not running|does not exist|No such process|No such file or directory/i.test(result.stderr)
+    ) {
+      throw runtimeCommandFailed(`${this.name} kill ${id} ${signal}`, result.stderr);
+    }
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    this.#record(id);
+    await this.#signal(id, signal);
+  }
+
+  async suspend(id: string): Promise<void> {
+    this.#record(id);
+    const result = await this.#runtime(['pause', id]);
+    if (result.code !== 0) throw runtimeCommandFailed(`${this.name} pause ${id}`, result.stderr);
+  }
+
+  async resume(id: string): Promise<void> {
+    this.#record(id);
+    const result = await this.#runtime(['resume', id]);
+    if (result.code !== 0) throw runtimeCommandFailed(`${this.name} resume ${id}`, result.stderr);
+  }
+
+  async #delete(id: string): Promise<void> {
+    const result = await this.#runtime(['delete', '--force', id]);
+    if (result.code !== 0 && !/does not exist/i.test(result.stderr)) {
+      throw runtimeCommandFailed(`${this.name} delete ${id}`, result.stderr);
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    const record = this.#cachedRecord(id);
+    const state = await this.#state(id);
+    if (state?.status === 'paused') await this.resume(id);
+    if (state?.status === 'running' || state?.status === 'paused') {
+      await this.#signal(id, 'SIGKILL');
+      if (record) await this.#waitForExit(record, KILL_GRACE_MS);
+    }
+    if (state) await this.#delete(id);
+    await removeCgroups(id);
+    if (!record) return;
+    const shimPid = liveShimPid(shimFiles(record.dir));
+    if (shimPid) {
+      try {
+        process.kill(shimPid, 'SIGKILL');
+      } catch {}
+    }
+    await unmountOverlay(record.dir);
+    await rm(record.dir, { recursive: true, force: true });
+    await rm(this.#recordPath(id), { force: true });
+    this.#records.delete(id);
+  }
+
+  async inspect(id: string): Promise<SandboxInfo> {
+    const record = this.#cachedRecord(id);
+    if (!record) return { state: 'absent' };
+    const state = await this.#state(id);
+    const exit = await this.#exitInfo(id, record);
+    if (!state) return exit ? { state: 'stopped', exit } : { state: 'created' };
+    if (state.status === 'stopped') return exit ? { state: 'stopped', exit } : { state: 'stopped' };
+    return { state: state.status, pid: state.pid };
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(join(this.#options.stateDir, 'sandboxes')).catch(() => [] as string[]);
+    return names.filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
+  }
+
+  async exec(
+    id: string,
+    args: string[],
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<ExecResult> {
+    this.#record(id);
+    const state = await this.#state(id);
+    if (state?.status !== 'running') throw sandboxNotRunning(id, state?.status ?? 'not started');
+    const result = await runCommand(
+      this.#options.runtimeBin,
+      ['--root', this.#root, 'exec', '--no-new-privs', id, ...args],
+      {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+      },
+    );
+    if (result.code === null) {
+      throw new NearbyError('EXEC_TIMEOUT', `command in sandbox '${id}' did not finish in time`, {
+        status: 504,
+        hint: 'Raise the timeout, or run long jobs as their own machine.',
+      });
+    }
+    return { stdout: result.stdout, stderr: result.stderr, exitCode: result.code };
+  }
+
+  async stats(id: string): Promise<SandboxStats> {
+    this.#record(id);
+    return readUsage(id);
+  }
+
+  logPath(id: string): string {
+    return shimFiles(this.#record(id).dir).log;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The runtime driver part's public face: `createRuntime` picks crun (preferred) or runc, checks the
+ * host can run it, and returns a `RuntimeDriver`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CAPABILITIES } from './bundle.ts';
+import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
+import { runCommand } from '../../run-command.ts';
+import { OciRuntimeDriver } from './crun.ts';
+import { runtimeUnavailable } from './errors.ts';
+import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
+
+export type { OciDriverOptions } from './crun.ts';
+export { OciRuntimeDriver } from './crun.ts';
+export type * from './types.ts';
+
+export interface RuntimeOptions {
+  /** Directory for the runtime's state and sandbox records (one per nearby data dir). */
+  stateDir: string;
+  /** `crun`, `runc`, or a path to either. Default: crun when it can run here, else runc. */
+  runtimeBin?: string;
+  /** The shim binary; default `native/build/shim`, built on first use. */
+  shimPath?: string;
+  /** Docker-format seccomp profile to apply (default: the host's containers-common one); false: none. */
+  seccompProfile?: string | false;
+  logger?: { warn(message: string): void };
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DEFAULT_SHIM_PATH = join(repoRoot, 'native', 'build', 'shim');
+export const HELLO_PATH = join(repoRoot, 'native', 'build', 'hello');
+
+async function works(bin: string): Promise<boolean> {
+  try {
+    return (await runCommand(bin, ['--version'], { timeoutMs: 5000 })).code === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the shim and hello when missing or older than their sources. */
+export async function ensureNativeBuilt(): Promise<void> {
+  const stale = ['shim', 'hello'].some((name) => {
+    const out = join(repoRoot, 'native', 'build', name);
+    return (
+      !existsSync(out) || statSync(join(repoRoot, 'native', `${name}.c`)).mtimeMs > statSync(out).mtimeMs
+    );
+  });
+  if (!stale) return;
+  const result = await runCommand(join(repoRoot, 'scripts', 'build-native.sh'), [], { timeoutMs: 120_000 });
+  if (result.code !== 0) throw runtimeUnavailable(`building the shim failed: ${result.stderr.trim()}`);
+}
+
+async function pickRuntime(options: RuntimeOptions): Promise<{ runtime: 'crun' | 'runc'; bin: string }> {
+  if (options.runtimeBin) {
+    const runtime = basename(options.runtimeBin).includes('runc') ? 'runc' : 'crun';
+    if (!(await works(options.runtimeBin))) {
+      throw runtimeUnavailable(`the OCI runtime '${options.runtimeBin}' cannot be run`);
+    }
+    return { runtime, bin: options.runtimeBin };
+  }
+  let reason = 'crun is not installed';
+  if (await works('crun')) {
+    if (!hybridNeedsHugetlb()) return { runtime: 'crun', bin: 'crun' };
+    reason = 'crun refuses this hybrid cgroup layout until hugetlb is mounted (run scripts/host-prep.sh)';
+  }
+  if (await works('runc')) {
+    options.logger?.warn(`using runc instead of crun: ${reason}`);
+    return { runtime: 'runc', bin: 'runc' };
+  }
+  throw runtimeUnavailable(`no usable OCI runtime: ${reason}, and runc is not installed`);
+}
+
+/** 65536 open files, capped by our own hard limit: the runtime cannot raise it without CAP_SYS_RESOURCE. */
+function nofileLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const hard = line?.split(/\s+/)[4];
+  return hard === undefined || hard === 'unlimited' ? 65536 : Math.min(65536, Number(hard));
+}
+
+export async function createRuntime(options: RuntimeOptions): Promise<OciRuntimeDriver> {
+  const { runtime, bin } = await pickRuntime(options);
+  const shimPath = options.shimPath ?? DEFAULT_SHIM_PATH;
+  if (!options.shimPath) await ensureNativeBuilt();
+  if (!existsSync(shimPath)) throw runtimeUnavailable(`the shim is missing at ${shimPath}`);
+  const layout = cgroupLayout();
+  const limitSwap =
+    layout === 'v2'
+      ? existsSync('/sys/fs/cgroup/memory.swap.max') ||
+        existsSync('/sys/fs/cgroup/init.scope/memory.swap.max')
+      : existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes');
+  let seccomp: object | undefined;
+  if (options.seccompProfile !== false) {
+    const path = options.seccompProfile ?? DEFAULT_SECCOMP_PATH;
+    seccomp = await defaultSeccomp(DEFAULT_CAPABILITIES, path);
+    if (!seccomp)
+      options.logger?.warn(`sandboxes run without a seccomp filter: no usable profile at ${path}`);
+  }
+  return new OciRuntimeDriver({
+    seccomp,
+    stateDir: options.stateDir,
+    runtime,
+    runtimeBin: bin,
+    shimPath,
+    limitSwap,
+    nofile: nofileLimit(),
+  });
+}

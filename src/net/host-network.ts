@@ -1,0 +1,111 @@
+/**
+ * The host network: a bridge with the subnets' first addresses, forwarding and egress NAT, and per
+ * machine a network namespace joined to the bridge by a veth pair. Every step is idempotent.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { mustRun, runCommand } from './command.ts';
+import { invalidName } from './errors.ts';
+import { allocateAddresses, gatewayAddresses, parseIpv4Cidr } from './ipam.ts';
+import { ensureNat, removeNat } from './nat.ts';
+import {
+  deleteLink,
+  deleteNetns,
+  ensureNetns,
+  ensureVeth,
+  linkExists,
+  listNetns,
+  vethNames,
+} from './netns.ts';
+import type { Attachment, HostNetwork, HostNetworkOptions, MachineAddresses } from './types.ts';
+
+export const defaultHostNetworkOptions: HostNetworkOptions = {
+  bridge: 'nearby0',
+  ipv4Cidr: '172.19.0.0/16',
+  ipv6Cidr: 'fdaa:0:1::/64',
+  netnsPrefix: 'nearby-',
+};
+
+const NAME_PATTERN = /^[a-zA-Z0-9_.-]+$/;
+
+async function setSysctl(path: string, value: string): Promise<void> {
+  const current = await readFile(path, 'utf8').catch(() => undefined);
+  if (current?.trim() !== value) await writeFile(path, value);
+}
+
+export class LinuxHostNetwork implements HostNetwork {
+  readonly options: HostNetworkOptions;
+
+  constructor(options: Partial<HostNetworkOptions> = {}) {
+    this.options = { ...defaultHostNetworkOptions, ...options };
+    const { bridge, netnsPrefix } = this.options;
+    if (bridge.length > 15 || !NAME_PATTERN.test(bridge))
+      invalidNameError(bridge, 'at most 15 of [a-zA-Z0-9_.-]');
+    if (!NAME_PATTERN.test(netnsPrefix)) invalidNameError(netnsPrefix, 'only [a-zA-Z0-9_.-]');
+    parseIpv4Cidr(this.options.ipv4Cidr);
+    gatewayAddresses(this.options.ipv4Cidr, this.options.ipv6Cidr);
+  }
+
+  #netnsName(machineId: string): string {
+    if (!NAME_PATTERN.test(machineId)) invalidNameError(machineId, 'a machine id holds only [a-zA-Z0-9_.-]');
+    return `${this.options.netnsPrefix}${machineId}`;
+  }
+
+  async ensure(): Promise<void> {
+    const { bridge, ipv4Cidr, ipv6Cidr } = this.options;
+    const gateway = gatewayAddresses(ipv4Cidr, ipv6Cidr);
+    const prefixLength = parseIpv4Cidr(ipv4Cidr).prefixLength;
+    if (!(await linkExists(bridge)))
+      await mustRun('ip', ['link', 'add', bridge, 'type', 'bridge'], /File exists/);
+    await setSysctl(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '0');
+    await mustRun('ip', ['addr', 'replace', `${gateway.ipv4}/${prefixLength}`, 'dev', bridge]);
+    // nodad: the address is ours alone, and DAD would hold it "tentative" for a second or more.
+    await mustRun('ip', ['-6', 'addr', 'replace', `${gateway.ipv6}/64`, 'dev', bridge, 'nodad']);
+    await mustRun('ip', ['link', 'set', bridge, 'up']);
+    await setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
+    await setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+    await ensureNat(bridge, ipv4Cidr, ipv6Cidr);
+  }
+
+  allocate(inUse: Iterable<string>): MachineAddresses {
+    return allocateAddresses(this.options.ipv4Cidr, this.options.ipv6Cidr, inUse);
+  }
+
+  async attach(machineId: string, addresses: MachineAddresses): Promise<Attachment> {
+    const { bridge, ipv4Cidr, ipv6Cidr } = this.options;
+    const netns = this.#netnsName(machineId);
+    const gateway = gatewayAddresses(ipv4Cidr, ipv6Cidr);
+    const prefixLength = parseIpv4Cidr(ipv4Cidr).prefixLength;
+    const netnsPath = await ensureNetns(netns);
+    await ensureVeth(bridge, machineId, netns);
+    const inNs = (args: string[]) => mustRun('ip', ['-n', netns, ...args]);
+    await inNs(['link', 'set', 'lo', 'up']);
+    await inNs(['addr', 'replace', `${addresses.ipv4}/${prefixLength}`, 'dev', 'eth0']);
+    await inNs(['-6', 'addr', 'replace', `${addresses.ipv6}/64`, 'dev', 'eth0', 'nodad']);
+    await inNs(['link', 'set', 'eth0', 'up']);
+    await inNs(['route', 'replace', 'default', 'via', gateway.ipv4, 'dev', 'eth0']);
+    await inNs(['-6', 'route', 'replace', 'default', 'via', gateway.ipv6, 'dev', 'eth0']);
+    return { ...addresses, netnsPath };
+  }
+
+  async detach(machineId: string): Promise<void> {
+    await deleteLink(vethNames(this.options.bridge, machineId).host);
+    await deleteNetns(this.#netnsName(machineId));
+  }
+
+  async teardown(): Promise<void> {
+    const { bridge, netnsPrefix } = this.options;
+    for (const name of await listNetns(netnsPrefix)) await deleteNetns(name);
+    // Host ends of veths whose namespace is already gone vanish with it; any left are on the bridge.
+    const ports = await runCommand('ip', ['-o', 'link', 'show', 'master', bridge]);
+    for (const line of ports.code === 0 ? ports.stdout.split('\n') : []) {
+      const name = line.split(': ')[1]?.split('@')[0];
+      if (name) await deleteLink(name);
+    }
+    await deleteLink(bridge);
+    await removeNat(bridge);
+  }
+}
+
+function invalidNameError(name: string, why: string): never {
+  throw invalidName(name, why);
+}
