@@ -33,7 +33,10 @@ try {
     if (status >= 300) throw new Error(`${what} failed with ${status}`);
   };
   ok((await nearby.api('POST', '/v1/apps', { app_name: 'bench' })).status, 'create app');
-  const config = { image, services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }] };
+  const config = {
+    image,
+    services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }],
+  };
 
   // Warm the image cache once: pulls are measured by `npm run bench -- pull`.
   const warm = await nearby.api<MachineView>('POST', '/v1/apps/bench/machines', { config });
@@ -54,17 +57,29 @@ try {
   const restart: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     await nearby.api('POST', `/v1/apps/bench/machines/${warm.body.id}/stop`, {});
-    ok((await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=stopped&timeout=60`)).status, 'stop');
+    ok(
+      (await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=stopped&timeout=60`))
+        .status,
+      'stop',
+    );
     const started = performance.now();
     await nearby.api('POST', `/v1/apps/bench/machines/${warm.body.id}/start`);
-    ok((await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=started&timeout=60`)).status, 'start');
+    ok(
+      (await nearby.api('GET', `/v1/apps/bench/machines/${warm.body.id}/wait?state=started&timeout=60`))
+        .status,
+      'start',
+    );
     restart.push(performance.now() - started);
   }
 
   // Reference: the runtime alone, `crun run` (or runc) of `true` in the cached image's rootfs.
-  const runtime = JSON.parse(execFileSync('cat', [join(nearby.dataDir, 'server.json')], { encoding: 'utf8' })).runtime;
+  const runtime = JSON.parse(
+    execFileSync('cat', [join(nearby.dataDir, 'server.json')], { encoding: 'utf8' }),
+  ).runtime;
   const bin = runtime === 'runc' ? 'runc' : 'crun';
-  const rootfs = execFileSync('sh', ['-c', `ls -d ${nearby.dataDir}/images/rootfs/*/ | head -1`], { encoding: 'utf8' }).trim();
+  const rootfs = execFileSync('sh', ['-c', `ls -d ${nearby.dataDir}/images/rootfs/*/ | head -1`], {
+    encoding: 'utf8',
+  }).trim();
   const bundle = await mkdtemp(join(tmpdir(), 'nearby-bench-bundle-'));
   execFileSync(bin, ['spec'], { cwd: bundle });
   const generated = JSON.parse(execFileSync('cat', [join(bundle, 'config.json')], { encoding: 'utf8' }));

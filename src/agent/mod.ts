@@ -31,7 +31,11 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.log.child({ part: 'agent' });
   await options.network.ensure();
-  await runHeartbeat(options.store, { name: options.host, region: options.region, runtime: options.runtime.name }, options.signal);
+  await runHeartbeat(
+    options.store,
+    { name: options.host, region: options.region, runtime: options.runtime.name },
+    options.signal,
+  );
   const reconciler = new Reconciler({ ...options, log });
   const done = reconciler.run(options.signal).catch((error) => {
     if (!options.signal.aborted) log.error({ err: error }, 'agent stopped following the store');

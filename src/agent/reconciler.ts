@@ -163,7 +163,9 @@ export class Reconciler {
         type: 'exit',
         status: 'stopped',
         source: 'agent',
-        request: { exit_event: { exit_code: exit.exitCode, oom_killed: exit.oomKilled, signal: exit.signal } },
+        request: {
+          exit_event: { exit_code: exit.exitCode, oom_killed: exit.oomKilled, signal: exit.signal },
+        },
       },
     });
     if (!wantsRestart) return;
@@ -239,16 +241,24 @@ export class Reconciler {
         clearTimeout(this.#restartTimers.get(id));
         if (status.state === 'started' || status.state === 'suspended') {
           await this.#setStatus(id, { state: 'stopping', seq: desired.seq, event: evt('stop', 'stopping') });
-          const exit = await this.#stopSandbox(record, { signal: desired.signal, timeoutMs: desired.timeout_ms });
+          const exit = await this.#stopSandbox(record, {
+            signal: desired.signal,
+            timeoutMs: desired.timeout_ms,
+          });
           await this.#setStatus(id, {
             state: 'stopped',
             pid: undefined,
             exit: exit && toStatusExit(exit),
             error: undefined,
-            event: evt('exit', 'stopped', { exit_event: exit && { exit_code: exit.exitCode, signal: exit.signal } }),
+            event: evt('exit', 'stopped', {
+              exit_event: exit && { exit_code: exit.exitCode, signal: exit.signal },
+            }),
           });
         } else {
-          await this.#setStatus(id, { seq: desired.seq, state: status.state === 'created' ? 'stopped' : status.state });
+          await this.#setStatus(id, {
+            seq: desired.seq,
+            state: status.state === 'created' ? 'stopped' : status.state,
+          });
         }
         return;
       case 'suspended':
@@ -276,12 +286,18 @@ export class Reconciler {
     }
     const image = await this.#o.images.pull(imageRefString(record));
     const current = this.#statuses.get(id);
-    const inUse = [...this.#statuses.values()].filter((s) => s.id !== id).flatMap((s) => [s.ipv4 ?? '', s.private_ip ?? '']);
+    const inUse = [...this.#statuses.values()]
+      .filter((s) => s.id !== id)
+      .flatMap((s) => [s.ipv4 ?? '', s.private_ip ?? '']);
     const addresses =
       current?.ipv4 && current.private_ip
         ? { ipv4: current.ipv4, ipv6: current.private_ip }
         : this.#o.network.allocate(inUse.filter(Boolean));
-    await this.#setStatus(id, { ipv4: addresses.ipv4, private_ip: addresses.ipv6, image_digest: image.ref.digest });
+    await this.#setStatus(id, {
+      ipv4: addresses.ipv4,
+      private_ip: addresses.ipv6,
+      image_digest: image.ref.digest,
+    });
     const attachment = await this.#o.network.attach(id, addresses);
     const process = processSpec(image.config, record.config, image.rootfs, machineEnv(record, attachment));
     const guest = record.config.guest ?? {};
@@ -327,7 +343,8 @@ export class Reconciler {
 
   async #stopSandbox(record: MachineRecord, options: { signal?: string; timeoutMs?: number }) {
     this.#running.delete(record.id);
-    const timeoutMs = options.timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout) ?? DEFAULT_STOP_TIMEOUT_MS;
+    const timeoutMs =
+      options.timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout) ?? DEFAULT_STOP_TIMEOUT_MS;
     const signal = options.signal ?? record.config.stop_config?.signal ?? 'SIGTERM';
     const exit = await this.#o.runtime.stop(record.id, { signal, timeoutMs });
     await this.#shippers.get(record.id)?.flush();
@@ -353,7 +370,12 @@ export class Reconciler {
     if (!record) return;
     await this.#setStatus(
       id,
-      { state: 'failed', seq: record.desired.seq, error: message, event: evt('launch', 'failed', { error: message }) },
+      {
+        state: 'failed',
+        seq: record.desired.seq,
+        error: message,
+        event: evt('launch', 'failed', { error: message }),
+      },
       record,
     ).catch(() => {});
   }
@@ -410,7 +432,11 @@ export class Reconciler {
   }
 }
 
-function evt(type: string, status: string, request?: Record<string, unknown>): Omit<MachineEvent, 'timestamp'> {
+function evt(
+  type: string,
+  status: string,
+  request?: Record<string, unknown>,
+): Omit<MachineEvent, 'timestamp'> {
   return { type, status, source: 'agent', ...(request ? { request } : {}) };
 }
 
@@ -424,7 +450,12 @@ function alive(pid: number): boolean {
 }
 
 function toStatusExit(exit: ExitInfo): NonNullable<MachineStatus['exit']> {
-  return { exit_code: exit.exitCode, signal: exit.signal, oom_killed: exit.oomKilled, at: exit.at.toISOString() };
+  return {
+    exit_code: exit.exitCode,
+    signal: exit.signal,
+    oom_killed: exit.oomKilled,
+    at: exit.at.toISOString(),
+  };
 }
 
 function describeExit(exit: ExitInfo): string {

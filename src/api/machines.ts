@@ -9,10 +9,10 @@ import {
   type MachineConfig,
   type MachineRecord,
   type MachineStatus,
+  type MachineView,
   machineId,
   machineName,
   machineView,
-  type MachineView,
   parseDurationMs,
   pushEvent,
 } from '../model/mod.ts';
@@ -56,7 +56,11 @@ export interface CreateMachineInput {
   skip_launch?: boolean;
 }
 
-export async function createMachine(cp: ControlPlane, app: string, input: CreateMachineInput): Promise<MachineRecord> {
+export async function createMachine(
+  cp: ControlPlane,
+  app: string,
+  input: CreateMachineInput,
+): Promise<MachineRecord> {
   await getApp(cp.store, app);
   const region = input.region ?? cp.defaultRegion;
   const resolved = await cp.images.resolve(input.config.image);
@@ -105,7 +109,12 @@ export async function updateMachine(
         seq: record.desired.seq + 1,
         reason: 'deploy',
       },
-      events: pushEvent(record.events, { type: 'update', status: 'replacing', source: 'user', timestamp: now }),
+      events: pushEvent(record.events, {
+        type: 'update',
+        status: 'replacing',
+        source: 'user',
+        timestamp: now,
+      }),
     };
   });
 }
@@ -131,7 +140,8 @@ export async function stopMachine(
   if (options.timeout !== undefined && timeoutMs === undefined) {
     throw apiErrors.badRequest(`timeout: '${options.timeout}' is not a duration (use e.g. "30s" or 30)`);
   }
-  const signal = options.signal && (options.signal.startsWith('SIG') ? options.signal : `SIG${options.signal}`);
+  const signal =
+    options.signal && (options.signal.startsWith('SIG') ? options.signal : `SIG${options.signal}`);
   await changeRecord(cp.store, app, id, (record) => ({
     ...record,
     desired: {
@@ -145,7 +155,12 @@ export async function stopMachine(
   return view.state;
 }
 
-export async function destroyMachine(cp: ControlPlane, app: string, id: string, force: boolean): Promise<void> {
+export async function destroyMachine(
+  cp: ControlPlane,
+  app: string,
+  id: string,
+  force: boolean,
+): Promise<void> {
   const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
   if (!force && ['started', 'starting', 'suspended', 'stopping'].includes(view.state)) {
     throw apiErrors.machineState(id, view.state, 'stop it first, or destroy with force=true');
@@ -176,7 +191,13 @@ async function changeRecord(
 }
 
 /** Machines of an app that are not destroyed (or all, with `includeDeleted`). */
-export async function listRecords(store: Store, app: string, includeDeleted = false): Promise<MachineRecord[]> {
+export async function listRecords(
+  store: Store,
+  app: string,
+  includeDeleted = false,
+): Promise<MachineRecord[]> {
   const records = (await store.list<MachineRecord>(keys.machines(app))).map((e) => e.value);
-  return records.filter((r) => includeDeleted || !r.destroyed_at).sort((a, b) => a.created_at.localeCompare(b.created_at));
+  return records
+    .filter((r) => includeDeleted || !r.destroyed_at)
+    .sort((a, b) => a.created_at.localeCompare(b.created_at));
 }

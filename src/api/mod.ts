@@ -2,7 +2,12 @@
  * The control-plane API (Machines API shape) on fastify. Errors always answer
  * `{"error": "...", "code": "...", "hint"?: "..."}` with the status of their NearbyError.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { isNearbyError } from '../errors.ts';
 import type { ImageService } from '../oci/types.ts';
@@ -57,7 +62,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
         const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
         return `${path}: ${v.message}${allowed ? ` (${allowed.join(', ')})` : ''}`;
       });
-      return reply.code(400).send({ error: `invalid request: ${[...new Set(details)].join('; ')}`, code: 'BAD_REQUEST' });
+      return reply
+        .code(400)
+        .send({ error: `invalid request: ${[...new Set(details)].join('; ')}`, code: 'BAD_REQUEST' });
     }
     if (isNearbyError(error)) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
@@ -87,7 +94,9 @@ export interface RunningApi {
 }
 
 /** Starts the API on `host:port` and the control loops that belong to the control plane. */
-export async function startApi(options: ApiOptions & { listen: string; signal: AbortSignal }): Promise<RunningApi> {
+export async function startApi(
+  options: ApiOptions & { listen: string; signal: AbortSignal },
+): Promise<RunningApi> {
   const api = buildApi(options);
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });

@@ -31,5 +31,7 @@ export async function pickHost(store: Store, region: string, memoryMb: number): 
 export async function liveRegions(store: Store): Promise<string[]> {
   const now = Date.now();
   const hosts = await values<HostRecord>(store, keys.hosts());
-  return [...new Set(hosts.filter((h) => now - Date.parse(h.heartbeat_at) < HOST_STALE_MS).map((h) => h.region))];
+  return [
+    ...new Set(hosts.filter((h) => now - Date.parse(h.heartbeat_at) < HOST_STALE_MS).map((h) => h.region)),
+  ];
 }

@@ -1,5 +1,11 @@
 /** `GET …/wait`: block until a machine reaches a state, by watching its record and its status. */
-import { keys, type MachineRecord, type MachineState, type MachineStatus, machineState } from '../model/mod.ts';
+import {
+  keys,
+  type MachineRecord,
+  type MachineState,
+  type MachineStatus,
+  machineState,
+} from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 

@@ -82,7 +82,10 @@ function readAdminToken(): string | undefined {
   }
 }
 
-function apiError(status: number, data: { error?: string; code?: string; hint?: string } | undefined): NearbyError {
+function apiError(
+  status: number,
+  data: { error?: string; code?: string; hint?: string } | undefined,
+): NearbyError {
   return new NearbyError(data?.code ?? `HTTP_${status}`, data?.error ?? `the API answered ${status}`, {
     status,
     hint: data?.hint,

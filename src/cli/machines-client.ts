@@ -6,7 +6,8 @@ const base = (app: string) => `/v1/apps/${encodeURIComponent(app)}/machines`;
 
 export const machinesApi = {
   list: (client: ApiClient, app: string) => client.request<MachineView[]>('GET', base(app)),
-  get: (client: ApiClient, app: string, id: string) => client.request<MachineView>('GET', `${base(app)}/${id}`),
+  get: (client: ApiClient, app: string, id: string) =>
+    client.request<MachineView>('GET', `${base(app)}/${id}`),
   create: (
     client: ApiClient,
     app: string,
@@ -19,7 +20,14 @@ export const machinesApi = {
     client.request('POST', `${base(app)}/${id}/stop`, body),
   destroy: (client: ApiClient, app: string, id: string, force: boolean) =>
     client.request('DELETE', `${base(app)}/${id}${force ? '?force=true' : ''}`),
-  wait: (client: ApiClient, app: string, id: string, state: string, timeoutSeconds = 60, instanceId?: string) =>
+  wait: (
+    client: ApiClient,
+    app: string,
+    id: string,
+    state: string,
+    timeoutSeconds = 60,
+    instanceId?: string,
+  ) =>
     client.request(
       'GET',
       `${base(app)}/${id}/wait?state=${state}&timeout=${timeoutSeconds}${instanceId ? `&instance_id=${instanceId}` : ''}`,

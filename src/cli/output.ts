@@ -2,7 +2,9 @@
 import { isNearbyError } from '../errors.ts';
 
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => (i === cells.length - 1 ? cell : (cell ?? '').padEnd(widths[i])))
@@ -29,7 +31,8 @@ export function reportError(error: unknown, debug: boolean): number {
   if (isNearbyError(error)) {
     process.stderr.write(`Error: ${error.message}\n`);
     if (error.hint) process.stderr.write(`Hint: ${error.hint}\n`);
-    if (debug && error.cause) process.stderr.write(`Cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
+    if (debug && error.cause)
+      process.stderr.write(`Cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
     if (debug) process.stderr.write(`${error.stack}\n`);
     return error.code === 'USAGE' ? 2 : 1;
   }

@@ -3,6 +3,7 @@
  * builds it: sections without `processes` belong to the default group, [[vm]] without it to all.
  */
 import { readFileSync } from 'node:fs';
+import { formatDuration } from '../model/duration.ts';
 import type {
   MachineCheck,
   MachineConfig,
@@ -10,7 +11,6 @@ import type {
   MachinePort,
   MachineService,
 } from '../model/machine.ts';
-import { formatDuration } from '../model/duration.ts';
 import { configFileUnreadable, unknownProcessGroup } from './errors.ts';
 import { splitShellWords } from './shell-words.ts';
 import { DEFAULT_VM_SIZE, VM_PRESETS } from './sizes.ts';

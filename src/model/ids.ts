@@ -21,7 +21,18 @@ export function instanceId(now = Date.now()): string {
   return time + rest;
 }
 
-const adjectives = ['quiet', 'bold', 'swift', 'calm', 'bright', 'small', 'green', 'lively', 'wandering', 'misty'];
+const adjectives = [
+  'quiet',
+  'bold',
+  'swift',
+  'calm',
+  'bright',
+  'small',
+  'green',
+  'lively',
+  'wandering',
+  'misty',
+];
 const nouns = ['river', 'sun', 'field', 'forest', 'cloud', 'harbor', 'meadow', 'stone', 'wave', 'star'];
 
 /** A readable machine name such as `quiet-river-4821`. */

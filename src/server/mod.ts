@@ -74,7 +74,13 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     signal,
   });
   log.info(
-    { api: api.url, proxy: settings.proxyListen, region: settings.region, runtime: runtime.name, dataDir: settings.dataDir },
+    {
+      api: api.url,
+      proxy: settings.proxyListen,
+      region: settings.region,
+      runtime: runtime.name,
+      dataDir: settings.dataDir,
+    },
     `nearby is up: API ${api.url}, apps at ${appUrlTemplate.replace('{app}', '<app>')}`,
   );
 

@@ -41,8 +41,10 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
   const pick = (flag: string, name: string, fallback: string) =>
     (values[flag] as string | undefined) ?? env[`NEARBY_${name}`] ?? fallback;
   const runtime = pick('runtime', 'RUNTIME', 'auto');
-  if (!['auto', 'crun', 'runc'].includes(runtime)) throw new Error(`--runtime: expected crun, runc or auto, got '${runtime}'`);
-  const insecure = (values['insecure-registry'] as string[] | undefined) ?? env.NEARBY_INSECURE_REGISTRIES?.split(',');
+  if (!['auto', 'crun', 'runc'].includes(runtime))
+    throw new Error(`--runtime: expected crun, runc or auto, got '${runtime}'`);
+  const insecure =
+    (values['insecure-registry'] as string[] | undefined) ?? env.NEARBY_INSECURE_REGISTRIES?.split(',');
   return {
     dataDir: pick('data-dir', 'DATA_DIR', defaultDataDir()),
     apiListen: pick('api-listen', 'API_LISTEN', '127.0.0.1:4280'),
@@ -55,7 +57,8 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     ipv4Cidr: pick('machine-cidr', 'MACHINE_CIDR', '172.19.0.0/16'),
     ipv6Cidr: pick('machine-cidr6', 'MACHINE_CIDR6', 'fdaa:0:1::/64'),
     insecureRegistries: (insecure ?? []).filter(Boolean),
-    logFormat: pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json') === 'json' ? 'json' : 'text',
+    logFormat:
+      pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json') === 'json' ? 'json' : 'text',
   };
 }
 

@@ -4,8 +4,8 @@ import { isNearbyError } from '../errors.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Entry, Store } from './types.ts';
 
-export type * from './types.ts';
 export { SqliteStore } from './sqlite.ts';
+export type * from './types.ts';
 
 export function openStore(dataDir: string): Store {
   return new SqliteStore(join(dataDir, 'state.db'));

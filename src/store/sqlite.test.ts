@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isNearbyError } from '../errors.ts';
+import { update } from './mod.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { WatchEvent } from './types.ts';
-import { update } from './mod.ts';
 
 function tempStore() {
   const dir = mkdtempSync(join(tmpdir(), 'nearby-store-'));

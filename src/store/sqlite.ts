@@ -164,7 +164,12 @@ export class SqliteStore implements Store {
     // Everything below runs in one tick: no write can slip between the snapshot and the subscription.
     if (options.afterRevision === undefined) {
       for (const row of this.#sql.list.all(prefix, upper(prefix)) as unknown as Row[]) {
-        watcher.queue.push({ type: 'put', key: row.key, value: JSON.parse(row.value), revision: row.revision });
+        watcher.queue.push({
+          type: 'put',
+          key: row.key,
+          value: JSON.parse(row.value),
+          revision: row.revision,
+        });
       }
       watcher.queue.push({ type: 'synced', revision: this.#revision });
     } else if (options.afterRevision < this.#revision) {
@@ -234,5 +239,10 @@ export class SqliteStore implements Store {
 }
 
 function toEntry<T>(row: Row): Entry<T> {
-  return { key: row.key, value: JSON.parse(row.value) as T, revision: row.revision, createRevision: row.create_revision };
+  return {
+    key: row.key,
+    value: JSON.parse(row.value) as T,
+    revision: row.revision,
+    createRevision: row.create_revision,
+  };
 }

@@ -42,7 +42,10 @@ interface TestContextLike {
   after(fn: () => unknown): void;
 }
 
-export async function startNearby(t: TestContextLike, options: { region?: string } = {}): Promise<RunningNearby> {
+export async function startNearby(
+  t: TestContextLike,
+  options: { region?: string } = {},
+): Promise<RunningNearby> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nearby-e2e-'));
   const apiPort = await freePort();
   const proxyPort = await freePort();
@@ -110,7 +113,11 @@ export async function startNearby(t: TestContextLike, options: { region?: string
 
   const cli = (cliArgs: string[], cliOptions: { cwd?: string; timeoutMs?: number } = {}) =>
     new Promise<CliResult>((resolvePromise) => {
-      const process = spawn(nearbyBin, cliArgs, { cwd: cliOptions.cwd ?? dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const process = spawn(nearbyBin, cliArgs, {
+        cwd: cliOptions.cwd ?? dataDir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       process.stdout.on('data', (chunk) => {
@@ -182,7 +189,11 @@ export async function startNearby(t: TestContextLike, options: { region?: string
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

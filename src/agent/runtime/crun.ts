@@ -7,9 +7,9 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
+import { runCommand } from '../../run-command.ts';
 import { bundleDir, writeBundle } from './bundle.ts';
 import { cgroupsPath, oomCounterFile, oomKills, readUsage, removeCgroups } from './cgroups.ts';
-import { runCommand } from '../../run-command.ts';
 import {
   runtimeCommandFailed,
   sandboxIdInvalid,

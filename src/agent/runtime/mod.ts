@@ -5,9 +5,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from '../../run-command.ts';
 import { DEFAULT_CAPABILITIES } from './bundle.ts';
 import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
-import { runCommand } from '../../run-command.ts';
 import { OciRuntimeDriver } from './crun.ts';
 import { runtimeUnavailable } from './errors.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';

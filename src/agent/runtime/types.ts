@@ -82,7 +82,11 @@ export interface RuntimeDriver {
   inspect(id: string): Promise<SandboxInfo>;
   /** Ids of every sandbox this driver knows on the host (to re-adopt them after a restart). */
   list(): Promise<string[]>;
-  exec(id: string, args: string[], options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<ExecResult>;
+  exec(
+    id: string,
+    args: string[],
+    options?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<ExecResult>;
   stats(id: string): Promise<SandboxStats>;
   /** File the sandbox's stdout/stderr are written to, in CRI log format
    *  (`<RFC3339Nano> <stdout|stderr> <F|P> <text>`), appended across starts. */

@@ -29,7 +29,9 @@ export function appRoutes(api: FastifyInstance, cp: ControlPlane): void {
     const apps = (await values<AppRecord>(store, keys.apps())).filter(
       (app) => !request.query.org_slug || app.org_slug === request.query.org_slug,
     );
-    const views = await Promise.all(apps.map(async (app) => appView(app, (await listRecords(store, app.name)).length)));
+    const views = await Promise.all(
+      apps.map(async (app) => appView(app, (await listRecords(store, app.name)).length)),
+    );
     return { total_apps: views.length, apps: views };
   });
 

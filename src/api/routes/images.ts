@@ -5,7 +5,8 @@ import type { ControlPlane } from '../machines.ts';
 
 export function imageRoutes(api: FastifyInstance, cp: ControlPlane): void {
   api.get<{ Querystring: { ref?: string } }>('/v1/images', async (request) => {
-    if (!request.query.ref) throw apiErrors.badRequest('ref: give an image reference, e.g. ?ref=registry/app:tag');
+    if (!request.query.ref)
+      throw apiErrors.badRequest('ref: give an image reference, e.g. ?ref=registry/app:tag');
     return cp.images.resolve(request.query.ref);
   });
 }

@@ -48,7 +48,8 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
   api.post<MachineParams & { Body: CreateMachineInput & { current_version?: string } }>(
     '/v1/apps/:app/machines/:id',
     { schema: { body: updateMachineSchema } },
-    async (request) => viewOf(store, await updateMachine(cp, request.params.app, request.params.id, request.body)),
+    async (request) =>
+      viewOf(store, await updateMachine(cp, request.params.app, request.params.id, request.body)),
   );
 
   api.post<MachineParams>('/v1/apps/:app/machines/:id/start', async (request) => ({
@@ -77,11 +78,15 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
     async (request) => {
       const state = (request.query.state ?? 'started') as MachineState;
       if (!waitableStates.has(state)) {
-        throw apiErrors.badRequest(`state: '${state}' cannot be waited for; use started, stopped, suspended or destroyed`);
+        throw apiErrors.badRequest(
+          `state: '${state}' cannot be waited for; use started, stopped, suspended or destroyed`,
+        );
       }
       const timeout = Number(request.query.timeout ?? 60);
       if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60) {
-        throw apiErrors.badRequest(`timeout: expected whole seconds from 1 to 60, got '${request.query.timeout}'`);
+        throw apiErrors.badRequest(
+          `timeout: expected whole seconds from 1 to 60, got '${request.query.timeout}'`,
+        );
       }
       const record = await getRecord(store, request.params.app, request.params.id).catch((error) => {
         // A destroyed machine's record is gone from lists but waiting for "destroyed" must still succeed.

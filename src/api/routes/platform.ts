@@ -16,10 +16,13 @@ export function platformRoutes(
   cp: ControlPlane,
   info: { appsDomain: string; appUrlTemplate: string },
 ): void {
-  api.get('/v1/platform', async (): Promise<PlatformInfo> => ({
-    default_region: cp.defaultRegion,
-    regions: await liveRegions(cp.store),
-    apps_domain: info.appsDomain,
-    app_url_template: info.appUrlTemplate,
-  }));
+  api.get(
+    '/v1/platform',
+    async (): Promise<PlatformInfo> => ({
+      default_region: cp.defaultRegion,
+      regions: await liveRegions(cp.store),
+      apps_domain: info.appsDomain,
+      app_url_template: info.appUrlTemplate,
+    }),
+  );
 }

@@ -23,7 +23,13 @@ const list: Command = {
       out(
         table(
           ['NAME', 'ORG', 'MACHINES', 'STATUS', 'CREATED'],
-          apps.map((a) => [a.name, a.organization.slug, String(a.machine_count), a.status, ago(a.created_at)]),
+          apps.map((a) => [
+            a.name,
+            a.organization.slug,
+            String(a.machine_count),
+            a.status,
+            ago(a.created_at),
+          ]),
         ),
       );
     return 0;
@@ -52,7 +58,8 @@ const destroy: Command = {
   async run({ client, out, values, positionals }) {
     const [name] = positionals;
     if (!name) throw usageError('which app? nearby apps destroy NAME --yes', destroy);
-    if (!values.yes) throw usageError(`this destroys ${name} and all its machines; confirm with --yes`, destroy);
+    if (!values.yes)
+      throw usageError(`this destroys ${name} and all its machines; confirm with --yes`, destroy);
     await client().request('DELETE', `/v1/apps/${encodeURIComponent(name)}`);
     out(`Destroyed app ${name}`);
     return 0;

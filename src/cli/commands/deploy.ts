@@ -65,7 +65,8 @@ Options:
           touched.push(await createOne(context, app, group, machineConfig, config.primary_region, timeout));
         }
       } else {
-        for (const machine of mine) touched.push(await updateOne(context, app, machine, machineConfig, timeout));
+        for (const machine of mine)
+          touched.push(await updateOne(context, app, machine, machineConfig, timeout));
       }
     }
     await settle(api, app, touched);

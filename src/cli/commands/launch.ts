@@ -34,13 +34,23 @@ Options:
   async run({ client, out, values }) {
     const image = values.image as string | undefined;
     if (!image) {
-      throw usageError('give the image to run: nearby launch --image REGISTRY/NAME:TAG (building from a Dockerfile comes later)', launch);
+      throw usageError(
+        'give the image to run: nearby launch --image REGISTRY/NAME:TAG (building from a Dockerfile comes later)',
+        launch,
+      );
     }
     const path = configPath(values);
     if (existsSync(path) && !values.force) {
-      throw usageError(`${basename(path)} already exists here; run \`nearby deploy\`, or pass --force to replace it`, launch);
+      throw usageError(
+        `${basename(path)} already exists here; run \`nearby deploy\`, or pass --force to replace it`,
+        launch,
+      );
     }
-    const name = (values.name as string | undefined) ?? basename(process.cwd()).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+    const name =
+      (values.name as string | undefined) ??
+      basename(process.cwd())
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-');
     const api = client();
     const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
     const region = (values.region as string | undefined) ?? platform.default_region;
@@ -48,11 +58,12 @@ Options:
       'GET',
       `/v1/images?ref=${encodeURIComponent(image)}`,
     );
-    const port = values.port ? Number(values.port) : exposedPort(resolved.config) ?? 8080;
+    const port = values.port ? Number(values.port) : (exposedPort(resolved.config) ?? 8080);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError('--port: 1–65535', launch);
     const text = configText({ name, region, image, port });
     const parsed = parseConfig(text);
-    if (parsed.errors.length) throw usageError(`the generated config is invalid: ${parsed.errors[0].message}`, launch);
+    if (parsed.errors.length)
+      throw usageError(`the generated config is invalid: ${parsed.errors[0].message}`, launch);
     await api.request('POST', '/v1/apps', { app_name: name, org_slug: values.org });
     await writeFile(path, text);
     out(`Created app ${name} in organization ${(values.org as string | undefined) ?? 'personal'}`);
@@ -63,7 +74,9 @@ Options:
 };
 
 function exposedPort(config: ImageConfig): number | undefined {
-  const tcp = Object.keys(config.ExposedPorts ?? {}).filter((key) => key.endsWith('/tcp') || !key.includes('/'));
+  const tcp = Object.keys(config.ExposedPorts ?? {}).filter(
+    (key) => key.endsWith('/tcp') || !key.includes('/'),
+  );
   return tcp.length === 1 ? Number.parseInt(tcp[0], 10) : undefined;
 }
 

@@ -24,7 +24,10 @@ export const logs: Command = {
     if (values.machine) query.set('machine', values.machine as string);
     if (values.lines) query.set('tail', values.lines as string);
     try {
-      for await (const line of client().lines<LogLine>(`/v1/apps/${encodeURIComponent(app)}/logs?${query}`, signal)) {
+      for await (const line of client().lines<LogLine>(
+        `/v1/apps/${encodeURIComponent(app)}/logs?${query}`,
+        signal,
+      )) {
         out(
           values.json
             ? JSON.stringify(line)

@@ -77,16 +77,15 @@ Options:
     if (values.entrypoint) config.init = { ...config.init, entrypoint: [values.entrypoint as string] };
     const memory = values.memory === undefined ? undefined : Number(values.memory);
     const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
-    if (memory !== undefined && !Number.isInteger(memory)) throw usageError('--memory: a whole number of MB', run);
+    if (memory !== undefined && !Number.isInteger(memory))
+      throw usageError('--memory: a whole number of MB', run);
     if (cpus !== undefined && !Number.isInteger(cpus)) throw usageError('--cpus: a whole number', run);
     if (memory || cpus) config.guest = { cpu_kind: 'shared', cpus: cpus ?? 1, memory_mb: memory ?? 256 };
     if (values.restart) config.restart = { policy: values.restart as 'no' | 'on-failure' | 'always' };
     if (values.port) {
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError('--port: 1–65535', run);
-      config.services = [
-        { protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] },
-      ];
+      config.services = [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] }];
     }
     const machine = await machinesApi.create(client(), app, {
       config,
