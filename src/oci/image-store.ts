@@ -161,8 +161,7 @@ export class ImageStore implements ImageService {
       const configPath = await this.blobs.ensure(
         manifest.config.digest,
         async () =>
-          (await this.#client.getBlob(registry, repository, manifest.config.digest, signal)).body ??
-          emptyBody(),
+          responseBody(await this.#client.getBlob(registry, repository, manifest.config.digest, signal)),
         { size: manifest.config.size, what: `config ${manifest.config.digest} of ${display}` },
       );
       const configDocument = JSON.parse(await readFile(configPath, 'utf8')) as { config?: ImageConfig };
@@ -198,8 +197,7 @@ export class ImageStore implements ImageService {
         paths[index] = await this.blobs.ensure(
           layer.digest,
           async () =>
-            (await this.#client.getBlob(registry, repository, layer.digest, options.signal)).body ??
-            emptyBody(),
+            responseBody(await this.#client.getBlob(registry, repository, layer.digest, options.signal)),
           {
             size: layer.size,
             what: `layer ${layer.digest} of ${display}`,
@@ -220,7 +218,14 @@ function wrap(display: string, error: unknown): unknown {
   return pullFailed(display, error);
 }
 
-async function* emptyBody(): AsyncIterable<Uint8Array> {}
+/**
+ * The body of a response, holding the Response itself until the body is read: undici cancels the
+ * unread body of a Response that was garbage-collected (nodejs/undici#3199), which showed up here
+ * as a blob that hashed to the digest of nothing.
+ */
+async function* responseBody(response: Response): AsyncIterable<Uint8Array> {
+  if (response.body) yield* response.body;
+}
 
 async function exists(path: string): Promise<boolean> {
   return lstat(path).then(
