@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -35,12 +35,17 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
   after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
+  const tempDir = async (prefix: string) => {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  };
 
   before(async () => {
     registry = await startRegistry(hooks);
     image = await helloImage(registry.url);
     nearby = await startNearby(hooks);
-    workdir = await mkdtemp(join(tmpdir(), 'nearby-app-'));
+    workdir = await tempDir('nearby-app-');
     appUrl = `http://hello.localhost:${nearby.proxyPort}`;
   });
 
@@ -194,7 +199,7 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
     const missing = await nearby.cli(
       ['launch', '--image', `${registry.url}/nope:1`, '--name', 'nope', '--force'],
       {
-        cwd: await mkdtemp(join(tmpdir(), 'nearby-bad-')),
+        cwd: await tempDir('nearby-bad-'),
       },
     );
     assert.equal(missing.code, 1);
@@ -208,7 +213,7 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
     assert.equal(down.code, 1);
     assert.match(down.stderr, new RegExp(`registry 127\\.0\\.0\\.1:${closedPort} is unreachable`));
 
-    const badDir = await mkdtemp(join(tmpdir(), 'nearby-bad-'));
+    const badDir = await tempDir('nearby-bad-');
     await writeFile(
       join(badDir, 'nearby.toml'),
       'app = "hello"\n[http_service]\ninternal_port = "80a"\n[htp_service]\n',
@@ -228,7 +233,7 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
     assert.equal((await nearby.api('GET', '/v1/apps/nope')).status, 404);
 
     // A machine whose command exits at once: the deploy fails and says why, with its output.
-    const crashDir = await mkdtemp(join(tmpdir(), 'nearby-crash-'));
+    const crashDir = await tempDir('nearby-crash-');
     await writeFile(
       join(crashDir, 'nearby.toml'),
       `app = "crashy"\nprimary_region = "fra"\n[build]\nimage = "${image}"\n[experimental]\ncmd = ["--fail"]\n[http_service]\ninternal_port = 8080\n`,

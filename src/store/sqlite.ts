@@ -107,6 +107,10 @@ export class SqliteStore implements Store {
     return (this.#sql.list.all(prefix, upper(prefix)) as unknown as Row[]).map((row) => toEntry<T>(row));
   }
 
+  async revision(): Promise<number> {
+    return this.#revision;
+  }
+
   async put<T>(key: string, value: T, options: PutOptions = {}): Promise<number> {
     return this.#write(key, options, (current, revision) => {
       const json = JSON.stringify(value);

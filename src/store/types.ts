@@ -53,6 +53,8 @@ export interface Store {
   /** Returns false when the key did not exist. @throws NearbyError STORE_CONFLICT */
   delete(key: string, options?: PutOptions): Promise<boolean>;
   list<T>(prefix: string): Promise<Entry<T>[]>;
+  /** The store's current revision: every write so far has a revision at or below it. */
+  revision(): Promise<number>;
   watch<T>(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent<T>>;
   /** Appends to a stream subject such as `logs.<app>.<region>.<machine>`. */
   append(subject: string, data: unknown): Promise<number>;

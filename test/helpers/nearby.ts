@@ -30,8 +30,8 @@ export interface RunningNearby {
   env: NodeJS.ProcessEnv;
   cli(args: string[], options?: { cwd?: string; timeoutMs?: number }): Promise<CliResult>;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  /** Stops the server (SIGTERM) and starts it again on the same data dir and ports. */
-  restart(): Promise<void>;
+  /** Stops the server (SIGTERM, or SIGKILL with `hard`) and starts it again on the same data dir and ports. */
+  restart(options?: { hard?: boolean }): Promise<void>;
   stop(): Promise<void>;
   clean(): Promise<void>;
   /** The server's stderr so far (JSON log lines), for failure messages. */
@@ -97,11 +97,11 @@ export async function startNearby(
     throw new Error(`nearby server did not answer within 60s:\n${output}`);
   };
 
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const running = child;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGTERM');
+    running.kill(signal);
     const timer = setTimeout(() => running.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
@@ -178,11 +178,11 @@ export async function startNearby(
     env,
     cli,
     api,
-    async restart() {
-      await stop();
+    async restart(options = {}) {
+      await stop(options.hard ? 'SIGKILL' : 'SIGTERM');
       await start();
     },
-    stop,
+    stop: () => stop(),
     clean,
     output: () => output,
   };

@@ -1,0 +1,46 @@
+/** The edge proxy's errors: one factory per failure, each with a stable code and a hint. */
+import { NearbyError } from '../errors.ts';
+
+export const haproxyNotFound = (bin: string, cause?: unknown) =>
+  new NearbyError('HAPROXY_NOT_FOUND', `HAProxy was not found at ${bin}`, {
+    status: 500,
+    hint: 'install the Debian package haproxy (2.6 or newer) or pass haproxyBin',
+    cause,
+  });
+
+export const haproxyConfigInvalid = (path: string, output: string) =>
+  new NearbyError('HAPROXY_CONFIG_INVALID', `HAProxy refused the rendered configuration ${path}: ${output}`, {
+    status: 500,
+    hint: 'this is a bug in nearby: report it with the configuration file',
+  });
+
+export const haproxyStartFailed = (reason: string, cause?: unknown) =>
+  new NearbyError('HAPROXY_START_FAILED', `HAProxy did not start: ${reason}`, {
+    status: 500,
+    hint: 'check that the HTTP listen address is free and the data directory is writable',
+    cause,
+  });
+
+export const haproxyReloadFailed = (reason: string, cause?: unknown) =>
+  new NearbyError('HAPROXY_RELOAD_FAILED', `HAProxy did not reload: ${reason}`, { status: 500, cause });
+
+export const runtimeCommandFailed = (command: string, answer: string, cause?: unknown) =>
+  new NearbyError('HAPROXY_COMMAND_FAILED', `HAProxy refused "${command}": ${answer.trim() || 'no answer'}`, {
+    status: 500,
+    cause,
+  });
+
+export const proxyStopped = () =>
+  new NearbyError('PROXY_STOPPED', 'the edge proxy is stopped', { status: 503, hint: 'start it again' });
+
+export const invalidProxyOption = (name: string, value: string, expected: string) =>
+  new NearbyError('PROXY_INVALID_OPTION', `proxy option ${name} is "${value}": expected ${expected}`, {
+    status: 400,
+    hint: `fix ${name} in the server configuration`,
+  });
+
+export const socketPathTooLong = (path: string) =>
+  new NearbyError('PROXY_SOCKET_PATH_TOO_LONG', `the HAProxy socket path ${path} is longer than 107 bytes`, {
+    status: 500,
+    hint: 'use a shorter data directory',
+  });

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { writeProxyFiles } from './config-files.ts';
+import { type ConfigInput, parseListen, proxyPaths, renderConfig, renderHostsMap } from './haproxy-config.ts';
+import { renderErrorPages } from './pages/error-pages.ts';
+import type { RouteTable } from './routes.ts';
+
+const routes: RouteTable = {
+  backends: [
+    { app: 'empty', name: 'app_empty', servers: [] },
+    {
+      app: 'hello',
+      name: 'app_hello',
+      servers: [
+        { name: 'm1', address: '10.0.0.1', port: 8080 },
+        { name: 'm2', address: '10.0.0.2', port: 3000 },
+      ],
+    },
+  ],
+  hosts: new Map([
+    ['empty.apps.example.com', 'app_empty'],
+    ['hello.apps.example.com', 'app_hello'],
+  ]),
+  skipped: [],
+};
+
+const input = (dataDir: string): ConfigInput => ({
+  paths: proxyPaths(dataDir),
+  region: 'syd',
+  appsDomain: 'apps.example.com',
+  httpListen: { host: '127.0.0.1', port: 8080 },
+  routes,
+  maxconn: 1000,
+});
+
+test('parses listen addresses', () => {
+  assert.deepEqual(parseListen('0.0.0.0:8080'), { host: '0.0.0.0', port: 8080 });
+  assert.deepEqual(parseListen(':80'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseListen('[::]:443'), { host: '::', port: 443 });
+  assert.equal(parseListen('8080'), undefined);
+  assert.equal(parseListen('host:99999'), undefined);
+});
+
+test('renders a backend per app with its current servers, and the host map', () => {
+  const config = renderConfig(input('/var/lib/nearby'));
+  assert.match(config, /^ {2}bind 127\.0\.0\.1:8080$/m);
+  assert.match(config, /^backend app_hello\n {2}balance leastconn\n {2}http-reuse safe$/m);
+  assert.match(config, /^ {2}server m1 10\.0\.0\.1:8080\n {2}server m2 10\.0\.0\.2:3000$/m);
+  assert.match(config, /^backend app_empty$/m);
+  assert.match(
+    config,
+    /stats socket "\/var\/lib\/nearby\/proxy\/admin\.sock" .*level admin expose-fd listeners/,
+  );
+  assert.match(config, /^ {2}unique-id-format %\[lua\.nearby_request_id\]-syd$/m);
+  assert.match(config, /^ {2}http-request set-header Fly-Region syd$/m);
+  assert.match(
+    config,
+    /regsub\('\[\.\]apps\[\.\]example\[\.\]com\$',''\) if \{ var\(txn\.host\) -m end \.apps\.example\.com \}/,
+  );
+  for (const limit of ['connect 5s', 'client 60s', 'server 60s', 'http-request 10s', 'http-keep-alive 60s']) {
+    assert.match(config, new RegExp(`^ {2}timeout ${limit}$`, 'm'));
+  }
+  assert.equal(renderConfig(input('/var/lib/nearby')), config, 'the same routes render the same text');
+  assert.equal(
+    renderHostsMap(routes),
+    'empty.apps.example.com app_empty\nhello.apps.example.com app_hello\n',
+  );
+});
+
+test('error pages: HTML and text for each, app name left to HAProxy, literal % escaped', () => {
+  const pages = renderErrorPages('apps.example.com');
+  const byFile = new Map(pages.map((page) => [page.file, page]));
+  for (const name of ['no-app', 'no-host', 'no-machine', 'unavailable', 'bad-gateway', 'gateway-timeout']) {
+    assert.ok(byFile.has(`${name}.html`) && byFile.has(`${name}.txt`), name);
+  }
+  assert.equal(byFile.get('no-machine.txt')?.status, 503);
+  assert.equal(
+    byFile.get('no-app.txt')?.body,
+    "404 no such app\n\nno app named '%[var(txn.app)]' here; apps answer at <app>.apps.example.com\n",
+  );
+  assert.match(byFile.get('no-app.html')?.body ?? '', /apps answer at &#60;app&#62;\.apps\.example\.com/);
+  assert.match(
+    byFile.get('no-machine.html')?.body ?? '',
+    /<code>nearby status -a %\[var\(txn\.app\)\]<\/code>/,
+  );
+});
+
+test('HAProxy accepts the rendered configuration', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'nearby-proxy-config-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  await writeProxyFiles(input(dataDir), '/usr/sbin/haproxy');
+  const paths = proxyPaths(dataDir);
+  assert.equal(readFileSync(paths.config, 'utf8'), renderConfig(input(dataDir)));
+  assert.match(readFileSync(join(paths.pagesDir, 'bad-gateway.html'), 'utf8'), /failed mid-request/);
+  const broken = { ...input(dataDir), region: 'syd x' };
+  await assert.rejects(writeProxyFiles(broken, '/usr/sbin/haproxy'), { code: 'HAPROXY_CONFIG_INVALID' });
+  assert.equal(readFileSync(paths.config, 'utf8'), renderConfig(input(dataDir)), 'the good one stays');
+});

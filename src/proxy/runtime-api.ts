@@ -1,0 +1,197 @@
+/**
+ * A client for HAProxy's CLI sockets: the worker's admin socket (Runtime API) and the master
+ * CLI. One connection per command, half-closed after writing, so HAProxy answers and hangs up.
+ */
+import { connect } from 'node:net';
+import { runtimeCommandFailed } from './errors.ts';
+
+export interface CommandOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Sends one command line and returns HAProxy's whole answer. */
+export function cliCommand(
+  socketPath: string,
+  command: string,
+  options: CommandOptions = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(
+      () => fail(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)),
+      options.timeoutMs ?? 10_000,
+    );
+    const onAbort = () => fail(options.signal?.reason ?? new Error('aborted'));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    function done() {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    function fail(cause: unknown) {
+      done();
+      socket.destroy();
+      reject(runtimeCommandFailed(command, `cannot talk to ${socketPath}`, cause));
+    }
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', fail);
+    socket.on('end', () => {
+      done();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    socket.end(`${command}\n`);
+  });
+}
+
+export interface ServerState {
+  backend: string;
+  name: string;
+  address: string;
+  port: number;
+  /** 0 stopped, 1 starting, 2 running, 3 stopping. */
+  opState: number;
+  /** Bit flags: 0x01 forced maintenance, 0x02 inherited, 0x04 from config, 0x08 forced drain, … */
+  adminState: number;
+}
+
+/** Admin flags that take a server out of rotation and that `set server … state ready` clears. */
+export const OUT_OF_ROTATION = 0x01 | 0x04 | 0x08 | 0x10;
+
+/** Parses `show servers state` (format version 1). */
+export function parseServersState(answer: string): ServerState[] {
+  const servers: ServerState[] = [];
+  for (const line of answer.split('\n')) {
+    if (line === '' || line.startsWith('#') || !line.includes(' ')) continue;
+    const fields = line.split(' ');
+    if (fields.length < 19) continue;
+    servers.push({
+      backend: fields[1],
+      name: fields[3],
+      address: fields[4],
+      port: Number(fields[18]),
+      opState: Number(fields[5]),
+      adminState: Number(fields[6]),
+    });
+  }
+  return servers;
+}
+
+/** Parses `show map <file>`: `<ref> <key> <value>` lines. */
+export function parseMap(answer: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of answer.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 3 && fields[0].startsWith('0x')) entries.set(fields[1], fields.slice(2).join(' '));
+  }
+  return entries;
+}
+
+export interface ProcEntry {
+  pid: number;
+  type: string;
+  reloads: number;
+  failedReloads?: number;
+}
+
+/** Parses the master CLI's `show proc`: the master, then current workers (old ones are marked). */
+export function parseShowProc(answer: string): { master?: ProcEntry; workers: ProcEntry[] } {
+  let master: ProcEntry | undefined;
+  const workers: ProcEntry[] = [];
+  let section = 'master';
+  for (const line of answer.split('\n')) {
+    if (line.startsWith('# ')) {
+      section = line.slice(2).trim();
+      continue;
+    }
+    const match = /^(\d+)\s+(\S+)\s+(\d+)(?:\s+\[failed: (\d+)\])?/.exec(line);
+    if (match === null) continue;
+    const entry: ProcEntry = { pid: Number(match[1]), type: match[2], reloads: Number(match[3]) };
+    if (match[4] !== undefined) entry.failedReloads = Number(match[4]);
+    if (entry.type === 'master') master = entry;
+    else if (section === 'workers' && entry.type === 'worker') workers.push(entry);
+  }
+  return { master, workers };
+}
+
+/** The worker's Runtime API (admin socket). Every method throws HAPROXY_COMMAND_FAILED on refusal. */
+export class RuntimeApi {
+  readonly socketPath: string;
+
+  constructor(socketPath: string) {
+    this.socketPath = socketPath;
+  }
+
+  command(command: string, options?: CommandOptions): Promise<string> {
+    return cliCommand(this.socketPath, command, options);
+  }
+
+  /** Runs a command whose success answer is empty or one that `ok` accepts. */
+  async #expect(command: string, ok: (answer: string) => boolean = () => false): Promise<void> {
+    const answer = (await this.command(command)).trim();
+    if (answer !== '' && !ok(answer)) throw runtimeCommandFailed(command, answer);
+  }
+
+  async pid(): Promise<number> {
+    const answer = await this.command('show info');
+    const match = /^Pid: (\d+)$/m.exec(answer);
+    if (match === null) throw runtimeCommandFailed('show info', answer);
+    return Number(match[1]);
+  }
+
+  async backends(): Promise<string[]> {
+    const answer = await this.command('show backend');
+    return answer
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+  }
+
+  async servers(): Promise<ServerState[]> {
+    return parseServersState(await this.command('show servers state'));
+  }
+
+  /** Dynamic servers start in maintenance (HAProxy 2.6): call `setServerState(…, 'ready')` next. */
+  addServer(backend: string, server: string, address: string, port: number): Promise<void> {
+    return this.#expect(
+      `add server ${backend}/${server} ${address}:${port}`,
+      (answer) => answer === 'New server registered.',
+    );
+  }
+
+  setServerState(backend: string, server: string, state: 'ready' | 'drain' | 'maint'): Promise<void> {
+    return this.#expect(`set server ${backend}/${server} state ${state}`);
+  }
+
+  setServerAddress(backend: string, server: string, address: string, port: number): Promise<void> {
+    // HAProxy reports a change as a sentence naming the old and new address.
+    return this.#expect(`set server ${backend}/${server} addr ${address} port ${port}`, (answer) =>
+      /changed from|no need to change/i.test(answer),
+    );
+  }
+
+  /** Needs the server in maintenance with no connection left (HAProxy 2.6). */
+  deleteServer(backend: string, server: string): Promise<void> {
+    return this.#expect(`del server ${backend}/${server}`, (answer) => answer === 'Server deleted.');
+  }
+
+  shutdownSessions(backend: string, server: string): Promise<void> {
+    return this.#expect(`shutdown sessions server ${backend}/${server}`);
+  }
+
+  async showMap(file: string): Promise<Map<string, string>> {
+    return parseMap(await this.command(`show map ${file}`));
+  }
+
+  addMap(file: string, key: string, value: string): Promise<void> {
+    return this.#expect(`add map ${file} ${key} ${value}`);
+  }
+
+  setMap(file: string, key: string, value: string): Promise<void> {
+    return this.#expect(`set map ${file} ${key} ${value}`);
+  }
+
+  deleteMap(file: string, key: string): Promise<void> {
+    return this.#expect(`del map ${file} ${key}`);
+  }
+}
