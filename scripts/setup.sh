@@ -36,7 +36,9 @@ fi
 stamp=node_modules/.nearby-lock
 if [ ! -x node_modules/node/bin/node ] || ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
   echo "setup: installing npm dependencies (with Node 24)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: npm 11 rejects its own lock file in ci when optional
+  # platform packages (biome's per-OS binaries) are left out of it.
+  npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
 
