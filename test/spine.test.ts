@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,17 @@ async function curl(url: string, ...extra: string[]): Promise<{ status: number; 
   const { stdout } = await run('curl', ['-s', '--max-time', '20', '-w', '\n%{http_code}', ...extra, url]);
   const cut = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+/** Host pids of the processes in a machine's cgroup (their /proc/PID/cgroup names the machine). */
+async function processesInCgroupOf(machineId: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cgroup = await readFile(`/proc/${name}/cgroup`, 'utf8').catch(() => '');
+    if (cgroup.includes(`/nearby/${machineId}`)) pids.push(Number(name));
+  }
+  return pids;
 }
 
 describe('deploy an image and reach it through the edge proxy', { concurrency: false }, () => {
@@ -193,6 +204,37 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
       JSON.parse(answer.body).counter > counterBefore,
       'the same process still serves: it was adopted',
     );
+  });
+
+  test('a machine killed from outside is restarted by its restart policy', async () => {
+    const [machine] = (await nearby.api<MachineView[]>('GET', '/v1/apps/hello/machines')).body;
+    const before = JSON.parse((await curl(`${appUrl}/json`)).body).counter;
+    assert.ok(before > 1);
+    const pids = await processesInCgroupOf(machine.id);
+    assert.ok(pids.length > 0, 'the machine has processes in its own cgroup');
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    const view = await eventually(
+      async () => {
+        const { body } = await nearby.api<MachineView>('GET', `/v1/apps/hello/machines/${machine.id}`);
+        return body.state === 'started' && body.nearby.restarts >= 1 ? body : undefined;
+      },
+      30_000,
+      'the machine to be restarted',
+    );
+    assert.ok(
+      view.events.some((e) => e.type === 'exit'),
+      'the exit is an event',
+    );
+    const after = await eventually(
+      async () => {
+        const response = await curl(`${appUrl}/json`);
+        return response.status === 200 ? JSON.parse(response.body) : undefined;
+      },
+      15_000,
+      'the restarted machine to answer',
+    );
+    assert.equal(after.machine_id, machine.id);
+    assert.ok(after.counter < before, 'a new process answers');
   });
 
   test('bad input gets a clear message and disturbs nothing', async () => {

@@ -6,7 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, isNearbyError } from '../errors.ts';
 import {
   keys,
   type MachineEvent,
@@ -52,6 +52,9 @@ export class Reconciler {
   readonly #running = new Map<string, number>();
   readonly #shippers = new Map<string, LogShipper>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Work found outside the worker (an exit, a restart coming due), done by the next reconcile. */
+  readonly #exited = new Set<string>();
+  readonly #restartDue = new Set<string>();
   #idle: Promise<void> = Promise.resolve();
   #settle: (() => void) | undefined;
 
@@ -136,7 +139,8 @@ export class Reconciler {
     for (const [id, pid] of this.#running) {
       if (pid > 0 && alive(pid)) continue;
       this.#running.delete(id);
-      void this.#onExit(id);
+      this.#exited.add(id);
+      this.kick(id);
     }
   }
 
@@ -174,7 +178,8 @@ export class Reconciler {
       id,
       setTimeout(() => {
         this.#restartTimers.delete(id);
-        void this.#restart(id);
+        this.#restartDue.add(id);
+        this.kick(id);
       }, delay),
     );
   }
@@ -200,6 +205,8 @@ export class Reconciler {
       await this.#o.store.delete(keys.machineStatus(this.#o.host, id));
       return;
     }
+    if (this.#exited.delete(id)) await this.#onExit(id);
+    if (this.#restartDue.delete(id)) await this.#restart(id);
     if (record.desired.state === 'destroyed') {
       if (status?.state === 'destroyed') return;
       await this.#setStatus(id, { state: 'destroying', seq: record.desired.seq }, record);
@@ -329,7 +336,12 @@ export class Reconciler {
     if (this.#prepared.get(id) !== record.instance_id) await this.#prepare(record);
     await this.#setStatus(id, { state: 'starting' });
     this.#shipper(record).start();
-    const { pid } = await this.#o.runtime.start(id);
+    const { pid } = await this.#o.runtime.start(id).catch(async (error) => {
+      // The sandbox went away behind our back (removed by hand, a host reboot): make it again.
+      if (!isNearbyError(error, 'SANDBOX_NOT_FOUND')) throw error;
+      await this.#prepare(record);
+      return this.#o.runtime.start(id);
+    });
     this.#running.set(id, pid);
     await this.#setStatus(id, {
       state: 'started',
