@@ -64,6 +64,7 @@ export class Reconciler {
 
   /** Loads what this host reported before a restart, then follows the store until `signal`. */
   async run(signal: AbortSignal): Promise<void> {
+    await mkdir(join(this.#o.dataDir, 'agent'), { recursive: true });
     for (const { value } of await this.#o.store.list<MachineStatus>(keys.machineStatuses(this.#o.host))) {
       this.#statuses.set(value.id, value);
     }
@@ -215,7 +216,7 @@ export class Reconciler {
       return;
     }
     // A new version: the old sandbox goes, the new one is made from the new config (same addresses).
-    if (status && status.instance_id !== record.instance_id && this.#prepared.has(id)) {
+    if (status && status.instance_id !== record.instance_id) {
       if (status.state === 'started' || status.state === 'suspended') {
         await this.#stopSandbox(record, { signal: record.config.stop_config?.signal });
       }
@@ -223,7 +224,10 @@ export class Reconciler {
       this.#prepared.delete(id);
     }
     if (this.#prepared.get(id) !== record.instance_id) {
-      const wasRunning = status?.instance_id === record.instance_id && status.state === 'started';
+      // After a restart of nearby a running sandbox is adopted as it is, not prepared again.
+      const wasRunning =
+        status?.instance_id === record.instance_id &&
+        (status.state === 'started' || status.state === 'suspended');
       if (!wasRunning) await this.#prepare(record);
       else this.#prepared.set(id, record.instance_id);
       status = this.#statuses.get(id);
@@ -236,6 +240,8 @@ export class Reconciler {
         clearTimeout(this.#restartTimers.get(id));
         if (status.state === 'suspended') {
           await runtime.resume(id);
+          const { pid } = await runtime.inspect(id);
+          if (pid) this.#running.set(id, pid);
           await this.#setStatus(id, { state: 'started', seq: desired.seq, event: evt('resume', 'started') });
         } else if (status.state !== 'started') {
           await this.#setStatus(id, { seq: desired.seq, restarts: 0 });
@@ -439,7 +445,6 @@ export class Reconciler {
       updated_at: new Date().toISOString(),
     };
     this.#statuses.set(id, next);
-    await mkdir(join(this.#o.dataDir, 'agent'), { recursive: true });
     await this.#o.store.put(keys.machineStatus(this.#o.host, id), next);
   }
 }
