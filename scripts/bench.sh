@@ -9,5 +9,5 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   exit 2
 fi
 shift
-scripts/setup.sh docker-registry skopeo umoci busybox-static
+scripts/setup.sh docker-registry skopeo umoci busybox-static wrk nginx-light nghttp2-client
 exec node_modules/node/bin/node --disable-warning=ExperimentalWarning "bench/$name.ts" "$@"

@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # golang-github-containers-common ships the default seccomp profile (/usr/share/containers/seccomp.json).
-packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl
+packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl openssl
   golang-github-containers-common "$@")
 missing=()
 for package in "${packages[@]}"; do

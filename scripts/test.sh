@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup.sh docker-registry skopeo umoci busybox-static
+scripts/setup.sh docker-registry skopeo umoci busybox-static pebble
 node=node_modules/node/bin/node
 echo "test: biome check"
 node_modules/.bin/biome check .

@@ -7,6 +7,7 @@ import type { HostNetwork } from '../net/types.ts';
 import type { ImageService } from '../oci/types.ts';
 import type { Store } from '../store/mod.ts';
 import { runHeartbeat } from './heartbeat.ts';
+import { serveMachineRequests } from './machine-requests.ts';
 import { Reconciler } from './reconciler.ts';
 import type { RuntimeDriver } from './runtime/types.ts';
 
@@ -37,8 +38,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     options.signal,
   );
   const reconciler = new Reconciler({ ...options, log });
-  const done = reconciler.run(options.signal).catch((error) => {
-    if (!options.signal.aborted) log.error({ err: error }, 'agent stopped following the store');
-  });
+  const stopped = (what: string) => (error: unknown) => {
+    if (!options.signal.aborted) log.error({ err: error }, `agent stopped ${what}`);
+  };
+  const done = Promise.all([
+    reconciler.run(options.signal).catch(stopped('following the store')),
+    serveMachineRequests(options.store, options.host, options.runtime, log, options.signal).catch(
+      stopped('serving machine requests'),
+    ),
+  ]).then(() => {});
   return { reconciler, done };
 }

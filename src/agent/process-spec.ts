@@ -11,11 +11,17 @@ import type { ProcessSpec } from './runtime/types.ts';
 
 /** The command: `init.exec` replaces everything; an overridden entrypoint drops the image's CMD. */
 function commandOf(image: ImageConfig, machine: MachineConfig): string[] {
-  const init = machine.init ?? {};
+  // `processes[0]` overrides init, as in the Machines API (one main process per machine here).
+  const init = { ...machine.init, ...definedOnly(machine.processes?.[0] ?? {}) };
   if (init.exec && init.exec.length > 0) return [...init.exec];
   const entrypoint = init.entrypoint ?? image.Entrypoint ?? [];
   const cmd = init.cmd ?? (init.entrypoint ? [] : (image.Cmd ?? []));
   return [...entrypoint, ...cmd];
+}
+
+function definedOnly(process: NonNullable<MachineConfig['processes']>[number]) {
+  const { exec, entrypoint, cmd } = process;
+  return Object.fromEntries(Object.entries({ exec, entrypoint, cmd }).filter(([, v]) => v !== undefined));
 }
 
 /** Env as `KEY=value`, later sources winning, in the order keys first appeared. */
@@ -122,6 +128,7 @@ export function processSpec(
   machine: MachineConfig,
   rootfs: string,
   extraEnv: Record<string, string>,
+  secretEnv: Record<string, string> = {},
 ): ProcessSpec {
   const args = commandOf(image, machine);
   if (args.length === 0) {
@@ -134,12 +141,14 @@ export function processSpec(
       },
     );
   }
-  const { home, ...user } = resolveUser(rootfs, image.User);
+  const main = machine.processes?.[0];
+  const { home, ...user } = resolveUser(rootfs, main?.user ?? image.User);
   // Like Docker: PATH and HOME are always set, unless something more specific sets them.
   const defaults = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: home };
   return {
     args,
-    env: mergeEnv(defaults, envRecord(image.Env), extraEnv, machine.env ?? {}),
+    // App secrets win over config env, as on Fly.
+    env: mergeEnv(defaults, envRecord(image.Env), extraEnv, machine.env ?? {}, main?.env ?? {}, secretEnv),
     cwd: image.WorkingDir || '/',
     user,
   };

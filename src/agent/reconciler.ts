@@ -6,14 +6,18 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { errorMessage, isNearbyError } from '../errors.ts';
+import { errorMessage, isNearbyError, NearbyError } from '../errors.ts';
 import {
   keys,
+  loadSecretKey,
   type MachineEvent,
   type MachineRecord,
   type MachineStatus,
   parseDurationMs,
   pushEvent,
+  SecretBox,
+  type SecretRecord,
+  secretAad,
   subjects,
 } from '../model/mod.ts';
 import type { HostNetwork } from '../net/types.ts';
@@ -23,6 +27,7 @@ import { LogShipper } from './log-shipper.ts';
 import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
 import { processSpec } from './process-spec.ts';
 import type { ExitInfo, RuntimeDriver } from './runtime/types.ts';
+import { MAX_TIMER_MS, nextScheduledRun } from './schedule.ts';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -55,6 +60,9 @@ export class Reconciler {
   /** Work found outside the worker (an exit, a restart coming due), done by the next reconcile. */
   readonly #exited = new Set<string>();
   readonly #restartDue = new Set<string>();
+  readonly #scheduleTimers = new Map<string, NodeJS.Timeout>();
+  readonly #scheduleDue = new Set<string>();
+  #secretBox: SecretBox | undefined;
   #idle: Promise<void> = Promise.resolve();
   #settle: (() => void) | undefined;
 
@@ -86,6 +94,7 @@ export class Reconciler {
       this.kick(id);
     }
     for (const timer of this.#restartTimers.values()) clearTimeout(timer);
+    for (const timer of this.#scheduleTimers.values()) clearTimeout(timer);
     await Promise.all([...this.#shippers.values()].map((shipper) => shipper.stop()));
   }
 
@@ -208,6 +217,8 @@ export class Reconciler {
     }
     if (this.#exited.delete(id)) await this.#onExit(id);
     if (this.#restartDue.delete(id)) await this.#restart(id);
+    if (this.#scheduleDue.delete(id)) await this.#scheduledStart(id);
+    this.#armSchedule(record);
     if (record.desired.state === 'destroyed') {
       if (status?.state === 'destroyed') return;
       await this.#setStatus(id, { state: 'destroying', seq: record.desired.seq }, record);
@@ -242,10 +253,35 @@ export class Reconciler {
           await runtime.resume(id);
           const { pid } = await runtime.inspect(id);
           if (pid) this.#running.set(id, pid);
-          await this.#setStatus(id, { state: 'started', seq: desired.seq, event: evt('resume', 'started') });
+          const reason = desired.reason ?? 'api';
+          await this.#setStatus(id, {
+            state: 'started',
+            seq: desired.seq,
+            event: evt('resume', 'started', { reason }),
+          });
+          this.#o.log.info({ machine: id, app: record.app, reason }, 'machine resumed');
         } else if (status.state !== 'started') {
           await this.#setStatus(id, { seq: desired.seq, restarts: 0 });
           await this.#start(record, desired.reason ?? 'api');
+        } else if (desired.restart) {
+          await this.#setStatus(id, {
+            state: 'stopping',
+            seq: desired.seq,
+            event: evt('restart', 'stopping'),
+          });
+          const exit = await this.#stopSandbox(record, {
+            signal: desired.signal,
+            timeoutMs: desired.timeout_ms,
+          });
+          await this.#setStatus(id, {
+            state: 'stopped',
+            restarts: 0,
+            exit: exit && toStatusExit(exit),
+            event: evt('exit', 'stopped', {
+              exit_event: exit && { exit_code: exit.exitCode, signal: exit.signal },
+            }),
+          });
+          await this.#start(record, 'restart');
         } else {
           await this.#setStatus(id, { seq: desired.seq });
         }
@@ -253,7 +289,15 @@ export class Reconciler {
       case 'stopped':
         clearTimeout(this.#restartTimers.get(id));
         if (status.state === 'started' || status.state === 'suspended') {
-          await this.#setStatus(id, { state: 'stopping', seq: desired.seq, event: evt('stop', 'stopping') });
+          await this.#setStatus(id, {
+            state: 'stopping',
+            seq: desired.seq,
+            event: evt('stop', 'stopping', { reason: desired.reason ?? 'api' }),
+          });
+          this.#o.log.info(
+            { machine: id, app: record.app, reason: desired.reason ?? 'api' },
+            'stopping machine',
+          );
           const exit = await this.#stopSandbox(record, {
             signal: desired.signal,
             timeoutMs: desired.timeout_ms,
@@ -279,7 +323,14 @@ export class Reconciler {
           await this.#setStatus(id, { state: 'suspending', seq: desired.seq });
           await runtime.suspend(id);
           this.#running.delete(id);
-          await this.#setStatus(id, { state: 'suspended', event: evt('suspend', 'suspended') });
+          await this.#setStatus(id, {
+            state: 'suspended',
+            event: evt('suspend', 'suspended', { reason: desired.reason ?? 'api' }),
+          });
+          this.#o.log.info(
+            { machine: id, app: record.app, reason: desired.reason ?? 'api' },
+            'machine suspended',
+          );
         } else {
           await this.#setStatus(id, { seq: desired.seq });
         }
@@ -312,17 +363,22 @@ export class Reconciler {
       image_digest: image.ref.digest,
     });
     const attachment = await this.#o.network.attach(id, addresses);
-    const process = processSpec(image.config, record.config, image.rootfs, machineEnv(record, attachment));
+    const secrets = await this.#secrets(record.app);
+    const process = processSpec(
+      image.config,
+      record.config,
+      image.rootfs,
+      machineEnv(record, attachment),
+      secrets,
+    );
     const guest = record.config.guest ?? {};
     const files = [
       ...machineEtcFiles(record, attachment),
-      ...(record.config.files ?? [])
-        .filter((file) => file.raw_value !== undefined)
-        .map((file) => ({
-          path: file.guest_path,
-          content: Buffer.from(file.raw_value ?? '', 'base64'),
-          mode: file.mode,
-        })),
+      ...(record.config.files ?? []).map((file) => ({
+        path: file.guest_path,
+        content: Buffer.from(fileValue(file, secrets), 'base64'),
+        mode: file.mode,
+      })),
     ];
     await this.#o.runtime.prepare({
       id,
@@ -369,9 +425,51 @@ export class Reconciler {
     return exit;
   }
 
+  /** The app's secrets, decrypted, for the machine's env and files (never written to its record). */
+  async #secrets(app: string): Promise<Record<string, string>> {
+    const sealed = await this.#o.store.list<SecretRecord>(keys.secrets(app));
+    if (sealed.length === 0) return {};
+    this.#secretBox ??= new SecretBox(loadSecretKey(this.#o.dataDir));
+    const box = this.#secretBox;
+    return Object.fromEntries(
+      sealed.map(({ value }) => [value.name, box.open(value.sealed, secretAad(app, value.name))]),
+    );
+  }
+
+  /** A stopped machine with a `schedule` is started again one period after its last start. */
+  #armSchedule(record: MachineRecord): void {
+    const status = this.#statuses.get(record.id);
+    const schedule = record.config.schedule;
+    if (!schedule || this.#scheduleTimers.has(record.id)) return;
+    if (!status || record.desired.state !== 'started' || status.state !== 'stopped') return;
+    const lastStart = status.events.find((event) => event.type === 'start')?.timestamp ?? Date.now();
+    const wait = Math.min(Math.max(0, nextScheduledRun(schedule, lastStart) - Date.now()), MAX_TIMER_MS);
+    this.#scheduleTimers.set(
+      record.id,
+      setTimeout(() => {
+        this.#scheduleTimers.delete(record.id);
+        this.#scheduleDue.add(record.id);
+        this.kick(record.id);
+      }, wait),
+    );
+  }
+
+  async #scheduledStart(id: string): Promise<void> {
+    const record = this.#records.get(id);
+    const status = this.#statuses.get(id);
+    if (!record?.config.schedule || !status || status.state !== 'stopped') return;
+    if (record.desired.state !== 'started' || status.instance_id !== record.instance_id) return;
+    const lastStart = status.events.find((event) => event.type === 'start')?.timestamp ?? 0;
+    if (nextScheduledRun(record.config.schedule, lastStart) > Date.now()) return; // a long wait re-armed
+    await this.#setStatus(id, { restarts: 0 });
+    await this.#start(record, `schedule ${record.config.schedule}`);
+  }
+
   async #teardown(id: string): Promise<void> {
     this.#running.delete(id);
     clearTimeout(this.#restartTimers.get(id));
+    clearTimeout(this.#scheduleTimers.get(id));
+    this.#scheduleTimers.delete(id);
     await this.#o.runtime.destroy(id);
     await this.#o.network.detach(id);
     this.#prepared.delete(id);
@@ -455,6 +553,27 @@ function evt(
   request?: Record<string, unknown>,
 ): Omit<MachineEvent, 'timestamp'> {
   return { type, status, source: 'agent', ...(request ? { request } : {}) };
+}
+
+/** A file's content as base64: inline, or from an app secret (which holds base64, as on Fly). */
+function fileValue(
+  file: NonNullable<MachineRecord['config']['files']>[number],
+  secrets: Record<string, string>,
+) {
+  if (file.raw_value !== undefined) return file.raw_value;
+  if (file.secret_name === undefined) return '';
+  const value = secrets[file.secret_name];
+  if (value === undefined) {
+    throw new NearbyError(
+      'SECRET_NOT_FOUND',
+      `file ${file.guest_path}: secret '${file.secret_name}' is not set`,
+      {
+        status: 422,
+        hint: `set it with \`nearby secrets set ${file.secret_name}=<base64>\``,
+      },
+    );
+  }
+  return value;
 }
 
 function alive(pid: number): boolean {

@@ -7,6 +7,43 @@ export const apiErrors = {
       status: 401,
       hint: 'send "Authorization: Bearer <token>"; the admin token is in <data-dir>/admin-token',
     }),
+  tokenExpired: () =>
+    new NearbyError('TOKEN_EXPIRED', 'the API token has expired', {
+      status: 401,
+      hint: 'make a new one with `nearby tokens create`',
+    }),
+  forbidden: (message: string) => new NearbyError('FORBIDDEN', message, { status: 403 }),
+  rateLimited: (what: string, retryAfterSeconds: number) =>
+    new NearbyError('RATE_LIMITED', `too many requests for ${what}; retry in ${retryAfterSeconds}s`, {
+      status: 429,
+      hint: 'slow down: wait for the Retry-After header before the next request',
+    }),
+  leased: (id: string, owner: string, expiresAt: number) =>
+    new NearbyError(
+      'MACHINE_LEASED',
+      `machine ${id} is leased by ${owner} until ${new Date(expiresAt * 1000).toISOString()}`,
+      {
+        status: 409,
+        hint: 'send the lease nonce in the fly-machine-lease-nonce header, or wait for it to expire',
+      },
+    ),
+  leaseNotFound: (id: string) =>
+    new NearbyError('LEASE_NOT_FOUND', `machine ${id} has no active lease`, { status: 404 }),
+  agentTimeout: (id: string, seconds: number) =>
+    new NearbyError('AGENT_TIMEOUT', `the agent running machine ${id} did not answer within ${seconds}s`, {
+      status: 504,
+      hint: 'check that its host is up (`nearby machine status`)',
+    }),
+  secretNotFound: (app: string, name: string) =>
+    new NearbyError('SECRET_NOT_FOUND', `app '${app}' has no secret named '${name}'`, {
+      status: 404,
+      hint: `list them with \`nearby secrets list -a ${app}\``,
+    }),
+  tokenNotFound: (id: string) =>
+    new NearbyError('TOKEN_NOT_FOUND', `no token with id '${id}'`, {
+      status: 404,
+      hint: 'list tokens with `nearby tokens list`',
+    }),
   appNotFound: (app: string) =>
     new NearbyError('APP_NOT_FOUND', `app '${app}' not found`, {
       status: 404,

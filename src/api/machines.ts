@@ -2,8 +2,12 @@
  * The control plane's machine operations: they only ever write desired state into the store
  * (`machines/<app>/<id>`); agents carry it out and report back in `machine-status/…`.
  */
+
+import { VM_PRESETS } from '../config/sizes.ts';
 import {
   type AppRecord,
+  type DesiredState,
+  type HostRecord,
   instanceId,
   keys,
   type MachineConfig,
@@ -19,7 +23,8 @@ import {
 import type { ImageService } from '../oci/types.ts';
 import { type Store, update } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
-import { pickHost } from './scheduler.ts';
+import { newLease } from './leases.ts';
+import { HOST_STALE_MS, pickHost } from './scheduler.ts';
 
 export interface ControlPlane {
   store: Store;
@@ -46,7 +51,12 @@ export async function getStatus(store: Store, record: MachineRecord): Promise<Ma
 }
 
 export async function viewOf(store: Store, record: MachineRecord): Promise<MachineView> {
-  return machineView(record, await getStatus(store, record));
+  const [status, host] = await Promise.all([
+    getStatus(store, record),
+    store.get<HostRecord>(keys.host(record.host)),
+  ]);
+  const reachable = host !== undefined && Date.now() - Date.parse(host.value.heartbeat_at) < HOST_STALE_MS;
+  return machineView(record, status, { reachable: reachable || Boolean(record.destroyed_at) });
 }
 
 export interface CreateMachineInput {
@@ -54,14 +64,36 @@ export interface CreateMachineInput {
   name?: string;
   region?: string;
   skip_launch?: boolean;
+  skip_service_registration?: boolean;
+  /** Seconds: the machine is created leased to the caller. */
+  lease_ttl?: number;
+}
+
+/** A named `size` becomes `guest` (explicit guest fields win), so agents only read `guest`. */
+export function normalizeConfig(config: MachineConfig): MachineConfig {
+  if (config.size === undefined) return config;
+  const preset = VM_PRESETS[config.size];
+  if (!preset) {
+    const known = Object.keys(VM_PRESETS).filter(
+      (name) => name.startsWith('shared') || name.startsWith('perf'),
+    );
+    throw apiErrors.invalid(`config.size: '${config.size}' is not a size; use one of ${known.join(', ')}`);
+  }
+  const { size, ...rest } = config;
+  return {
+    ...rest,
+    guest: { cpu_kind: preset.cpu_kind, cpus: preset.cpus, memory_mb: preset.memory_mb, ...config.guest },
+  };
 }
 
 export async function createMachine(
   cp: ControlPlane,
   app: string,
   input: CreateMachineInput,
+  owner = 'api',
 ): Promise<MachineRecord> {
   await getApp(cp.store, app);
+  input = { ...input, config: normalizeConfig(input.config) };
   const region = input.region ?? cp.defaultRegion;
   const resolved = await cp.images.resolve(input.config.image);
   const host = await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256);
@@ -79,7 +111,9 @@ export async function createMachine(
     events: [{ type: 'launch', status: 'created', source: 'user', timestamp: now.getTime() }],
     created_at: now.toISOString(),
     updated_at: now.toISOString(),
+    ...(input.skip_service_registration ? { skip_service_registration: true } : {}),
   };
+  if (input.lease_ttl) record.lease = newLease(record, owner, input.lease_ttl, '');
   await cp.store.put(keys.machine(app, record.id), record, { expectRevision: 0 });
   return record;
 }
@@ -95,13 +129,18 @@ export async function updateMachine(
   if (input.current_version && input.current_version !== current.instance_id) {
     throw apiErrors.machineState(id, `at version ${current.instance_id}`, `not ${input.current_version}`);
   }
-  const resolved = await cp.images.resolve(input.config.image);
+  const config = normalizeConfig(input.config);
+  const resolved = await cp.images.resolve(config.image);
   return changeRecord(cp.store, app, id, (record) => {
     const now = Date.now();
     return {
       ...record,
       name: input.name ?? record.name,
-      config: input.config,
+      config,
+      previous_versions: [
+        { instance_id: record.instance_id, replaced_at: new Date(now).toISOString() },
+        ...(record.previous_versions ?? []),
+      ].slice(0, 20),
       image_ref: resolved.ref,
       instance_id: instanceId(now),
       desired: {
@@ -119,12 +158,18 @@ export async function updateMachine(
   });
 }
 
-export async function startMachine(cp: ControlPlane, app: string, id: string): Promise<string> {
+/** `reason`: who wants it, shown in events and logs ('request' when the proxy wakes it). */
+export async function startMachine(
+  cp: ControlPlane,
+  app: string,
+  id: string,
+  reason: DesiredState['reason'] = 'api',
+): Promise<string> {
   const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
   if (view.state === 'destroying') throw apiErrors.machineState(id, view.state, 'it cannot be started');
   await changeRecord(cp.store, app, id, (record) => ({
     ...record,
-    desired: { state: 'started', seq: record.desired.seq + 1, reason: 'api' },
+    desired: { state: 'started', seq: record.desired.seq + 1, reason },
   }));
   return view.state;
 }
@@ -133,7 +178,7 @@ export async function stopMachine(
   cp: ControlPlane,
   app: string,
   id: string,
-  options: { signal?: string; timeout?: string | number } = {},
+  options: { signal?: string; timeout?: string | number; reason?: DesiredState['reason'] } = {},
 ): Promise<string> {
   const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
   const timeoutMs = parseDurationMs(options.timeout);
@@ -147,7 +192,7 @@ export async function stopMachine(
     desired: {
       state: 'stopped',
       seq: record.desired.seq + 1,
-      reason: 'api',
+      reason: options.reason ?? 'api',
       signal: signal ?? record.config.stop_config?.signal,
       timeout_ms: timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout),
     },
@@ -177,7 +222,7 @@ export async function destroyMachine(
   }));
 }
 
-async function changeRecord(
+export async function changeRecord(
   store: Store,
   app: string,
   id: string,

@@ -10,16 +10,24 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { isNearbyError } from '../errors.ts';
+import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
 import type { Store } from '../store/mod.ts';
 import { authenticate } from './auth.ts';
+import { createGuard } from './guard.ts';
+import { leaseRoutes } from './leases.ts';
 import type { ControlPlane } from './machines.ts';
+import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
+import { certRoutes } from './routes/certs.ts';
 import { imageRoutes } from './routes/images.ts';
 import { logRoutes } from './routes/logs.ts';
+import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { platformRoutes } from './routes/platform.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 
 export { adminTokenFile, ensureAdminToken } from './auth.ts';
 
@@ -31,6 +39,8 @@ export interface ApiOptions {
   /** Where apps answer, with `{app}` for the name: `http://{app}.localhost:8080/`. */
   appUrlTemplate: string;
   log: Logger;
+  /** Holds the key that seals app secrets (`secrets.key`). */
+  dataDir: string;
   /** Aborted when the server shuts down. */
   signal?: AbortSignal;
 }
@@ -49,11 +59,16 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     shutdown: options.signal,
   };
 
-  api.addHook('onRequest', async (request) => {
-    if (request.url === '/health') return;
-    await authenticate(options.store, request.headers.authorization);
+  const routeTable = collectRoutes(api);
+  const guard = createGuard(options.store);
+  api.decorateRequest('token');
+  api.addHook('onRequest', async (request, reply) => {
+    if (request.url === '/health' || request.url === '/v1/openapi.json') return;
+    request.token = await authenticate(options.store, request.headers.authorization);
+    await guard(request, reply);
   });
   api.get('/health', async () => ({ ok: true }));
+  api.get('/v1/openapi.json', async () => openApiDocument(routeTable, { version: '0.1.0' }));
 
   api.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
@@ -82,9 +97,14 @@ export function buildApi(options: ApiOptions): FastifyInstance {
 
   appRoutes(api, cp);
   machineRoutes(api, cp);
+  machineActionRoutes(api, cp);
+  leaseRoutes(api, cp);
+  secretRoutes(api, cp, new SecretBox(loadSecretKey(options.dataDir)));
+  tokenRoutes(api, cp);
   logRoutes(api, cp);
   imageRoutes(api, cp);
   platformRoutes(api, cp, options);
+  certRoutes(api, cp, options);
   return api;
 }
 

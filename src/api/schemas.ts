@@ -116,8 +116,110 @@ export const machineConfigSchema = {
       additionalProperties: false,
       properties: { timeout: duration, signal: { type: 'string' } },
     },
+    size: { type: 'string', description: 'a preset such as shared-cpu-1x; sets guest' },
+    processes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          exec: stringArray,
+          entrypoint: stringArray,
+          cmd: stringArray,
+          env: stringMap,
+          user: { type: 'string' },
+        },
+      },
+    },
+    schedule: { enum: ['hourly', 'daily', 'weekly', 'monthly'] },
   },
 } as const;
+
+const appName = { type: 'string', pattern: '^[a-z][a-z0-9-]{1,62}$' } as const;
+const machineIdParam = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,64}$' } as const;
+
+export const appParams = {
+  type: 'object',
+  required: ['app'],
+  properties: { app: appName },
+} as const;
+
+export const appMachineParams = {
+  type: 'object',
+  required: ['app', 'id'],
+  properties: { app: appName, id: machineIdParam },
+} as const;
+
+const booleanQuery = { enum: ['true', 'false', '1', '0'] } as const;
+const secondsQuery = { type: 'string', pattern: '^[0-9]+$' } as const;
+
+export const listMachinesQuery = {
+  type: 'object',
+  properties: {
+    include_deleted: booleanQuery,
+    region: { type: 'string' },
+    summary: booleanQuery,
+  },
+  patternProperties: { '^metadata\\.': { type: 'string' } },
+} as const;
+
+export const waitQuery = {
+  type: 'object',
+  properties: {
+    state: { enum: ['started', 'stopped', 'suspended', 'destroyed'] },
+    timeout: secondsQuery,
+    instance_id: { type: 'string' },
+    from_event_id: { type: 'string' },
+  },
+} as const;
+
+export const destroyQuery = {
+  type: 'object',
+  properties: { force: booleanQuery, kill: booleanQuery },
+} as const;
+
+export const restartQuery = {
+  type: 'object',
+  properties: {
+    signal: { type: 'string', pattern: '^(SIG)?[A-Z0-9]+$' },
+    timeout: { type: 'string' },
+    force_stop: booleanQuery,
+  },
+} as const;
+
+export const signalBody = {
+  type: 'object',
+  required: ['signal'],
+  properties: { signal: { type: 'string', pattern: '^(SIG)?[A-Z0-9]+$' } },
+} as const;
+
+export const execBody = {
+  type: 'object',
+  properties: {
+    command: { type: 'array', items: { type: 'string' }, minItems: 1 },
+    cmd: { type: 'string', minLength: 1, description: 'a command line, split like a shell would' },
+    timeout: { type: 'integer', minimum: 1, maximum: 60, description: 'seconds (default 30)' },
+  },
+} as const;
+
+export const metadataParams = {
+  type: 'object',
+  required: ['app', 'id', 'key'],
+  properties: {
+    app: appName,
+    id: machineIdParam,
+    key: { type: 'string', pattern: '^[a-zA-Z0-9_.-]{1,64}$' },
+  },
+} as const;
+
+export const metadataBody = {
+  type: 'object',
+  required: ['value'],
+  properties: { value: { type: 'string', maxLength: 4096 } },
+} as const;
+
+export const secretName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' } as const;
 
 export const createAppSchema = {
   type: 'object',
@@ -138,6 +240,7 @@ export const createMachineSchema = {
     region: { type: 'string', pattern: '^[a-z0-9-]{2,32}$' },
     skip_launch: { type: 'boolean' },
     skip_service_registration: { type: 'boolean' },
+    lease_ttl: { type: 'integer', minimum: 1, maximum: 3600 },
   },
 } as const;
 

@@ -24,7 +24,10 @@ export async function waitForState(
   let reached = false;
   const check = () => {
     const matchesVersion = !options.instanceId || current.instance_id === options.instanceId;
-    if (matchesVersion && machineState(current, status) === state) {
+    // The state counts once the agent has carried out the latest request: right after a restart
+    // the machine still says "started", and that must not end a wait for the restarted one.
+    const caughtUp = !status || status.seq >= current.desired.seq || current.destroyed_at !== undefined;
+    if (matchesVersion && caughtUp && machineState(current, status) === state) {
       reached = true;
       controller.abort();
     }

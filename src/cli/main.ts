@@ -3,17 +3,33 @@ import { NearbyError } from '../errors.ts';
 import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
 import { apps } from './commands/apps.ts';
+import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
 import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
+import { secrets } from './commands/secrets.ts';
 import { server } from './commands/server.ts';
 import { status } from './commands/status.ts';
+import { tokens } from './commands/tokens.ts';
 import { reportError } from './output.ts';
 
-const commands: Command[] = [launch, deploy, status, logs, machine, apps, config, server, host];
+const commands: Command[] = [
+  launch,
+  deploy,
+  status,
+  logs,
+  machine,
+  apps,
+  secrets,
+  tokens,
+  certs,
+  config,
+  server,
+  host,
+];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.
 

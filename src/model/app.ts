@@ -27,4 +27,6 @@ export interface TokenRecord {
   app?: string;
   name: string;
   created_at: string;
+  /** After this instant the token no longer authenticates. */
+  expires_at?: string;
 }

@@ -10,6 +10,24 @@ export const keys = {
   hosts: () => 'hosts/',
   token: (id: string) => `tokens/${id}`,
   tokens: () => 'tokens/',
+  /** A certificate the proxy serves (`CertRecord`), by host name. */
+  cert: (hostname: string) => `certs/${hostname}`,
+  certs: () => 'certs/',
+  /** What was asked for a host name and how it went (`CertRequest`), written by the cert manager. */
+  certRequest: (hostname: string) => `cert-requests/${hostname}`,
+  certRequests: () => 'cert-requests/',
+  /** An ACME HTTP-01 answer the proxy serves at /.well-known/acme-challenge/<token>. */
+  acmeChallenge: (token: string) => `acme-challenges/${token}`,
+  /** The ACME account for one directory URL (by its SHA-256). */
+  acmeAccount: (directoryHash: string) => `acme-accounts/${directoryHash}`,
+  /** The local CA's certificate (`LocalCaRecord`), for `nearby certs ca`; its key stays on disk. */
+  localCa: () => 'local-ca',
+  secret: (app: string, name: string) => `secrets/${app}/${name}`,
+  secrets: (app: string) => `secrets/${app}/`,
+  /** One-off work for an agent (exec, signal, ps) and its answer. */
+  machineRequest: (host: string, requestId: string) => `machine-requests/${host}/${requestId}`,
+  machineRequests: (host: string) => `machine-requests/${host}/`,
+  machineReply: (requestId: string) => `machine-replies/${requestId}`,
 } as const;
 
 /** Log stream subjects: `logs.<app>.<region>.<machine>`. */

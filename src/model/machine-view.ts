@@ -17,8 +17,35 @@ export interface MachineView {
   updated_at: string;
   events: MachineEvent[];
   host_status: 'ok' | 'unreachable';
+  /** Out of the edge proxy's rotation (it keeps running). */
+  cordoned: boolean;
   /** nearby additions (clients written for other platforms ignore them). */
-  nearby: { host: string; ipv4?: string; exit?: MachineStatus['exit']; restarts: number; error?: string };
+  nearby: {
+    host: string;
+    ipv4?: string;
+    exit?: MachineStatus['exit'];
+    restarts: number;
+    error?: string;
+    /** Set when a transient state has lasted far longer than it should: shown, never hidden. */
+    stuck?: { state: MachineState; since: string };
+  };
+}
+
+/** How long a transient state may last before the machine is reported stuck in it. */
+const STUCK_AFTER_MS: Partial<Record<MachineState, number>> = {
+  starting: 120_000,
+  stopping: 120_000,
+  suspending: 120_000,
+  destroying: 120_000,
+  // These include an image pull, which may be slow for a large image.
+  created: 600_000,
+  replacing: 600_000,
+};
+
+function stuckIn(state: MachineState, since: string, now: number) {
+  const limit = STUCK_AFTER_MS[state];
+  if (limit === undefined || now - Date.parse(since) < limit) return undefined;
+  return { state, since };
 }
 
 export function machineState(record: MachineRecord, status: MachineStatus | undefined): MachineState {
@@ -28,13 +55,22 @@ export function machineState(record: MachineRecord, status: MachineStatus | unde
   return status.state;
 }
 
-export function machineView(record: MachineRecord, status: MachineStatus | undefined): MachineView {
+export function machineView(
+  record: MachineRecord,
+  status: MachineStatus | undefined,
+  host: { reachable: boolean } = { reachable: true },
+  now = Date.now(),
+): MachineView {
   const events = [...record.events, ...(status?.events ?? [])].sort((a, b) => b.timestamp - a.timestamp);
   const updated = status && status.updated_at > record.updated_at ? status.updated_at : record.updated_at;
+  const state = machineState(record, status);
+  // A created machine that nobody wants started is simply waiting, not stuck.
+  const waiting = state === 'created' && record.desired.state !== 'started';
+  const stuck = waiting ? undefined : stuckIn(state, updated, now);
   return {
     id: record.id,
     name: record.name,
-    state: machineState(record, status),
+    state,
     region: record.region,
     instance_id: record.instance_id,
     private_ip: status?.private_ip ?? '',
@@ -43,13 +79,18 @@ export function machineView(record: MachineRecord, status: MachineStatus | undef
     created_at: record.created_at,
     updated_at: updated,
     events,
-    host_status: 'ok',
+    host_status: host.reachable ? 'ok' : 'unreachable',
+    cordoned: record.cordoned ?? false,
     nearby: {
       host: record.host,
       ipv4: status?.ipv4,
       exit: status?.exit,
       restarts: status?.restarts ?? 0,
-      error: status?.error,
+      error:
+        status?.error ??
+        (stuck ? `stuck in '${stuck.state}' since ${stuck.since}` : undefined) ??
+        (host.reachable ? undefined : `host ${record.host} has not reported for a while`),
+      ...(stuck ? { stuck } : {}),
     },
   };
 }

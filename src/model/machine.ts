@@ -84,6 +84,33 @@ export interface MachineConfig {
   metadata?: Record<string, string>;
   files?: MachineFile[];
   stop_config?: { timeout?: string | number; signal?: string };
+  /** A named preset (`shared-cpu-1x`…); the control plane turns it into `guest` on write. */
+  size?: string;
+  /** Overrides of the main process (the first one is run), as in the Machines API. */
+  processes?: MachineProcess[];
+  /** The agent starts the stopped machine again once per period. */
+  schedule?: MachineSchedule;
+}
+
+export type MachineSchedule = 'hourly' | 'daily' | 'weekly' | 'monthly';
+
+export interface MachineProcess {
+  name?: string;
+  exec?: string[];
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: Record<string, string>;
+  user?: string;
+}
+
+/** An exclusive hold on a machine: while unexpired, changes need `fly-machine-lease-nonce`. */
+export interface MachineLease {
+  nonce: string;
+  owner: string;
+  description: string;
+  /** Unix seconds, as the Machines API shows it. */
+  expires_at: number;
+  version: string;
 }
 
 export interface ImageRef {
@@ -111,6 +138,8 @@ export interface DesiredState {
   signal?: string;
   timeout_ms?: number;
   reason?: 'api' | 'request' | 'idle' | 'deploy';
+  /** With `started`: stop the running process first (a restart), then start it again. */
+  restart?: boolean;
 }
 
 /** `machines/<app>/<id>`: written by the control plane only. */
@@ -128,6 +157,12 @@ export interface MachineRecord {
   created_at: string;
   updated_at: string;
   destroyed_at?: string;
+  /** A cordoned machine keeps running but gets no traffic from the edge proxy. */
+  cordoned?: boolean;
+  lease?: MachineLease;
+  /** Versions this machine ran before, newest first: each one is `replaced`. */
+  previous_versions?: { instance_id: string; replaced_at: string }[];
+  skip_service_registration?: boolean;
 }
 
 /** `machine-status/<host>/<id>`: written by the agent that owns the host only. */

@@ -1,8 +1,12 @@
 /** The records every part shares through the store. */
 export * from './app.ts';
+export * from './cert.ts';
+export * from './cert-request.ts';
 export * from './duration.ts';
 export * from './ids.ts';
 export * from './keys.ts';
 export * from './log-line.ts';
 export * from './machine.ts';
+export * from './machine-request.ts';
 export * from './machine-view.ts';
+export * from './secret.ts';

@@ -1,26 +1,28 @@
 /**
- * Writes what HAProxy reads (configuration, host map, error pages, Lua) into `<dataDir>/proxy/`.
+ * Writes what HAProxy reads (configuration, host map, certificates, error pages, Lua) into
+ * `<dataDir>/proxy/`.
  * The configuration is checked with `haproxy -c` before it replaces the one in use.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { haproxyConfigInvalid, haproxyNotFound } from './errors.ts';
 import { type ConfigInput, renderConfig, renderHostsMap } from './haproxy-config.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
+import { ensureDefaultCert, writeCertFiles } from './tls.ts';
 
 const execFileAsync = promisify(execFile);
-const requestIdLua = new URL('./request-id.lua', import.meta.url);
 
-/** @throws NearbyError HAPROXY_CONFIG_INVALID, HAPROXY_NOT_FOUND */
+/** @throws NearbyError HAPROXY_CONFIG_INVALID, HAPROXY_NOT_FOUND, PROXY_DEFAULT_CERT_FAILED */
 export async function writeProxyFiles(input: ConfigInput, haproxyBin: string): Promise<void> {
   const { paths } = input;
   await mkdir(paths.pagesDir, { recursive: true });
-  await copyFile(requestIdLua, paths.requestIdLua);
   for (const page of renderErrorPages(input.appsDomain)) {
     await writeFile(join(paths.pagesDir, page.file), page.body);
   }
+  await ensureDefaultCert(paths);
+  await writeCertFiles(paths, input.routes.certs);
   // A running HAProxy reads the map only when it loads: changing the file is safe.
   await writeFile(`${paths.hostsMap}.tmp`, renderHostsMap(input.routes));
   await rename(`${paths.hostsMap}.tmp`, paths.hostsMap);

@@ -44,3 +44,10 @@ export const socketPathTooLong = (path: string) =>
     status: 500,
     hint: 'use a shorter data directory',
   });
+
+export const defaultCertFailed = (cause: unknown) =>
+  new NearbyError('PROXY_DEFAULT_CERT_FAILED', 'could not make the default TLS certificate with openssl', {
+    status: 500,
+    hint: 'install the Debian package openssl and check that the data directory is writable',
+    cause,
+  });

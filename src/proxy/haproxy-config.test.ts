@@ -4,22 +4,65 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writeProxyFiles } from './config-files.ts';
-import { type ConfigInput, parseListen, proxyPaths, renderConfig, renderHostsMap } from './haproxy-config.ts';
+import {
+  type ConfigInput,
+  defaultLimits,
+  parseListen,
+  proxyPaths,
+  renderConfig,
+  renderHostsMap,
+} from './haproxy-config.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
 import type { RouteTable } from './routes.ts';
+import { issueTestCert, makeTestCa } from './test-certs.ts';
 
 const routes: RouteTable = {
   backends: [
-    { app: 'empty', name: 'app_empty', servers: [] },
+    { app: 'empty', name: 'app_empty', mode: 'http', checks: [], forceHttps: false, servers: [] },
     {
       app: 'hello',
       name: 'app_hello',
+      mode: 'http',
+      checks: [],
+      forceHttps: true,
       servers: [
-        { name: 'm1', address: '10.0.0.1', port: 8080 },
-        { name: 'm2', address: '10.0.0.2', port: 3000 },
+        { name: 'm1', address: '10.0.0.1', port: 8080, options: [] },
+        { name: 'm2', address: '10.0.0.2', port: 3000, options: ['maxconn 20', 'weight 10', 'proto h2'] },
+      ],
+    },
+    {
+      app: 'hello',
+      name: 'app_hello_6379_tcp',
+      mode: 'tcp',
+      checks: ['  timeout check 2000ms', '  option tcp-check', '  tcp-check connect port 6379'],
+      forceHttps: false,
+      servers: [
+        { name: 'm1', address: '10.0.0.1', port: 6379, options: ['send-proxy-v2', 'check', 'inter 15000ms'] },
       ],
     },
   ],
+  frontends: [
+    {
+      name: 'port_6379',
+      app: 'hello',
+      port: 6379,
+      mode: 'tcp',
+      tls: true,
+      forceHttps: false,
+      backend: 'app_hello_6379_tcp',
+    },
+    {
+      name: 'ports_9000_9009',
+      app: 'hello',
+      port: 9000,
+      endPort: 9009,
+      mode: 'http',
+      tls: false,
+      forceHttps: true,
+      backend: 'app_hello',
+    },
+  ],
+  certs: [],
   hosts: new Map([
     ['empty.apps.example.com', 'app_empty'],
     ['hello.apps.example.com', 'app_hello'],
@@ -32,8 +75,9 @@ const input = (dataDir: string): ConfigInput => ({
   region: 'syd',
   appsDomain: 'apps.example.com',
   httpListen: { host: '127.0.0.1', port: 8080 },
+  tlsListen: { host: '127.0.0.1', port: 8443 },
   routes,
-  maxconn: 1000,
+  limits: { ...defaultLimits, maxconn: 1000, maxBodyBytes: 1_000_000 },
 });
 
 test('parses listen addresses', () => {
@@ -47,14 +91,33 @@ test('parses listen addresses', () => {
 test('renders a backend per app with its current servers, and the host map', () => {
   const config = renderConfig(input('/var/lib/nearby'));
   assert.match(config, /^ {2}bind 127\.0\.0\.1:8080$/m);
-  assert.match(config, /^backend app_hello\n {2}balance leastconn\n {2}http-reuse safe$/m);
-  assert.match(config, /^ {2}server m1 10\.0\.0\.1:8080\n {2}server m2 10\.0\.0\.2:3000$/m);
+  assert.match(
+    config,
+    /^ {2}bind 127\.0\.0\.1:8443 ssl crt ".*default-cert\.pem" crt-list ".*certs\.list" alpn h2,http\/1\.1$/m,
+  );
+  assert.match(config, /^ {2}ssl-default-bind-options ssl-min-ver TLSv1\.2$/m);
+  assert.match(config, /^backend app_hello\n {2}mode http\n {2}balance leastconn\n {2}http-reuse safe$/m);
+  assert.match(
+    config,
+    /^ {2}server m1 10\.0\.0\.1:8080\n {2}server m2 10\.0\.0\.2:3000 maxconn 20 weight 10 proto h2$/m,
+  );
+  assert.match(
+    config,
+    /redirect location https:\/\/%\[var\(txn\.host\)\]:8443%\[pathq\] code 301 if !\{ ssl_fc \}/,
+  );
+  assert.match(config, /^ {2}http-request set-header X-Forwarded-Proto https$/m);
+  assert.match(config, /^ {2}http-request set-header X-Forwarded-SSL off$/m);
+  assert.match(config, /^frontend port_6379\n {2}mode tcp\n {2}bind 127\.0\.0\.1:6379 ssl crt /m);
+  assert.match(config, /^frontend ports_9000_9009\n {2}mode http\n {2}bind 127\.0\.0\.1:9000-9009\n/m);
+  assert.match(config, /^ {2}server m1 10\.0\.0\.1:6379 send-proxy-v2 check inter 15000ms$/m);
+  assert.match(config, /if \{ req\.hdr_val\(content-length\) gt 1000000 \}/);
+  assert.match(config, /^ {2}retry-on conn-failure empty-response 0rtt-rejected$/m);
   assert.match(config, /^backend app_empty$/m);
   assert.match(
     config,
     /stats socket "\/var\/lib\/nearby\/proxy\/admin\.sock" .*level admin expose-fd listeners/,
   );
-  assert.match(config, /^ {2}unique-id-format %\[lua\.nearby_request_id\]-syd$/m);
+  assert.match(config, /^ {2}unique-id-format %\[uuid\(\)\]-syd$/m);
   assert.match(config, /^ {2}http-request set-header Fly-Region syd$/m);
   assert.match(
     config,
@@ -90,12 +153,33 @@ test('error pages: HTML and text for each, app name left to HAProxy, literal % e
 
 test('HAProxy accepts the rendered configuration', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'nearby-proxy-config-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  await writeProxyFiles(input(dataDir), '/usr/sbin/haproxy');
+  const ca = await makeTestCa();
+  t.after(() => {
+    ca.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const cert = await issueTestCert(ca, ['*.apps.example.com']);
+  const withCert = (base: ConfigInput): ConfigInput => ({
+    ...base,
+    routes: {
+      ...routes,
+      certs: [{ hostname: '*.apps.example.com', pem: `${cert.cert_pem}${cert.key_pem}` }],
+    },
+  });
+  await writeProxyFiles(withCert(input(dataDir)), '/usr/sbin/haproxy');
   const paths = proxyPaths(dataDir);
-  assert.equal(readFileSync(paths.config, 'utf8'), renderConfig(input(dataDir)));
+  assert.equal(readFileSync(paths.config, 'utf8'), renderConfig(withCert(input(dataDir))));
+  assert.match(readFileSync(paths.defaultCert, 'utf8'), /BEGIN CERTIFICATE[\s\S]*PRIVATE KEY/);
   assert.match(readFileSync(join(paths.pagesDir, 'bad-gateway.html'), 'utf8'), /failed mid-request/);
-  const broken = { ...input(dataDir), region: 'syd x' };
+  assert.match(
+    readFileSync(paths.crtList, 'utf8'),
+    /certs\/\*\.apps\.example\.com\.pem \*\.apps\.example\.com\n/,
+  );
+  const broken = { ...withCert(input(dataDir)), region: 'syd x' };
   await assert.rejects(writeProxyFiles(broken, '/usr/sbin/haproxy'), { code: 'HAPROXY_CONFIG_INVALID' });
-  assert.equal(readFileSync(paths.config, 'utf8'), renderConfig(input(dataDir)), 'the good one stays');
+  assert.equal(
+    readFileSync(paths.config, 'utf8'),
+    renderConfig(withCert(input(dataDir))),
+    'the good one stays',
+  );
 });

@@ -1,9 +1,19 @@
 /**
  * Renders HAProxy's configuration and host map from the wanted routes. Pure: the same routes
- * give the same text, so a reload is only needed when the structure (the backends) changes.
+ * give the same text. Servers are left out of `structureKey`: they change through the Runtime
+ * API, while anything else (backends, frontends, check rules) needs a reload.
  */
 import { join } from 'node:path';
-import type { RouteTable } from './routes.ts';
+import { accessLogLines, type LogTarget } from './access-log-config.ts';
+import { metricsExporterLines } from './metrics-config.ts';
+import {
+  type ReplayerTarget,
+  replayFrontendLines,
+  replayGlobalLines,
+  replayRoutingLines,
+  replaySections,
+} from './replay-config.ts';
+import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
 
 export interface ProxyPaths {
   dir: string;
@@ -14,7 +24,12 @@ export interface ProxyPaths {
   /** The master's pid, so a HAProxy left behind by a killed nearby can be found and stopped. */
   pidFile: string;
   pagesDir: string;
-  requestIdLua: string;
+  /** `<hostname>.pem` per certificate record. */
+  certsDir: string;
+  /** The crt-list naming them, with SNI filters. */
+  crtList: string;
+  /** Self-signed, served when no certificate matches the SNI. */
+  defaultCert: string;
 }
 
 export function proxyPaths(dataDir: string): ProxyPaths {
@@ -27,7 +42,9 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     masterSocket: join(dir, 'master.sock'),
     pidFile: join(dir, 'haproxy.pid'),
     pagesDir: join(dir, 'pages'),
-    requestIdLua: join(dir, 'request-id.lua'),
+    certsDir: join(dir, 'certs'),
+    crtList: join(dir, 'certs.list'),
+    defaultCert: join(dir, 'default-cert.pem'),
   };
 }
 
@@ -36,17 +53,29 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ConfigInput {
-  paths: ProxyPaths;
-  region: string;
-  appsDomain: string;
-  httpListen: ListenAddress;
-  routes: RouteTable;
+export interface ProxyLimits {
   /** Connections HAProxy accepts at once, all frontends together. */
   maxconn: number;
+  connect: string;
+  client: string;
+  server: string;
+  /** Whole request head (slow headers are cut here: 408). */
+  httpRequest: string;
+  httpKeepAlive: string;
+  /** How long a request waits for a machine under its hard_limit before a 503. */
+  queue: string;
+  tunnel: string;
+  /** How long an old worker may finish its requests after a reload. */
+  hardStopAfter: string;
+  /** Request headers, at most (HAProxy answers 400 above). */
+  maxHeaders: number;
+  /** Request target (URI) length, at most (414 above). */
+  maxUriBytes: number;
+  /** Declared request body (Content-Length), at most (413 above); 0 = no limit. */
+  maxBodyBytes: number;
 }
 
-export const defaultLimits = {
+export const defaultLimits: ProxyLimits = {
   maxconn: 4096,
   connect: '5s',
   client: '60s',
@@ -55,9 +84,27 @@ export const defaultLimits = {
   httpKeepAlive: '60s',
   queue: '10s',
   tunnel: '1h',
-  /** How long an old worker may finish its requests after a reload. */
   hardStopAfter: '5m',
-} as const;
+  maxHeaders: 100,
+  maxUriBytes: 8192,
+  maxBodyBytes: 0,
+};
+
+export interface ConfigInput {
+  paths: ProxyPaths;
+  region: string;
+  appsDomain: string;
+  httpListen: ListenAddress;
+  tlsListen: ListenAddress;
+  routes: RouteTable;
+  limits: ProxyLimits;
+  /** nearby's listeners in Node (access log, ACME HTTP-01, metrics), when running. */
+  acmeResponder?: ListenAddress;
+  accessLog?: LogTarget;
+  metricsSocket?: string;
+  /** The Node replayer for Fly-Replay and fly-*-instance-id / fly-force-region (replay-config.ts). */
+  replayer?: ReplayerTarget;
+}
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
@@ -79,23 +126,192 @@ export function renderHostsMap(routes: RouteTable): string {
   return [...routes.hosts].map(([host, backend]) => `${host} ${backend}\n`).join('');
 }
 
-export function renderConfig(input: ConfigInput): string {
-  const { paths, region, appsDomain, httpListen, routes } = input;
-  const limits = defaultLimits;
-  const page = (name: string) => quote(join(paths.pagesDir, name));
+const html = 'content-type "text/html; charset=utf-8"';
+const text = 'content-type "text/plain; charset=utf-8"';
+const page = (input: ConfigInput, name: string) => quote(join(input.paths.pagesDir, name));
+
+/** `https://<host>[:port]<path?query>`, 301 for GET/HEAD and 308 otherwise (the method is kept). */
+function httpsRedirect(tlsPort: number, condition: string): string[] {
+  const location = `https://%[var(txn.host)]${tlsPort === 443 ? '' : `:${tlsPort}`}%[pathq]`;
+  const skip = '!{ path_beg /.well-known/acme-challenge/ }';
+  return [
+    `  http-request redirect location ${location} code 301 if ${condition} ${skip} METH_GET`,
+    `  http-request redirect location ${location} code 301 if ${condition} ${skip} METH_HEAD`,
+    `  http-request redirect location ${location} code 308 if ${condition} ${skip}`,
+  ];
+}
+
+/** Request rules every HTTP frontend shares: limits, the app's name, the headers apps rely on. */
+function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
+  const { region, appsDomain, limits } = input;
   const suffix = `.${appsDomain}`;
   const suffixRegex = suffix.replace(/\./g, '[.]');
-  const html = 'content-type "text/html; charset=utf-8"';
-  const text = 'content-type "text/plain; charset=utf-8"';
+  const lines = [
+    // Native, not Lua: a Lua fetch per request cost HAProxy two thirds of its throughput here.
+    `  unique-id-format %[uuid()]-${region}`,
+    `  http-request return status 414 ${text} string "414 URI too long: at most ${limits.maxUriBytes} bytes\\n" if { url,length gt ${limits.maxUriBytes} }`,
+  ];
+  if (limits.maxBodyBytes > 0) {
+    lines.push(
+      `  http-request return status 413 ${text} string "413 request body too large: at most ${limits.maxBodyBytes} bytes\\n" if { req.hdr_val(content-length) gt ${limits.maxBodyBytes} }`,
+    );
+  }
+  lines.push(
+    '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
+    `  http-request set-var(txn.app) var(txn.host),regsub('${suffixRegex}$','') if { var(txn.host) -m end ${suffix} }`,
+    // Set (not add) so that a client cannot forge what the app trusts.
+    '  http-request set-header Fly-Client-IP %[src]',
+    '  option forwardfor',
+    `  http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`,
+    `  http-request set-header X-Forwarded-SSL ${tls ? 'on' : 'off'}`,
+    '  http-request set-header X-Forwarded-Port %[dst_port]',
+    '  http-request set-header Fly-Forwarded-Port %[dst_port]',
+    `  http-request set-header Fly-Region ${region}`,
+    '  http-request set-header Fly-Request-Id %[unique-id]',
+    '  http-request add-header Via "1.1 nearby"',
+  );
+  return lines;
+}
+
+/** Hooks for the Node listeners: one access-log line per request, ACME challenges to nearby. */
+function nearbyFrontendLines(input: ConfigInput): string[] {
+  const lines: string[] = [];
+  if (input.accessLog) lines.push(...accessLogLines(input.accessLog));
+  if (input.replayer) lines.push(...replayFrontendLines());
+  return lines;
+}
+
+/** `use_backend` hooks, placed after every `http-request` rule and before app routing. */
+function nearbyRoutingLines(input: ConfigInput): string[] {
+  const lines: string[] = [];
+  // The ACME server asks over plain HTTP (https redirects skip this path too).
+  if (input.acmeResponder)
+    lines.push('  use_backend nearby_acme if { path_beg /.well-known/acme-challenge/ }');
+  if (input.replayer) lines.push(...replayRoutingLines(input.region));
+  return lines;
+}
+
+function nearbySections(input: ConfigInput): string[] {
+  const lines: string[] = [];
+  if (input.acmeResponder) {
+    lines.push('', 'backend nearby_acme', `  server acme ${formatListen(input.acmeResponder)}`);
+  }
+  if (input.metricsSocket) lines.push(...metricsExporterLines(input.metricsSocket));
+  if (input.replayer) lines.push(...replaySections(input.replayer));
+  return lines;
+}
+
+/** TLS on a bind line: the default certificate first (served when no SNI matches), then the crt-list. */
+function sslBind(input: ConfigInput, alpn: string[] | undefined, versions?: string[]): string {
+  const { paths } = input;
+  let bind = ` ssl crt ${quote(paths.defaultCert)} crt-list ${quote(paths.crtList)}`;
+  if (alpn !== undefined && alpn.length > 0) bind += ` alpn ${alpn.join(',')}`;
+  const offered = (versions ?? []).filter((version) => version === 'TLSv1.2' || version === 'TLSv1.3');
+  if (offered.length > 0) bind += ` ssl-min-ver ${offered.sort()[0]} ssl-max-ver ${offered.sort().at(-1)}`;
+  return bind;
+}
+
+/** The shared ports: every app by Host (and SNI for the certificate). */
+function sharedFrontend(input: ConfigInput, tls: boolean): string[] {
+  const listen = tls ? input.tlsListen : input.httpListen;
+  const lines = [
+    '',
+    `frontend ${tls ? 'nearby_https' : 'nearby_http'}`,
+    `  bind ${formatListen(listen)}${tls ? sslBind(input, ['h2', 'http/1.1']) : ''}`,
+    `  maxconn ${input.limits.maxconn}`,
+    ...nearbyFrontendLines(input),
+    ...httpRequestRules(input, tls),
+  ];
+  if (tls) {
+    // A connection opened for one host name (SNI) is not reused for another app: 421 tells the
+    // client to open a new one (what browsers do when certificates cover several hosts).
+    lines.push(
+      `  http-request return status 421 ${text} string "421 misdirected request: the TLS server name is not this host\\n" if { ssl_fc_sni -m found } !{ ssl_fc_sni,lower,strcmp(txn.host) eq 0 }`,
+    );
+  }
+  lines.push(
+    ...nearbyRoutingLines(input),
+    `  use_backend %[var(txn.host),map(${quote(input.paths.hostsMap)},nearby_no_app)]`,
+    '  default_backend nearby_no_app',
+  );
+  return lines;
+}
+
+/** A dedicated port: one app's service, whatever the Host. */
+function dedicatedFrontend(input: ConfigInput, frontend: WantedFrontend): string[] {
+  const ports = frontend.endPort === undefined ? `${frontend.port}` : `${frontend.port}-${frontend.endPort}`;
+  const host = input.httpListen.host.includes(':') ? `[${input.httpListen.host}]` : input.httpListen.host;
+  const alpn = frontend.alpn ?? (frontend.mode === 'http' ? ['h2', 'http/1.1'] : undefined);
+  const lines = [
+    '',
+    `frontend ${frontend.name}`,
+    `  mode ${frontend.mode}`,
+    `  bind ${host}:${ports}${frontend.tls ? sslBind(input, alpn, frontend.tlsVersions) : ''}`,
+    `  maxconn ${input.limits.maxconn}`,
+  ];
+  if (frontend.mode === 'tcp') {
+    lines.push('  option tcplog');
+  } else {
+    lines.push(...nearbyFrontendLines(input), ...httpRequestRules(input, frontend.tls));
+    if (frontend.forceHttps) lines.push(...httpsRedirect(input.tlsListen.port, 'TRUE'));
+  }
+  lines.push(`  default_backend ${frontend.backend}`);
+  return lines;
+}
+
+function serverLine(server: WantedBackend['servers'][number]): string {
+  return [`  server ${server.name} ${server.address}:${server.port}`, ...server.options].join(' ');
+}
+
+/** Backend lines without its servers: what a change of needs a reload. */
+function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
+  const lines = ['', `backend ${backend.name}`, `  mode ${backend.mode}`, '  balance leastconn'];
+  if (backend.mode === 'http') {
+    lines.push(
+      '  http-reuse safe',
+      // Connection failures are retried on another machine for any request; a request the
+      // machine may have started on only when it is idempotent.
+      '  retry-on conn-failure empty-response 0rtt-rejected',
+      '  http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS !{ method PUT DELETE TRACE }',
+      `  http-request set-var(txn.app) str(${backend.app})`,
+    );
+    if (backend.forceHttps) lines.push(...httpsRedirect(input.tlsListen.port, '!{ ssl_fc }'));
+    lines.push(
+      '  acl wants_html req.hdr(accept) -m sub text/html',
+      `  http-request return status 503 ${html} lf-file ${page(input, 'no-machine.html')} hdr Retry-After 1 if { nbsrv eq 0 } wants_html`,
+      `  http-request return status 503 ${text} lf-file ${page(input, 'no-machine.txt')} hdr Retry-After 1 if { nbsrv eq 0 }`,
+    );
+  }
+  lines.push(...backend.checks);
+  return lines;
+}
+
+/**
+ * What decides whether a change needs a reload: everything but the servers (which the Runtime
+ * API adds and removes) and the host map and certificates (also changed at runtime).
+ */
+export function structureKey(input: ConfigInput): string {
+  const { routes } = input;
+  return renderConfig({
+    ...input,
+    routes: { ...routes, backends: routes.backends.map((b) => ({ ...b, servers: [] })) },
+  });
+}
+
+export function renderConfig(input: ConfigInput): string {
+  const { paths, limits, routes } = input;
   const lines = [
     '# Rendered by nearby (src/proxy/haproxy-config.ts): edits are overwritten.',
     'global',
     `  stats socket ${quote(paths.adminSocket)} mode 600 level admin expose-fd listeners`,
     '  stats timeout 30s',
     '  log stdout format raw local0 info',
-    `  maxconn ${input.maxconn}`,
+    `  maxconn ${limits.maxconn}`,
     `  hard-stop-after ${limits.hardStopAfter}`,
-    `  lua-load-per-thread ${quote(paths.requestIdLua)}`,
+    ...(input.replayer ? replayGlobalLines(input.replayer) : []),
+    `  tune.http.maxhdr ${limits.maxHeaders}`,
+    // TLS 1.2 and 1.3 only, on every TLS listener.
+    '  ssl-default-bind-options ssl-min-ver TLSv1.2',
     '',
     'defaults',
     '  mode http',
@@ -112,48 +328,24 @@ export function renderConfig(input: ConfigInput): string {
     `  timeout queue ${limits.queue}`,
     `  timeout tunnel ${limits.tunnel}`,
     // The app is known once a backend is chosen (txn.app); these pages name it.
-    `  http-error status 502 ${html} lf-file ${page('bad-gateway.html')}`,
-    `  http-error status 503 ${html} lf-file ${page('unavailable.html')}`,
-    `  http-error status 504 ${html} lf-file ${page('gateway-timeout.html')}`,
-    '',
-    'frontend nearby_http',
-    `  bind ${formatListen(httpListen)}`,
-    `  maxconn ${input.maxconn}`,
-    `  unique-id-format %[lua.nearby_request_id]-${region}`,
-    '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
-    `  http-request set-var(txn.app) var(txn.host),regsub('${suffixRegex}$','') if { var(txn.host) -m end ${suffix} }`,
-    // Set (not add) so that a client cannot forge what the app trusts.
-    '  http-request set-header Fly-Client-IP %[src]',
-    '  option forwardfor',
-    '  http-request set-header X-Forwarded-Proto http',
-    '  http-request set-header X-Forwarded-Port %[dst_port]',
-    '  http-request set-header Fly-Forwarded-Port %[dst_port]',
-    `  http-request set-header Fly-Region ${region}`,
-    '  http-request set-header Fly-Request-Id %[unique-id]',
-    '  http-request add-header Via "1.1 nearby"',
-    `  use_backend %[var(txn.host),map(${quote(paths.hostsMap)},nearby_no_app)]`,
-    '  default_backend nearby_no_app',
+    `  http-error status 502 ${html} lf-file ${page(input, 'bad-gateway.html')}`,
+    `  http-error status 503 ${html} lf-file ${page(input, 'unavailable.html')} hdr Retry-After 1`,
+    `  http-error status 504 ${html} lf-file ${page(input, 'gateway-timeout.html')}`,
+    ...sharedFrontend(input, false),
+    ...sharedFrontend(input, true),
+    ...routes.frontends.flatMap((frontend) => dedicatedFrontend(input, frontend)),
     '',
     'backend nearby_no_app',
     '  acl wants_html req.hdr(accept) -m sub text/html',
     '  acl known_shape var(txn.app) -m reg ^[a-z0-9][a-z0-9-]*$',
-    `  http-request return status 404 ${html} lf-file ${page('no-app.html')} if known_shape wants_html`,
-    `  http-request return status 404 ${text} lf-file ${page('no-app.txt')} if known_shape`,
-    `  http-request return status 404 ${html} file ${page('no-host.html')} if wants_html`,
-    `  http-request return status 404 ${text} file ${page('no-host.txt')}`,
+    `  http-request return status 404 ${html} lf-file ${page(input, 'no-app.html')} if known_shape wants_html`,
+    `  http-request return status 404 ${text} lf-file ${page(input, 'no-app.txt')} if known_shape`,
+    `  http-request return status 404 ${html} file ${page(input, 'no-host.html')} if wants_html`,
+    `  http-request return status 404 ${text} file ${page(input, 'no-host.txt')}`,
   ];
   for (const backend of routes.backends) {
-    lines.push(
-      '',
-      `backend ${backend.name}`,
-      '  balance leastconn',
-      '  http-reuse safe',
-      `  http-request set-var(txn.app) str(${backend.app})`,
-      '  acl wants_html req.hdr(accept) -m sub text/html',
-      `  http-request return status 503 ${html} lf-file ${page('no-machine.html')} if { nbsrv eq 0 } wants_html`,
-      `  http-request return status 503 ${text} lf-file ${page('no-machine.txt')} if { nbsrv eq 0 }`,
-      ...backend.servers.map((server) => `  server ${server.name} ${server.address}:${server.port}`),
-    );
+    lines.push(...backendHead(input, backend), ...backend.servers.map(serverLine));
   }
+  lines.push(...nearbySections(input));
   return `${lines.join('\n')}\n`;
 }

@@ -20,6 +20,8 @@ export interface HaproxyProcessOptions {
   prepare: () => Promise<void>;
   /** A worker serves the configuration on disk (after a start, restart or reload). */
   onReady: (workerPid: number) => void;
+  /** On stop, how long requests in flight may take before HAProxy is told to quit; default 10 s. */
+  drainMs?: number;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -214,7 +216,10 @@ export class HaproxyProcess {
     return pid;
   }
 
-  /** Soft stop (finish requests), then harder signals if HAProxy takes too long. */
+  /**
+   * Soft stop: HAProxy closes its listeners at once, finishes the requests in flight and exits;
+   * harder signals follow if that takes longer than `drainMs`.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
@@ -222,12 +227,15 @@ export class HaproxyProcess {
     const child = this.#child;
     if (child === undefined) return;
     for (const [signal, waitMs] of [
-      ['SIGUSR1', 3000],
+      ['SIGUSR1', this.#options.drainMs ?? 10_000],
       ['SIGTERM', 2000],
       ['SIGKILL', 5000],
     ] as const) {
       child.kill(signal);
-      const exited = await Promise.race([this.#exited.then(() => true), sleep(waitMs).then(() => false)]);
+      const exited = await Promise.race([
+        this.#exited.then(() => true),
+        sleep(waitMs, undefined, { ref: false }).then(() => false),
+      ]);
       if (exited) return;
     }
   }

@@ -1,22 +1,42 @@
 /**
  * The edge proxy (DESIGN.md §4): HAProxy moves the bytes; this module watches the store, renders
  * HAProxy's configuration, and keeps it current through the Runtime API, reloading only when
- * the set of app backends changes.
+ * the structure (backends, frontends, check rules) changes.
  */
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
 import { keys } from '../model/keys.ts';
-import type { AppRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
+import type { AppRecord, CertRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
 import type { Store } from '../store/types.ts';
+import {
+  ACTIVATOR_SERVER,
+  type Activator,
+  defaultWakeTimeoutMs,
+  type MachineControl,
+  type MachineEntry,
+  startActivator,
+} from './activator.ts';
+import { wakeableApps } from './activator-pick.ts';
+import { type Autostop, autostopDefaults, startAutostop } from './autostop.ts';
 import { writeProxyFiles } from './config-files.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
-import { defaultLimits, parseListen, proxyPaths } from './haproxy-config.ts';
+import {
+  type ConfigInput,
+  defaultLimits,
+  type ProxyLimits,
+  parseListen,
+  proxyPaths,
+  structureKey,
+} from './haproxy-config.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
-import { computeRoutes, type RouteTable } from './routes.ts';
+import { type NodeListeners, startNodeListeners } from './metrics-listeners.ts';
+import { backendName, computeRoutes, type RouteTable } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
 import { mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
 import { Reconciler } from './sync.ts';
 
+export type { MachineControl } from './activator.ts';
 export { proxyPaths } from './haproxy-config.ts';
 export { RuntimeApi } from './runtime-api.ts';
 
@@ -24,12 +44,26 @@ export interface ProxyOptions {
   store: Store;
   region: string;
   dataDir: string;
-  /** `host:port` of the public HTTP frontend; default `0.0.0.0:8080`. */
+  /** `host:port` of the public HTTP frontend (port 80 of apps); default `0.0.0.0:8080`. */
   httpListen?: string;
+  /** `host:port` of the public TLS frontend (port 443 of apps); default `0.0.0.0:8443`. */
+  tlsListen?: string;
+  /** Timeouts and request limits; defaults in `defaultLimits`. */
+  limits?: Partial<ProxyLimits>;
+  /** On stop, how long requests in flight may take; default 10 s. */
+  drainMs?: number;
   /** Apps answer at `<app>.<appsDomain>`; default `localhost`. */
   appsDomain?: string;
   /** Default `/usr/sbin/haproxy`. */
   haproxyBin?: string;
+  /** `host:port` for Prometheus `/metrics`, or `off` (the default in library use). */
+  metricsListen?: string;
+  /** Given: the activator wakes stopped machines for requests and autostop stops idle ones. */
+  machineControl?: MachineControl;
+  /** Autostop's pass interval and idle threshold; defaults in `autostopDefaults`. */
+  autostop?: { intervalMs?: number; idleMs?: number };
+  /** How long the activator holds a request for a waking machine before a 503. */
+  wakeTimeoutMs?: number;
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
@@ -40,11 +74,16 @@ export interface EdgeProxy {
   ready: Promise<void>;
   /** Resolves when every store change made so far is applied to HAProxy. */
   synced(): Promise<void>;
-  /** Stops HAProxy (requests in flight get a few seconds) and the watches. */
+  /** Stops accepting, lets requests in flight finish (up to `drainMs`), then stops HAProxy and the watches. */
   stop(): Promise<void>;
 }
 
-const defaults = { httpListen: '0.0.0.0:8080', appsDomain: 'localhost', haproxyBin: '/usr/sbin/haproxy' };
+const defaults = {
+  httpListen: '0.0.0.0:8080',
+  tlsListen: '0.0.0.0:8443',
+  appsDomain: 'localhost',
+  haproxyBin: '/usr/sbin/haproxy',
+};
 
 /**
  * Starts HAProxy with the routes in the store and keeps it current until `stop()`.
@@ -57,6 +96,11 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   const httpListenText = options.httpListen ?? defaults.httpListen;
   const httpListen = parseListen(httpListenText);
   if (httpListen === undefined) throw invalidProxyOption('httpListen', httpListenText, 'host:port');
+  const tlsListenText = options.tlsListen ?? defaults.tlsListen;
+  const tlsListen = parseListen(tlsListenText);
+  if (tlsListen === undefined) throw invalidProxyOption('tlsListen', tlsListenText, 'host:port');
+  const limits: ProxyLimits = { ...defaultLimits, ...options.limits };
+  const reservedPorts = [httpListen.port, tlsListen.port];
   const appsDomain = (options.appsDomain ?? defaults.appsDomain).toLowerCase();
   if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(appsDomain)) {
     throw invalidProxyOption('appsDomain', appsDomain, 'a DNS name such as apps.example.com');
@@ -83,7 +127,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     kick,
     log,
   );
-  const mirrors = [apps, machines, statuses];
+  const certs = new StoreMirror<CertRecord>(store, keys.certs(), controller.signal, kick, log);
+  const mirrors = [apps, machines, statuses, certs];
   let skippedBefore = '';
 
   function wanted(): RouteTable {
@@ -93,32 +138,80 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       machines: machines.values(),
       statuses: statusByKey,
       appsDomain,
+      certs: certs.values(),
+      reservedPorts,
     });
     const skipped = routes.skipped.join(', ');
     if (skipped !== '' && skipped !== skippedBefore)
-      log.warn({ skipped }, 'names HAProxy cannot route; left out');
+      log.warn({ skipped }, 'records HAProxy cannot serve; left out');
     skippedBefore = skipped;
+    if (activator !== undefined) withActivator(routes, activator);
+    lastRoutes = routes;
     return routes;
   }
 
-  const writeConfig = (routes: RouteTable) =>
-    writeProxyFiles(
-      { paths, region: options.region, appsDomain, httpListen, routes, maxconn: defaultLimits.maxconn },
-      bin,
-    );
+  // Scale to zero (src/proxy/activator.ts, autostop.ts): only with a way to start and stop machines.
+  let activator: Activator | undefined;
+  let autostop: Autostop | undefined;
+  let lastRoutes: RouteTable | undefined;
+  const machineEntries = (): MachineEntry[] =>
+    [...machines.values()].map((record) => ({
+      record,
+      status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
+    }));
+  /** The activator is the backup server of the HTTP backend of every app it could wake. */
+  function withActivator(routes: RouteTable, running: Activator) {
+    const wakeable = wakeableApps(machines.values());
+    for (const backend of routes.backends) {
+      if (backend.mode !== 'http' || backend.name !== backendName(backend.app) || !wakeable.has(backend.app))
+        continue;
+      backend.servers.push({
+        name: ACTIVATOR_SERVER,
+        address: running.address.host,
+        port: running.address.port,
+        options: ['backup'],
+      });
+    }
+  }
+
+  let listeners: NodeListeners | undefined;
+  const configInput = (routes: RouteTable): ConfigInput => ({
+    paths,
+    region: options.region,
+    appsDomain,
+    httpListen,
+    tlsListen,
+    routes,
+    limits,
+    acmeResponder: listeners?.acmeResponder,
+    accessLog: listeners?.accessLog,
+    metricsSocket: listeners?.metricsSocket,
+    replayer: listeners?.replayer,
+  });
+  /** The structure HAProxy runs now; a different one needs a reload. */
+  let renderedStructure = '';
+  const writeConfig = async (routes: RouteTable) => {
+    const input = configInput(routes);
+    await writeProxyFiles(input, bin);
+    renderedStructure = structureKey(input);
+    reconciler.rendered(routes);
+  };
 
   const haproxy = new HaproxyProcess({
     bin,
     paths,
     log,
     prepare: () => writeConfig(wanted()),
+    drainMs: options.drainMs,
     onReady: () => reconciler?.kick(0),
   });
   const reconciler: Reconciler = new Reconciler({
     api: new RuntimeApi(paths.adminSocket),
+    paths,
     hostsMap: paths.hostsMap,
     log,
     wanted,
+    structureChanged: (routes) => structureKey(configInput(routes)) !== renderedStructure,
     reload: async (routes) => {
       await writeConfig(routes);
       await haproxy.reload();
@@ -132,9 +225,46 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   stopped.catch(() => {});
   const ready = (async () => {
     await Promise.race([Promise.all(mirrors.map((mirror) => mirror.synced)), stopped]);
+    listeners = await startNodeListeners({
+      store,
+      region: options.region,
+      metricsListen: options.metricsListen,
+      metricsSocket: join(paths.dir, 'metrics.sock'),
+      appsDomain,
+      replayLuaPath: join(paths.dir, 'replay.lua'),
+      log,
+    });
+    if (controller.signal.aborted) await listeners.close();
+    const control = options.machineControl;
+    if (control !== undefined) {
+      activator = await startActivator({
+        control,
+        region: options.region,
+        wakeTimeoutMs: options.wakeTimeoutMs ?? defaultWakeTimeoutMs,
+        appOf: (host) => {
+          const backend = lastRoutes?.hosts.get(host);
+          return lastRoutes?.backends.find((candidate) => candidate.name === backend)?.app;
+        },
+        machinesOf: (app) => machineEntries().filter((entry) => entry.record.app === app),
+        onForward: (_app, machine) => autostop?.touch(machine),
+        onWake: (app) => listeners?.metrics.wakes.inc({ app, region: options.region }),
+        log: log.child({ component: 'activator' }),
+      });
+    }
     await haproxy.start();
+    if (control !== undefined && !controller.signal.aborted) {
+      autostop = startAutostop({
+        api: new RuntimeApi(paths.adminSocket),
+        control,
+        region: options.region,
+        intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
+        idleMs: options.autostop?.idleMs ?? autostopDefaults.idleMs,
+        machines: machineEntries,
+        log: log.child({ component: 'autostop' }),
+      });
+    }
     await reconciler.settled(reconciler.kick(0));
-    log.info({ listen: httpListenText, appsDomain }, 'edge proxy ready');
+    log.info({ listen: httpListenText, tlsListen: tlsListenText, appsDomain }, 'edge proxy ready');
   })();
   ready.catch(() => {}); // the caller sees the rejection through `ready`; never unhandled
 
@@ -154,7 +284,10 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     stopping ??= (async () => {
       controller.abort();
       reconciler.stop(proxyStopped());
+      autostop?.stop();
       await haproxy.stop();
+      await listeners?.close();
+      await activator?.close();
       log.info('edge proxy stopped');
     })();
     return stopping;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, MachineRecord, MachineService, MachineStatus } from '../model/mod.ts';
 import { computeRoutes, httpPort, routableServer } from './routes.ts';
+import { issueTestCert, makeTestCa } from './test-certs.ts';
 
 const app = (name: string): AppRecord => ({ id: name, name, org_slug: 'o', network: 'n', created_at: '' });
 
@@ -44,7 +45,7 @@ function status(record: MachineRecord, overrides: Partial<MachineStatus> = {}): 
 
 test('a machine is routable only when its current instance is reported started', () => {
   const record = machine('m1');
-  assert.deepEqual(routableServer(record, status(record)), { name: 'm1', address: '10.0.0.2', port: 8080 });
+  assert.deepEqual(routableServer(record, status(record)), { name: 'm1', address: '10.0.0.2' });
   assert.equal(routableServer(record, undefined), undefined, 'no status yet');
   assert.equal(routableServer(record, status(record, { state: 'stopped' })), undefined);
   assert.equal(routableServer(record, status(record, { state: 'starting' })), undefined);
@@ -55,9 +56,11 @@ test('a machine is routable only when its current instance is reported started',
   assert.equal(routableServer(destroyed, status(destroyed)), undefined);
   const gone = machine('m1', { destroyed_at: '2026-01-01T00:00:00Z' });
   assert.equal(routableServer(gone, status(gone)), undefined);
+  const cordoned = machine('m1', { cordoned: true });
+  assert.equal(routableServer(cordoned, status(cordoned)), undefined, 'cordoned');
 });
 
-test('the HTTP port is the first service with the http handler, or port 80/443', () => {
+test('the HTTP port is the first service with the http handler on port 80 or 443', () => {
   const service = (internal_port: number, ports: MachineService['ports']): MachineService => ({
     protocol: 'tcp',
     internal_port,
@@ -66,11 +69,19 @@ test('the HTTP port is the first service with the http handler, or port 80/443',
   assert.equal(
     httpPort({
       image: 'x',
-      services: [service(5432, [{ port: 5432 }]), service(3000, [{ port: 8443, handlers: ['tls', 'http'] }])],
+      services: [
+        service(5432, [{ port: 5432 }]),
+        service(3001, [{ port: 8443, handlers: ['tls', 'http'] }]),
+        service(3000, [{ port: 443, handlers: ['tls', 'http'] }]),
+      ],
     }),
     3000,
   );
-  assert.equal(httpPort({ image: 'x', services: [service(4000, [{ port: 443 }])] }), 4000);
+  assert.equal(
+    httpPort({ image: 'x', services: [service(4000, [{ port: 443 }])] }),
+    undefined,
+    'TLS passthrough',
+  );
   assert.equal(httpPort({ image: 'x', services: [service(5432, [{ port: 5432 }])] }), undefined);
   assert.equal(
     httpPort({ image: 'x', services: [{ protocol: 'udp', internal_port: 53, ports: [{ port: 80 }] }] }),
@@ -98,23 +109,153 @@ test('routes: a backend per app (even without machines), servers sorted, a host 
     statuses,
     appsDomain: 'apps.example.com',
   });
+  const http = { mode: 'http', checks: [], forceHttps: false };
   assert.deepEqual(routes.backends, [
-    { app: 'empty', name: 'app_empty', servers: [] },
+    { app: 'empty', name: 'app_empty', ...http, servers: [] },
     {
       app: 'hello',
       name: 'app_hello',
+      ...http,
       servers: [
-        { name: 'm1', address: '10.0.0.1', port: 8080 },
-        { name: 'm2', address: '10.0.0.2', port: 8080 },
+        { name: 'm1', address: '10.0.0.1', port: 8080, options: [] },
+        { name: 'm2', address: '10.0.0.2', port: 8080, options: [] },
       ],
     },
   ]);
+  assert.deepEqual(routes.frontends, []);
   assert.deepEqual(
     [...routes.hosts],
     [
-      ['hello.apps.example.com', 'app_hello'],
       ['empty.apps.example.com', 'app_empty'],
+      ['hello.apps.example.com', 'app_hello'],
     ],
   );
   assert.deepEqual(routes.skipped, ['app "Bad_Name"']);
+});
+
+test('services: dedicated ports get a frontend and a backend each; limits, h2c, PROXY protocol and checks', () => {
+  const config: MachineRecord['config'] = {
+    image: 'x',
+    services: [
+      {
+        protocol: 'tcp',
+        internal_port: 8080,
+        ports: [
+          { port: 80, handlers: ['http'], force_https: true, http_options: { h2_backend: true } },
+          { port: 443, handlers: ['tls', 'http'], http_options: { h2_backend: true } },
+        ],
+        concurrency: { type: 'requests', soft_limit: 20, hard_limit: 25 },
+        checks: [{ type: 'http', interval: '5s', timeout: '1s', grace_period: '3s', path: '/health' }],
+      },
+      {
+        protocol: 'tcp',
+        internal_port: 6379,
+        ports: [{ port: 6379 }, { port: 6380, handlers: ['tls'] }, { start_port: 7000, end_port: 7009 }],
+        checks: [{ type: 'tcp' }],
+      },
+      {
+        protocol: 'tcp',
+        internal_port: 5432,
+        ports: [{ port: 5432, handlers: ['proxy_proto'], proxy_proto_options: { version: 'v2' } }],
+      },
+      // Taken by another app, and the proxy's own port: left out, with a reason.
+      { protocol: 'tcp', internal_port: 9, ports: [{ port: 9999 }, { port: 8443 }] },
+    ],
+  };
+  const m1 = machine('m1', { config });
+  const other = machine('o1', {
+    app: 'aaa',
+    config: { image: 'x', services: [{ protocol: 'tcp', internal_port: 1, ports: [{ port: 9999 }] }] },
+  });
+  const routes = computeRoutes({
+    apps: [app('hello'), app('aaa')],
+    machines: [m1, other],
+    statuses: new Map([[keys.machineStatus('h1', 'm1'), status(m1)]]),
+    appsDomain: 'localhost',
+    reservedPorts: [8080, 8443],
+  });
+  const byName = new Map(routes.backends.map((backend) => [backend.name, backend]));
+  const main = byName.get('app_hello');
+  assert.equal(main?.forceHttps, true);
+  assert.deepEqual(main?.servers[0].options, [
+    'maxconn 25',
+    'weight 20',
+    'proto h2',
+    'check',
+    'inter 5000ms',
+    'fall 2',
+    'rise 1',
+  ]);
+  assert.equal(main?.servers[0].healthGraceMs, 3000);
+  assert.deepEqual(main?.checks, [
+    '  timeout check 1000ms',
+    '  option httpchk',
+    '  http-check connect port 8080',
+    '  http-check send meth GET uri /health ver HTTP/1.1 hdr Host "hello.localhost"',
+    '  http-check expect status 200-399',
+  ]);
+  assert.equal(byName.get('app_hello_6379_tcp')?.mode, 'tcp');
+  assert.deepEqual(byName.get('app_hello_6379_tcp')?.checks.slice(1), [
+    '  option tcp-check',
+    '  tcp-check connect port 6379',
+  ]);
+  assert.deepEqual(byName.get('app_hello_5432_pp2')?.servers[0].options, ['send-proxy-v2']);
+  assert.deepEqual(
+    routes.frontends.map((f) => [f.name, f.mode, f.tls, f.backend]),
+    [
+      ['port_5432', 'tcp', false, 'app_hello_5432_pp2'],
+      ['port_6379', 'tcp', false, 'app_hello_6379_tcp'],
+      ['port_6380', 'tcp', true, 'app_hello_6379_tcp'],
+      ['ports_7000_7009', 'tcp', false, 'app_hello_6379_tcp'],
+      ['port_9999', 'tcp', false, 'app_aaa_1_tcp'],
+    ],
+  );
+  assert.deepEqual(routes.skipped, [
+    'app hello port 9999: already served for app aaa',
+    'app hello port 8443: nearby listens there',
+  ]);
+});
+
+test('certificates: valid host names and PEM only; a custom domain routes to its app', async (t) => {
+  const ca = await makeTestCa();
+  t.after(() => ca.close());
+  const pems = await issueTestCert(ca, ['any.example']);
+  const other = await issueTestCert(ca, ['other.example']);
+  const cert = (hostname: string, app?: string, pem = pems) => ({
+    hostname,
+    ...pem,
+    not_after: '',
+    source: 'upload' as const,
+    ...(app ? { app } : {}),
+  });
+  const routes = computeRoutes({
+    apps: [app('hello')],
+    machines: [],
+    statuses: new Map(),
+    appsDomain: 'localhost',
+    certs: [
+      cert('www.example.com', 'hello'),
+      cert('*.apps.example'),
+      cert('../etc/passwd'),
+      cert('x.example', 'nope'),
+      cert('garbage.example', undefined, { cert_pem: 'not a certificate', key_pem: pems.key_pem }),
+      cert('mismatch.example', undefined, { cert_pem: pems.cert_pem, key_pem: other.key_pem }),
+    ],
+  });
+  const pem = `${pems.cert_pem.trim()}\n${pems.key_pem.trim()}\n`;
+  assert.deepEqual(
+    routes.certs.map((one) => [one.hostname, one.pem]),
+    [
+      ['*.apps.example', pem],
+      ['www.example.com', pem],
+      ['x.example', pem],
+    ],
+  );
+  assert.equal(routes.hosts.get('www.example.com'), 'app_hello');
+  assert.equal(routes.hosts.has('x.example'), false);
+  assert.deepEqual(routes.skipped, [
+    'certificate "../etc/passwd"',
+    'certificate garbage.example: not a PEM certificate with its matching key',
+    'certificate mismatch.example: not a PEM certificate with its matching key',
+  ]);
 });

@@ -1,32 +1,71 @@
 /**
- * From the store's records to the routes HAProxy should serve: a backend per app, a server per
- * routable machine, a host name per app. Pure, so the rules are tested without HAProxy.
+ * From the store's records to the routes HAProxy should serve: backends per app and service, a
+ * server per routable machine, host names per app, frontends for dedicated ports, and the
+ * certificates. Pure, so the rules are tested without HAProxy.
  */
 import type { AppRecord } from '../model/app.ts';
+import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineConfig, MachineRecord, MachineStatus } from '../model/machine.ts';
+import { renderCheckRules } from './health-checks.ts';
+import { type Endpoint, endpoints, isSharedEndpoint, serverSettings, serviceChecks } from './services.ts';
+import { usableCertificate } from './tls-check.ts';
 
 export interface WantedServer {
   /** HAProxy server name: the machine id. */
   name: string;
   address: string;
   port: number;
+  /** `server` keywords (maxconn, weight, proto h2, send-proxy, check…). */
+  options: string[];
+  /** Health-checked: checks start counting this long after the server is added. */
+  healthGraceMs?: number;
 }
 
 export interface WantedBackend {
   app: string;
-  /** HAProxy backend name (`app_<app>`). */
+  /** HAProxy backend name: `app_<app>` for the app's HTTP service, `app_<app>_<port>_<kind>` for others. */
   name: string;
+  mode: 'http' | 'tcp';
+  /** Health check rules (backend lines). */
+  checks: string[];
+  /** Plain HTTP requests are redirected to HTTPS. */
+  forceHttps: boolean;
   /** By server name, sorted. */
   servers: WantedServer[];
+}
+
+/** A public port of its own (not 80/443): bound on the proxy host as given. */
+export interface WantedFrontend {
+  /** `port_<port>` or `ports_<first>_<last>`. */
+  name: string;
+  app: string;
+  port: number;
+  endPort?: number;
+  mode: 'http' | 'tcp';
+  tls: boolean;
+  alpn?: string[];
+  tlsVersions?: string[];
+  forceHttps: boolean;
+  backend: string;
+}
+
+export interface WantedCert {
+  hostname: string;
+  /** Certificate chain then key, as HAProxy reads it. */
+  pem: string;
 }
 
 export interface RouteTable {
   /** By backend name, sorted. */
   backends: WantedBackend[];
+  /** By port, sorted. */
+  frontends: WantedFrontend[];
   /** Host name (lower case) → backend name. */
   hosts: Map<string, string>;
-  /** Records left out because their names cannot be used in HAProxy's configuration. */
+  /** By host name, sorted. */
+  certs: WantedCert[];
+  /** Records left out, and why, because HAProxy cannot serve them. */
   skipped: string[];
 }
 
@@ -36,44 +75,47 @@ export interface RouteInput {
   /** By store key `machine-status/<host>/<id>`. */
   statuses: ReadonlyMap<string, MachineStatus>;
   appsDomain: string;
+  certs?: Iterable<CertRecord>;
+  /** Ports the proxy or nearby itself listens on: no app may take them. */
+  reservedPorts?: number[];
 }
 
 /** App names and machine ids become HAProxy identifiers, map keys and page text: keep them plain. */
 const SAFE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SAFE_SERVER = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const SAFE_HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export const backendName = (app: string) => `app_${app}`;
 export const appHost = (app: string, appsDomain: string) => `${app}.${appsDomain}`.toLowerCase();
+export const isSafeHostname = (hostname: string) => SAFE_HOSTNAME.test(hostname) && hostname.length <= 253;
 
-/** The port a machine serves HTTP on: the first service whose ports have the http handler, or 80/443. */
+/** The port a machine serves HTTP on: its first service with an HTTP port on 80 or 443. */
 export function httpPort(config: MachineConfig): number | undefined {
-  for (const service of config.services ?? []) {
-    if (service.protocol !== 'tcp') continue;
-    const ports = service.ports ?? [];
-    const isHttp = ports.some(
-      (port) => port.handlers?.includes('http') || port.port === 80 || port.port === 443,
-    );
-    if (isHttp && Number.isInteger(service.internal_port) && service.internal_port > 0) {
-      return service.internal_port;
-    }
-  }
-  return undefined;
+  return endpoints(config).find(isSharedEndpoint)?.internalPort;
 }
 
-/** A machine takes traffic when it is not destroyed and its agent reports this very instance started. */
+export interface RoutableMachine {
+  name: string;
+  address: string;
+}
+
+/**
+ * A machine takes traffic when it is not destroyed or cordoned and its agent reports this very
+ * instance started.
+ */
 export function routableServer(
   record: MachineRecord,
   status: MachineStatus | undefined,
-): WantedServer | undefined {
+): RoutableMachine | undefined {
   if (record.desired.state === 'destroyed' || record.destroyed_at !== undefined) return undefined;
+  if (record.cordoned === true) return undefined;
   if (status === undefined || status.state !== 'started' || status.instance_id !== record.instance_id) {
     return undefined;
   }
-  const port = httpPort(record.config);
   const address = status.ipv4;
-  if (port === undefined || address === undefined || !isIpv4(address)) return undefined;
-  return { name: record.id, address, port };
+  if (address === undefined || !isIpv4(address)) return undefined;
+  return { name: record.id, address };
 }
 
 function isIpv4(address: string): boolean {
@@ -81,31 +123,181 @@ function isIpv4(address: string): boolean {
   return match?.slice(1).every((part) => Number(part) <= 255) ?? false;
 }
 
+const frontendName = (endpoint: Endpoint) =>
+  endpoint.endPort === undefined ? `port_${endpoint.port}` : `ports_${endpoint.port}_${endpoint.endPort}`;
+
+/** Newest config first: while a deploy rolls, the new version's settings shape the backend. */
+const newestFirst = (a: MachineRecord, b: MachineRecord) =>
+  b.updated_at.localeCompare(a.updated_at) || a.id.localeCompare(b.id);
+
 export function computeRoutes(input: RouteInput): RouteTable {
   const skipped: string[] = [];
   const backends = new Map<string, WantedBackend>();
+  const frontends = new Map<number, WantedFrontend>();
   const hosts = new Map<string, string>();
-  for (const app of input.apps) {
+  const reserved = new Set(input.reservedPorts ?? []);
+  const apps = [...input.apps].sort((a, b) => a.name.localeCompare(b.name));
+  const machinesByApp = new Map<string, MachineRecord[]>();
+  for (const record of input.machines) {
+    if (record.desired.state === 'destroyed' || record.destroyed_at !== undefined) continue;
+    machinesByApp.set(record.app, [...(machinesByApp.get(record.app) ?? []), record]);
+  }
+
+  for (const app of apps) {
     if (!SAFE_NAME.test(app.name)) {
       skipped.push(`app ${JSON.stringify(app.name)}`);
       continue;
     }
-    const name = backendName(app.name);
-    backends.set(app.name, { app: app.name, name, servers: [] });
-    hosts.set(appHost(app.name, input.appsDomain), name);
+    const host = appHost(app.name, input.appsDomain);
+    const main: WantedBackend = {
+      app: app.name,
+      name: backendName(app.name),
+      mode: 'http',
+      checks: [],
+      forceHttps: false,
+      servers: [],
+    };
+    backends.set(main.name, main);
+    hosts.set(host, main.name);
+    const machines = (machinesByApp.get(app.name) ?? []).sort(newestFirst);
+    let mainKey: string | undefined;
+    /** backend key → backend name, for this app. */
+    const names = new Map<string, string>();
+    const nameFor = (endpoint: Endpoint): string | undefined => {
+      if (isSharedEndpoint(endpoint)) {
+        mainKey ??= endpoint.backendKey;
+        if (mainKey !== endpoint.backendKey) return undefined;
+      }
+      if (endpoint.backendKey === mainKey) return main.name;
+      return names.get(endpoint.backendKey);
+    };
+
+    // Structure (backends, frontends) from every machine of the app, started or not, so that it
+    // stays put while machines start and stop.
+    for (const record of machines) {
+      const all = endpoints(record.config);
+      // Shared ports first: they decide which service is the app's HTTP backend.
+      for (const endpoint of [...all.filter(isSharedEndpoint), ...all.filter((e) => !isSharedEndpoint(e))]) {
+        const shared = isSharedEndpoint(endpoint);
+        if (!shared && (endpoint.port === 80 || endpoint.port === 443) && endpoint.endPort === undefined) {
+          skipped.push(
+            `app ${app.name} port ${endpoint.port}: only the http handler (with tls on 443) is served there`,
+          );
+          continue;
+        }
+        let name = nameFor(endpoint);
+        if (name === undefined && shared) {
+          skipped.push(`app ${app.name} port ${endpoint.port}: another service already serves HTTP`);
+          continue;
+        }
+        if (name === undefined) {
+          name = `${main.name}_${endpoint.backendKey}`;
+          names.set(endpoint.backendKey, name);
+        }
+        let backend = backends.get(name);
+        if (backend === undefined) {
+          backend = {
+            app: app.name,
+            name,
+            mode: endpoint.http ? 'http' : 'tcp',
+            checks: [],
+            forceHttps: false,
+            servers: [],
+          };
+          backends.set(name, backend);
+        }
+        if (backend.checks.length === 0) {
+          backend.checks = renderCheckRules(
+            serviceChecks(record.config, endpoint.service),
+            endpoint.internalPort,
+            host,
+          );
+        }
+        if (shared) {
+          if (endpoint.port === 80 && endpoint.forceHttps) main.forceHttps = true;
+          continue;
+        }
+        const last = endpoint.endPort ?? endpoint.port;
+        const taken = [...frontends.values()].find(
+          (frontend) => frontend.port <= last && endpoint.port <= (frontend.endPort ?? frontend.port),
+        );
+        const clash = [...reserved].find((port) => endpoint.port <= port && port <= last);
+        if (clash !== undefined) {
+          skipped.push(`app ${app.name} port ${clash}: nearby listens there`);
+          continue;
+        }
+        if (taken !== undefined) {
+          if (taken.app !== app.name || taken.backend !== name) {
+            skipped.push(`app ${app.name} port ${endpoint.port}: already served for app ${taken.app}`);
+          }
+          continue;
+        }
+        frontends.set(endpoint.port, {
+          name: frontendName(endpoint),
+          app: app.name,
+          port: endpoint.port,
+          ...(endpoint.endPort !== undefined ? { endPort: endpoint.endPort } : {}),
+          mode: endpoint.http ? 'http' : 'tcp',
+          tls: endpoint.tls,
+          ...(endpoint.alpn ? { alpn: endpoint.alpn } : {}),
+          ...(endpoint.tlsVersions ? { tlsVersions: endpoint.tlsVersions } : {}),
+          forceHttps: endpoint.http && !endpoint.tls && endpoint.forceHttps,
+          backend: name,
+        });
+      }
+    }
+
+    for (const record of machines) {
+      const machine = routableServer(record, input.statuses.get(keys.machineStatus(record.host, record.id)));
+      if (machine === undefined) continue;
+      if (!SAFE_SERVER.test(machine.name)) {
+        skipped.push(`machine ${JSON.stringify(machine.name)}`);
+        continue;
+      }
+      const added = new Set<string>();
+      for (const endpoint of endpoints(record.config)) {
+        const name = nameFor(endpoint);
+        const backend = name === undefined ? undefined : backends.get(name);
+        if (backend === undefined || added.has(backend.name)) continue;
+        added.add(backend.name);
+        const settings = serverSettings(record.config, endpoint);
+        backend.servers.push({
+          name: machine.name,
+          address: machine.address,
+          port: endpoint.internalPort,
+          options: settings.options,
+          ...(settings.healthGraceMs !== undefined ? { healthGraceMs: settings.healthGraceMs } : {}),
+        });
+      }
+    }
   }
-  for (const record of input.machines) {
-    const backend = backends.get(record.app);
-    if (backend === undefined) continue;
-    const server = routableServer(record, input.statuses.get(keys.machineStatus(record.host, record.id)));
-    if (server === undefined) continue;
-    if (!SAFE_SERVER.test(server.name)) {
-      skipped.push(`machine ${JSON.stringify(server.name)}`);
+
+  const certs: WantedCert[] = [];
+  for (const cert of input.certs ?? []) {
+    const hostname = cert.hostname?.toLowerCase() ?? '';
+    if (!isSafeHostname(hostname)) {
+      skipped.push(`certificate ${JSON.stringify(cert.hostname)}`);
       continue;
     }
-    backend.servers.push(server);
+    // One unreadable certificate must not block every reload: HAProxy refuses the whole file.
+    if (!usableCertificate(cert.cert_pem, cert.key_pem)) {
+      skipped.push(`certificate ${hostname}: not a PEM certificate with its matching key`);
+      continue;
+    }
+    certs.push({ hostname, pem: `${cert.cert_pem.trim()}\n${cert.key_pem.trim()}\n` });
+    // A custom domain routes to its app (wildcards only select the certificate).
+    const app = cert.app === undefined ? undefined : backends.get(backendName(cert.app));
+    if (app !== undefined && !hostname.startsWith('*.') && !hosts.has(hostname))
+      hosts.set(hostname, app.name);
   }
+
   const sorted = [...backends.values()].sort((a, b) => a.name.localeCompare(b.name));
   for (const backend of sorted) backend.servers.sort((a, b) => a.name.localeCompare(b.name));
-  return { backends: sorted, hosts, skipped };
+  return {
+    backends: sorted,
+    frontends: [...frontends.values()].sort((a, b) => a.port - b.port),
+    hosts,
+    certs: certs.sort((a, b) => a.hostname.localeCompare(b.hostname)),
+    skipped,
+  };
 }

@@ -23,6 +23,8 @@ export function cliCommand(
       () => fail(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)),
       options.timeoutMs ?? 10_000,
     );
+    // A command still waiting must not keep a stopping process alive.
+    timer.unref();
     const onAbort = () => fail(options.signal?.reason ?? new Error('aborted'));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     function done() {
@@ -40,6 +42,8 @@ export function cliCommand(
       done();
       resolve(Buffer.concat(chunks).toString('utf8'));
     });
+    // HAProxy stopping mid-answer closes without an end: answer now, not at the timeout.
+    socket.on('close', () => fail(new Error('the socket closed before the answer ended')));
     socket.end(`${command}\n`);
   });
 }
@@ -151,12 +155,25 @@ export class RuntimeApi {
     return parseServersState(await this.command('show servers state'));
   }
 
-  /** Dynamic servers start in maintenance (HAProxy 2.6): call `setServerState(…, 'ready')` next. */
-  addServer(backend: string, server: string, address: string, port: number): Promise<void> {
+  /**
+   * Dynamic servers start in maintenance (HAProxy 2.6): call `setServerState(…, 'ready')` next,
+   * and `enableHealth` when `options` include `check`.
+   */
+  addServer(
+    backend: string,
+    server: string,
+    address: string,
+    port: number,
+    options: string[] = [],
+  ): Promise<void> {
     return this.#expect(
-      `add server ${backend}/${server} ${address}:${port}`,
+      [`add server ${backend}/${server} ${address}:${port}`, ...options].join(' '),
       (answer) => answer === 'New server registered.',
     );
+  }
+
+  enableHealth(backend: string, server: string): Promise<void> {
+    return this.#expect(`enable health ${backend}/${server}`);
   }
 
   setServerState(backend: string, server: string, state: 'ready' | 'drain' | 'maint'): Promise<void> {
@@ -177,6 +194,46 @@ export class RuntimeApi {
 
   shutdownSessions(backend: string, server: string): Promise<void> {
     return this.#expect(`shutdown sessions server ${backend}/${server}`);
+  }
+
+  /** A command with a payload (`<<`): HAProxy reads lines until an empty one. */
+  async #payload(command: string, payload: string, ok: RegExp): Promise<void> {
+    const answer = (await this.command(`${command} <<\n${payload.trim()}\n`)).trim();
+    if (!ok.test(answer)) throw runtimeCommandFailed(command, answer);
+  }
+
+  async newSslCert(file: string): Promise<void> {
+    const answer = (await this.command(`new ssl cert ${file}`)).trim();
+    if (!/^New empty certificate store/i.test(answer) && !/already exists/i.test(answer)) {
+      throw runtimeCommandFailed(`new ssl cert ${file}`, answer);
+    }
+  }
+
+  setSslCert(file: string, pem: string): Promise<void> {
+    return this.#payload(`set ssl cert ${file}`, pem, /^Transaction (created|updated)/i);
+  }
+
+  async commitSslCert(file: string): Promise<void> {
+    const answer = await this.command(`commit ssl cert ${file}`);
+    if (!/Success!/.test(answer)) throw runtimeCommandFailed(`commit ssl cert ${file}`, answer);
+  }
+
+  addCrtListEntry(crtList: string, line: string): Promise<void> {
+    return this.#payload(`add ssl crt-list ${crtList}`, line, /Success!/);
+  }
+
+  async deleteCrtListEntry(crtList: string, file: string): Promise<void> {
+    const answer = (await this.command(`del ssl crt-list ${crtList} ${file}`)).trim();
+    if (!/deleted/i.test(answer) && !/not found|doesn't exist/i.test(answer)) {
+      throw runtimeCommandFailed(`del ssl crt-list ${crtList} ${file}`, answer);
+    }
+  }
+
+  async deleteSslCert(file: string): Promise<void> {
+    const answer = (await this.command(`del ssl cert ${file}`)).trim();
+    if (!/deleted/i.test(answer) && !/not found|doesn't exist/i.test(answer)) {
+      throw runtimeCommandFailed(`del ssl cert ${file}`, answer);
+    }
   }
 
   async showMap(file: string): Promise<Map<string, string>> {

@@ -1,17 +1,26 @@
 /**
  * Level-triggered sync: compare the wanted routes with what HAProxy reports and apply the
- * difference through the Runtime API. A changed set of backends needs a reload; servers and
- * map entries never do. `planSync` is pure; `Reconciler` runs it, coalescing bursts of changes.
+ * difference through the Runtime API. A changed structure (backends, frontends, check rules)
+ * needs a reload; servers, map entries and certificates never do. `planSync` is pure;
+ * `Reconciler` runs it, coalescing bursts of changes.
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
-import type { RouteTable, WantedServer } from './routes.ts';
+import type { ProxyPaths } from './haproxy-config.ts';
+import type { RouteTable, WantedCert, WantedServer } from './routes.ts';
 import { OUT_OF_ROTATION, type RuntimeApi, type ServerState } from './runtime-api.ts';
+import { certHash, deleteCertAtRuntime, putCertAtRuntime, writeCertFiles } from './tls.ts';
 
 export interface ActualState {
   backends: string[];
   servers: ServerState[];
   hosts: Map<string, string>;
+  /** Server options as last given to HAProxy, by `backend/server` (HAProxy cannot report them). */
+  serverOptions?: ReadonlyMap<string, string>;
+  /** Certificates loaded, by host name → content hash. */
+  certs?: ReadonlyMap<string, string>;
+  /** The rendered configuration's structure differs from the wanted one. */
+  structureChanged?: boolean;
 }
 
 export type SyncOp =
@@ -20,7 +29,9 @@ export type SyncOp =
   | { kind: 'ready'; backend: string; server: string }
   | { kind: 'remove-server'; backend: string; server: string; inMaintenance: boolean }
   | { kind: 'set-host'; host: string; backend: string; exists: boolean }
-  | { kind: 'delete-host'; host: string };
+  | { kind: 'delete-host'; host: string }
+  | { kind: 'put-cert'; cert: WantedCert; isNew: boolean }
+  | { kind: 'delete-cert'; hostname: string };
 
 export interface SyncPlan {
   /** The set of app backends differs: render and reload before anything else. */
@@ -34,7 +45,9 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
   const wantedNames = wanted.backends.map((backend) => backend.name);
   const actualNames = new Set(actual.backends.filter(isAppBackend));
   const reload =
-    wantedNames.length !== actualNames.size || wantedNames.some((name) => !actualNames.has(name));
+    actual.structureChanged === true ||
+    wantedNames.length !== actualNames.size ||
+    wantedNames.some((name) => !actualNames.has(name));
   const ops: SyncOp[] = [];
   const removals: SyncOp[] = [];
   for (const backend of wanted.backends) {
@@ -46,6 +59,15 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
     );
     for (const server of backend.servers) {
       const current = present.get(server.name);
+      const appliedOptions = actual.serverOptions?.get(`${backend.name}/${server.name}`);
+      // Options cannot change on a live server: drain it, then add it again with the new ones.
+      if (
+        current !== undefined &&
+        appliedOptions !== undefined &&
+        appliedOptions !== server.options.join(' ')
+      ) {
+        continue;
+      }
       present.delete(server.name);
       if (current === undefined) {
         ops.push({ kind: 'add-server', backend: backend.name, server });
@@ -70,16 +92,29 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
   for (const host of actual.hosts.keys()) {
     if (!wanted.hosts.has(host)) removals.push({ kind: 'delete-host', host });
   }
+  if (actual.certs !== undefined) {
+    for (const cert of wanted.certs) {
+      const hash = actual.certs.get(cert.hostname);
+      if (hash !== certHash(cert)) ops.push({ kind: 'put-cert', cert, isNew: hash === undefined });
+    }
+    const wantedCerts = new Set(wanted.certs.map((cert) => cert.hostname));
+    for (const hostname of actual.certs.keys()) {
+      if (!wantedCerts.has(hostname)) removals.push({ kind: 'delete-cert', hostname });
+    }
+  }
   // New capacity first, so an app moving to other machines never has none.
   return { reload, ops: [...ops, ...removals] };
 }
 
 export interface ReconcilerOptions {
   api: RuntimeApi;
+  paths: ProxyPaths;
   hostsMap: string;
   log: pino.Logger;
   /** The routes wanted now (from the store). */
   wanted: () => RouteTable;
+  /** Whether these routes need a different configuration than the one HAProxy runs. */
+  structureChanged: (routes: RouteTable) => boolean;
   /** Writes the configuration for these routes and reloads HAProxy; resolves when the new worker serves. */
   reload: (routes: RouteTable) => Promise<void>;
   /** Whether a worker is up to talk to. */
@@ -102,9 +137,26 @@ export class Reconciler {
   #waiters: { generation: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #drainingSince = new Map<string, number>();
   #stopError: unknown;
+  #serverOptions = new Map<string, string>();
+  #certs = new Map<string, string>();
+  /** `backend/server` → when its health checks start counting (after the grace period). */
+  #healthDue = new Map<string, { backend: string; server: string; at: number }>();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+  }
+
+  /** HAProxy was given a configuration rendered from `routes` (start, restart or reload). */
+  rendered(routes: RouteTable) {
+    this.#serverOptions = new Map(
+      routes.backends.flatMap((backend) =>
+        backend.servers.map(
+          (server) => [`${backend.name}/${server.name}`, server.options.join(' ')] as const,
+        ),
+      ),
+    );
+    this.#certs = new Map(routes.certs.map((cert) => [cert.hostname, certHash(cert)]));
+    this.#healthDue.clear();
   }
 
   /** Something changed: schedule a pass. Returns the generation that pass will cover. */
@@ -167,7 +219,14 @@ export class Reconciler {
       api.servers(),
       api.showMap(hostsMap),
     ]);
-    return { backends, servers, hosts };
+    return {
+      backends,
+      servers,
+      hosts,
+      serverOptions: this.#serverOptions,
+      certs: this.#certs,
+      structureChanged: this.#options.structureChanged(this.#options.wanted()),
+    };
   }
 
   /**
@@ -178,11 +237,16 @@ export class Reconciler {
     const wanted = this.#options.wanted();
     let plan = planSync(wanted, await this.#actual());
     if (plan.reload) {
+      // `reload` renders the configuration and calls `rendered`.
       await this.#options.reload(wanted);
       plan = planSync(wanted, await this.#actual());
     }
     let complete = !plan.reload;
     let draining = false;
+    if (plan.ops.some((op) => op.kind === 'put-cert' || op.kind === 'delete-cert')) {
+      // Files first, so a reload or restart loads the same certificates.
+      await writeCertFiles(this.#options.paths, wanted.certs);
+    }
     const removing = new Set<string>();
     for (const op of plan.ops) {
       try {
@@ -198,20 +262,31 @@ export class Reconciler {
       }
     }
     for (const key of this.#drainingSince.keys()) if (!removing.has(key)) this.#drainingSince.delete(key);
-    return { complete, draining };
+    const healthPending = await this.#enableDueHealthChecks();
+    return { complete, draining: draining || healthPending };
   }
 
   async #apply(op: Exclude<SyncOp, { kind: 'remove-server' }>): Promise<void> {
     const { api, hostsMap, log } = this.#options;
     switch (op.kind) {
-      case 'add-server':
-        await api.addServer(op.backend, op.server.name, op.server.address, op.server.port);
+      case 'add-server': {
+        const key = `${op.backend}/${op.server.name}`;
+        await api.addServer(op.backend, op.server.name, op.server.address, op.server.port, op.server.options);
+        this.#serverOptions.set(key, op.server.options.join(' '));
         await api.setServerState(op.backend, op.server.name, 'ready');
+        if (op.server.healthGraceMs !== undefined) {
+          this.#healthDue.set(key, {
+            backend: op.backend,
+            server: op.server.name,
+            at: Date.now() + op.server.healthGraceMs,
+          });
+        }
         log.info(
           { backend: op.backend, server: op.server.name, address: op.server.address },
           'machine in rotation',
         );
         return;
+      }
       case 'set-address':
         await api.setServerAddress(op.backend, op.server.name, op.server.address, op.server.port);
         return;
@@ -225,7 +300,32 @@ export class Reconciler {
       case 'delete-host':
         await api.deleteMap(hostsMap, op.host);
         return;
+      case 'put-cert':
+        await putCertAtRuntime(api, this.#options.paths, op.cert, op.isNew);
+        this.#certs.set(op.cert.hostname, certHash(op.cert));
+        log.info({ hostname: op.cert.hostname }, op.isNew ? 'certificate loaded' : 'certificate replaced');
+        return;
+      case 'delete-cert':
+        await deleteCertAtRuntime(api, this.#options.paths, op.hostname);
+        this.#certs.delete(op.hostname);
+        log.info({ hostname: op.hostname }, 'certificate removed');
+        return;
     }
+  }
+
+  /** Turns on the checks of servers whose grace period is over. Returns true while some wait. */
+  async #enableDueHealthChecks(): Promise<boolean> {
+    const now = Date.now();
+    for (const [key, due] of this.#healthDue) {
+      if (due.at > now) continue;
+      try {
+        await this.#options.api.enableHealth(due.backend, due.server);
+      } catch (error) {
+        this.#options.log.debug({ key, err: errorMessage(error) }, 'health checks not enabled');
+      }
+      this.#healthDue.delete(key);
+    }
+    return this.#healthDue.size > 0;
   }
 
   /**
@@ -250,6 +350,8 @@ export class Reconciler {
       return true;
     }
     this.#drainingSince.delete(key);
+    this.#serverOptions.delete(key);
+    this.#healthDue.delete(key);
     return false;
   }
 }

@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { startAgent } from '../agent/mod.ts';
 import { createRuntime } from '../agent/runtime/mod.ts';
 import { ensureAdminToken, startApi } from '../api/mod.ts';
+import { startCertificates } from '../certs/mod.ts';
 import { createHostNetwork } from '../net/mod.ts';
 import { ImageStore } from '../oci/mod.ts';
 import { startProxy } from '../proxy/mod.ts';
 import { openStore } from '../store/mod.ts';
 import { createLogger } from './log.ts';
+import { machineControl } from './machine-control.ts';
 import { type ServerSettings, settingsFile } from './settings.ts';
 
 export type { ServerSettings } from './settings.ts';
@@ -58,11 +60,25 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     region: settings.region,
     dataDir: settings.dataDir,
     httpListen: settings.proxyListen,
+    tlsListen: settings.proxyTlsListen,
     appsDomain: settings.appsDomain,
+    metricsListen: settings.metricsListen,
+    machineControl: machineControl({ store, images, defaultRegion: settings.region }),
+    autostop: { intervalMs: settings.autostopIntervalMs, idleMs: settings.autostopIdleMs },
+    wakeTimeoutMs: settings.wakeTimeoutMs,
     log: log.child({ part: 'proxy' }),
     signal,
   });
   await proxy.ready;
+  const certificates = await startCertificates({
+    store,
+    dataDir: settings.dataDir,
+    appsDomain: settings.appsDomain,
+    acmeDirectory: settings.acmeDirectory,
+    hostName: settings.hostName,
+    log: log.child({ part: 'certs' }),
+    signal,
+  });
   const api = await startApi({
     store,
     images,
@@ -71,6 +87,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     appUrlTemplate,
     log,
     listen: settings.apiListen,
+    dataDir: settings.dataDir,
     signal,
   });
   log.info(
@@ -88,6 +105,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
   log.info('shutting down (machines keep running and are adopted on the next start)');
   await api.close();
   await proxy.stop();
+  await certificates.done;
   await agent.done;
   await agent.reconciler.idle();
   await store.close();

@@ -6,14 +6,26 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultDataDir } from '../cli/client.ts';
 import type { Values } from '../cli/command.ts';
+import { parseDurationMs } from '../model/duration.ts';
 
 export interface ServerSettings {
   dataDir: string;
   apiListen: string;
   proxyListen: string;
+  /** The edge proxy's TLS port (port 443 of apps). */
+  proxyTlsListen: string;
   region: string;
   hostName: string;
   appsDomain: string;
+  /** ACME directory URL for `nearby certs add` (default Let's Encrypt). */
+  acmeDirectory: string;
+  /** Where `/metrics` (Prometheus) is served; `off` for nowhere. */
+  metricsListen: string;
+  /** Scale to zero: how often autostop looks, how long a machine idles before it stops, and how
+   *  long a request may wait for a machine to wake (milliseconds). */
+  autostopIntervalMs: number;
+  autostopIdleMs: number;
+  wakeTimeoutMs: number;
   runtime: 'auto' | 'crun' | 'runc';
   bridge: string;
   ipv4Cidr: string;
@@ -26,9 +38,15 @@ export const serverOptions = {
   'data-dir': { type: 'string' },
   'api-listen': { type: 'string' },
   'proxy-listen': { type: 'string' },
+  'proxy-tls-listen': { type: 'string' },
   region: { type: 'string' },
   'host-name': { type: 'string' },
   'apps-domain': { type: 'string' },
+  'acme-directory': { type: 'string' },
+  'metrics-listen': { type: 'string' },
+  'autostop-interval': { type: 'string' },
+  'autostop-idle': { type: 'string' },
+  'wake-timeout': { type: 'string' },
   runtime: { type: 'string' },
   bridge: { type: 'string' },
   'machine-cidr': { type: 'string' },
@@ -49,9 +67,15 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     dataDir: pick('data-dir', 'DATA_DIR', defaultDataDir()),
     apiListen: pick('api-listen', 'API_LISTEN', '127.0.0.1:4280'),
     proxyListen: pick('proxy-listen', 'PROXY_LISTEN', '0.0.0.0:8080'),
+    proxyTlsListen: pick('proxy-tls-listen', 'PROXY_TLS_LISTEN', '0.0.0.0:8443'),
     region: pick('region', 'REGION', 'local'),
     hostName: pick('host-name', 'HOST_NAME', hostname()),
     appsDomain: pick('apps-domain', 'APPS_DOMAIN', 'localhost'),
+    acmeDirectory: pick('acme-directory', 'ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
+    metricsListen: pick('metrics-listen', 'METRICS_LISTEN', '127.0.0.1:9480'),
+    autostopIntervalMs: duration('autostop-interval', pick('autostop-interval', 'AUTOSTOP_INTERVAL', '10s')),
+    autostopIdleMs: duration('autostop-idle', pick('autostop-idle', 'AUTOSTOP_IDLE', '5m')),
+    wakeTimeoutMs: duration('wake-timeout', pick('wake-timeout', 'WAKE_TIMEOUT', '10s')),
     runtime: runtime as ServerSettings['runtime'],
     bridge: pick('bridge', 'BRIDGE', 'nearby0'),
     ipv4Cidr: pick('machine-cidr', 'MACHINE_CIDR', '172.19.0.0/16'),
@@ -60,6 +84,13 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     logFormat:
       pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json') === 'json' ? 'json' : 'text',
   };
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms <= 0)
+    throw new Error(`--${flag}: expected a duration such as 2s or 5m, got '${text}'`);
+  return ms;
 }
 
 export const settingsFile = (dataDir: string) => join(dataDir, 'server.json');

@@ -44,7 +44,7 @@ interface TestContextLike {
 
 export async function startNearby(
   t: TestContextLike,
-  options: { region?: string } = {},
+  options: { region?: string /** More `nearby server` flags. */; args?: string[] } = {},
 ): Promise<RunningNearby> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nearby-e2e-'));
   const apiPort = await freePort();
@@ -59,6 +59,8 @@ export async function startNearby(
     `127.0.0.1:${apiPort}`,
     '--proxy-listen',
     `127.0.0.1:${proxyPort}`,
+    '--proxy-tls-listen',
+    `127.0.0.1:${await freePort()}`,
     '--region',
     region,
     '--host-name',
@@ -71,6 +73,7 @@ export async function startNearby(
     `fdaa:0:${net.toString(16)}::/64`,
     '--log-format',
     'json',
+    ...(options.args ?? []),
   ];
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   let child: ChildProcess | undefined;

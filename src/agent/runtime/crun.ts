@@ -17,8 +17,10 @@ import {
   sandboxNotRunning,
   sandboxStartFailed,
 } from './errors.ts';
+import { thawCgroup } from './freezer.ts';
 import { mountOverlay, unmountOverlay } from './overlay.ts';
 import { writeRootFiles } from './root-files.ts';
+import { saveCompiledSeccomp, useCachedSeccomp } from './seccomp-cache.ts';
 import { launchShim, liveShimPid, logTail, readContainerPid, readExit, shimFiles } from './shim.ts';
 import type {
   ExecResult,
@@ -127,6 +129,23 @@ export class OciRuntimeDriver implements RuntimeDriver {
       limitSwap: this.#options.limitSwap,
       nofile: this.#options.nofile,
     });
+    if (this.#options.runtime === 'crun')
+      await useCachedSeccomp(this.#configPath(spec.dir), this.#seccompCache);
+  }
+
+  #configPath(dir: string): string {
+    return join(bundleDir(dir), 'config.json');
+  }
+
+  get #seccompCache(): string {
+    return join(this.#options.stateDir, 'seccomp-cache');
+  }
+
+  /** After a start that compiled the seccomp profile, later starts skip the compile (seccomp-cache.ts). */
+  async #cacheSeccomp(id: string, dir: string): Promise<void> {
+    if (this.#options.runtime !== 'crun') return;
+    await saveCompiledSeccomp(this.#configPath(dir), join(this.#root, id), this.#seccompCache);
+    await useCachedSeccomp(this.#configPath(dir), this.#seccompCache);
   }
 
   async start(id: string): Promise<{ pid: number }> {
@@ -154,6 +173,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
     // The shim returns once the runtime has started the process or failed to: no polling needed.
     const pid = started ? await readContainerPid(files) : undefined;
     if (!pid) throw sandboxStartFailed(id, await logTail(files));
+    void this.#cacheSeccomp(id, record.dir).catch(() => {}); // an optimisation: never fails a start
     return { pid };
   }
 
@@ -218,6 +238,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
 
   async resume(id: string): Promise<void> {
     this.#record(id);
+    if (await thawCgroup(id)) return; // on the path of a request waiting for this machine
     const result = await this.#runtime(['resume', id]);
     if (result.code !== 0) throw runtimeCommandFailed(`${this.name} resume ${id}`, result.stderr);
   }

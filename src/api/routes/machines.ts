@@ -1,4 +1,4 @@
-/** `/v1/apps/{app}/machines`: the Machines API surface the spine needs. */
+/** `/v1/apps/{app}/machines`: create, list, get, update, start, stop, destroy, wait. */
 import type { FastifyInstance } from 'fastify';
 import type { MachineState } from '../../model/mod.ts';
 import { apiErrors } from '../errors.ts';
@@ -15,75 +15,144 @@ import {
   updateMachine,
   viewOf,
 } from '../machines.ts';
-import { createMachineSchema, stopMachineSchema, updateMachineSchema } from '../schemas.ts';
+import {
+  appMachineParams,
+  appParams,
+  createMachineSchema,
+  destroyQuery,
+  listMachinesQuery,
+  stopMachineSchema,
+  updateMachineSchema,
+  waitQuery,
+} from '../schemas.ts';
 import { waitForState } from '../wait.ts';
 
 type AppParams = { Params: { app: string } };
 type MachineParams = { Params: { app: string; id: string } };
-const waitableStates = new Set<MachineState>(['started', 'stopped', 'suspended', 'destroyed']);
+const yes = (value: string | undefined) => value === 'true' || value === '1';
 
 export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
   const { store } = cp;
 
-  api.get<AppParams & { Querystring: { include_deleted?: string; region?: string } }>(
+  api.get<AppParams & { Querystring: Record<string, string | undefined> }>(
     '/v1/apps/:app/machines',
+    {
+      schema: {
+        summary: "List an app's machines (filter with region= and metadata.KEY=VALUE)",
+        returns: 'MachineList',
+        params: appParams,
+        querystring: listMachinesQuery,
+      },
+    },
     async (request) => {
       await getApp(store, request.params.app);
-      const records = await listRecords(store, request.params.app, request.query.include_deleted === 'true');
-      const views = await Promise.all(records.map((record) => viewOf(store, record)));
-      return views.filter((view) => !request.query.region || view.region === request.query.region);
+      const query = request.query;
+      const records = await listRecords(store, request.params.app, yes(query.include_deleted));
+      const wanted = Object.entries(query)
+        .filter(([key]) => key.startsWith('metadata.'))
+        .map(([key, value]) => [key.slice('metadata.'.length), value] as const);
+      const matching = records.filter(
+        (record) =>
+          (!query.region || record.region === query.region) &&
+          wanted.every(([key, value]) => record.config.metadata?.[key] === value),
+      );
+      return Promise.all(matching.map((record) => viewOf(store, record)));
     },
   );
 
   api.post<AppParams & { Body: CreateMachineInput }>(
     '/v1/apps/:app/machines',
-    { schema: { body: createMachineSchema } },
-    async (request) => viewOf(store, await createMachine(cp, request.params.app, request.body)),
+    {
+      schema: {
+        summary: 'Create (and by default start) a machine',
+        returns: 'Machine',
+        params: appParams,
+        body: createMachineSchema,
+      },
+    },
+    async (request) => {
+      const record = await createMachine(cp, request.params.app, request.body, request.token.name);
+      const view = await viewOf(store, record);
+      // The Machines API hands the creator its lease nonce with the machine.
+      return record.lease ? { ...view, nonce: record.lease.nonce } : view;
+    },
   );
 
-  api.get<MachineParams>('/v1/apps/:app/machines/:id', async (request) =>
-    viewOf(store, await getRecord(store, request.params.app, request.params.id)),
+  api.get<MachineParams>(
+    '/v1/apps/:app/machines/:id',
+    { schema: { summary: 'Get a machine', returns: 'Machine', params: appMachineParams } },
+    async (request) => viewOf(store, await getRecord(store, request.params.app, request.params.id)),
   );
 
   api.post<MachineParams & { Body: CreateMachineInput & { current_version?: string } }>(
     '/v1/apps/:app/machines/:id',
-    { schema: { body: updateMachineSchema } },
+    {
+      schema: {
+        summary: 'Update a machine: a new version (instance_id) with the whole new config',
+        returns: 'Machine',
+        params: appMachineParams,
+        body: updateMachineSchema,
+      },
+    },
     async (request) =>
       viewOf(store, await updateMachine(cp, request.params.app, request.params.id, request.body)),
   );
 
-  api.post<MachineParams>('/v1/apps/:app/machines/:id/start', async (request) => ({
-    previous_state: await startMachine(cp, request.params.app, request.params.id),
-  }));
+  api.post<MachineParams>(
+    '/v1/apps/:app/machines/:id/start',
+    {
+      schema: {
+        summary: 'Start a stopped or suspended machine',
+        params: appMachineParams,
+        returns: 'StartResult',
+      },
+    },
+    async (request) => ({
+      previous_state: await startMachine(cp, request.params.app, request.params.id),
+    }),
+  );
 
   api.post<MachineParams & { Body: { signal?: string; timeout?: string | number } | null }>(
     '/v1/apps/:app/machines/:id/stop',
-    { schema: { body: stopMachineSchema } },
+    {
+      schema: { summary: 'Stop a machine', returns: 'Ok', params: appMachineParams, body: stopMachineSchema },
+    },
     async (request) => {
       await stopMachine(cp, request.params.app, request.params.id, request.body ?? {});
       return { ok: true };
     },
   );
 
-  api.delete<MachineParams & { Querystring: { force?: string } }>(
+  api.delete<MachineParams & { Querystring: { force?: string; kill?: string } }>(
     '/v1/apps/:app/machines/:id',
+    {
+      schema: {
+        summary: 'Destroy a machine (force=true for a running one)',
+        returns: 'Ok',
+        params: appMachineParams,
+        querystring: destroyQuery,
+      },
+    },
     async (request) => {
-      await destroyMachine(cp, request.params.app, request.params.id, request.query.force === 'true');
+      await destroyMachine(cp, request.params.app, request.params.id, yes(request.query.force));
       return { ok: true };
     },
   );
 
-  api.get<MachineParams & { Querystring: { state?: string; timeout?: string; instance_id?: string } }>(
+  api.get<MachineParams & { Querystring: { state?: MachineState; timeout?: string; instance_id?: string } }>(
     '/v1/apps/:app/machines/:id/wait',
+    {
+      schema: {
+        summary: 'Wait until a machine (or one version of it) reaches a state; timeout at most 60 s',
+        returns: 'Ok',
+        params: appMachineParams,
+        querystring: waitQuery,
+      },
+    },
     async (request) => {
-      const state = (request.query.state ?? 'started') as MachineState;
-      if (!waitableStates.has(state)) {
-        throw apiErrors.badRequest(
-          `state: '${state}' cannot be waited for; use started, stopped, suspended or destroyed`,
-        );
-      }
+      const state = request.query.state ?? 'started';
       const timeout = Number(request.query.timeout ?? 60);
-      if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60) {
+      if (timeout < 1 || timeout > 60) {
         throw apiErrors.badRequest(
           `timeout: expected whole seconds from 1 to 60, got '${request.query.timeout}'`,
         );
@@ -94,10 +163,17 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
         throw error;
       });
       if (!record) return { ok: true };
-      await waitForState(store, record, state, timeout * 1000, {
-        instanceId: request.query.instance_id,
-        signal: cp.shutdown,
-      });
+      const version = request.query.instance_id;
+      if (version && record.previous_versions?.some((v) => v.instance_id === version)) {
+        // A replaced version no longer runs: it is as stopped (and gone) as it will ever be.
+        if (state === 'stopped' || state === 'destroyed') return { ok: true, state: 'replaced' };
+        throw apiErrors.machineState(
+          record.id,
+          `past version ${version}`,
+          `it was replaced and will not be ${state}`,
+        );
+      }
+      await waitForState(store, record, state, timeout * 1000, { instanceId: version, signal: cp.shutdown });
       return { ok: true };
     },
   );

@@ -1,4 +1,4 @@
-/** `nearby machine list|run|start|stop|destroy|status`. */
+/** `nearby machine list|run|start|stop|restart|suspend|cordon|uncordon|exec|destroy|status`. */
 import type { MachineConfig, MachineView } from '../../model/mod.ts';
 import { appName } from '../app-name.ts';
 import { appOption, type Command, jsonOption, usageError } from '../command.ts';
@@ -102,14 +102,18 @@ Options:
   },
 };
 
-function idCommand(verb: 'start' | 'stop' | 'destroy', summary: string, extra = ''): Command {
+type Verb = 'start' | 'stop' | 'destroy' | 'restart' | 'suspend' | 'cordon' | 'uncordon';
+
+function idCommand(verb: Verb, summary: string, extra = ''): Command {
   const command: Command = {
     name: `machine ${verb}`,
     summary,
     help: `Usage: nearby machine ${verb} ID... [-a APP]${extra}`,
     options: {
       ...appOption,
-      ...(verb === 'stop' ? { signal: { type: 'string', short: 's' }, timeout: { type: 'string' } } : {}),
+      ...(verb === 'stop' || verb === 'restart'
+        ? { signal: { type: 'string', short: 's' }, timeout: { type: 'string' } }
+        : {}),
       ...(verb === 'destroy' ? { force: { type: 'boolean', short: 'f' } } : {}),
     },
     async run({ client, out, values, positionals }) {
@@ -127,6 +131,22 @@ function idCommand(verb: 'start' | 'stop' | 'destroy', summary: string, extra = 
           });
           await machinesApi.wait(client(), app, id, 'stopped', 60);
           out(`Machine ${id} stopped`);
+        } else if (verb === 'restart') {
+          const query = new URLSearchParams();
+          if (values.signal) query.set('signal', values.signal as string);
+          if (values.timeout) query.set('timeout', values.timeout as string);
+          await client().request('POST', `${machinePath(app, id)}/restart?${query}`);
+          await machinesApi.wait(client(), app, id, 'started', 60);
+          out(`Machine ${id} restarted`);
+        } else if (verb === 'suspend') {
+          await client().request('POST', `${machinePath(app, id)}/suspend`);
+          await machinesApi.wait(client(), app, id, 'suspended', 60);
+          out(`Machine ${id} suspended`);
+        } else if (verb === 'cordon' || verb === 'uncordon') {
+          await client().request('POST', `${machinePath(app, id)}/${verb}`);
+          out(
+            `Machine ${id} ${verb === 'cordon' ? 'cordoned: the proxy sends it no traffic' : 'uncordoned'}`,
+          );
         } else {
           await machinesApi.destroy(client(), app, id, Boolean(values.force));
           await machinesApi.wait(client(), app, id, 'destroyed', 60);
@@ -138,6 +158,34 @@ function idCommand(verb: 'start' | 'stop' | 'destroy', summary: string, extra = 
   };
   return command;
 }
+
+const machinePath = (app: string, id: string) =>
+  `/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(id)}`;
+
+const exec: Command = {
+  name: 'machine exec',
+  summary: 'run a command in a started machine',
+  help: `Usage: nearby machine exec ID COMMAND... [-a APP] [--timeout SECONDS]
+
+Prints the command's stdout and stderr, and exits with its exit code.`,
+  options: { ...appOption, timeout: { type: 'string' } },
+  async run({ client, values, positionals }) {
+    const [id, ...command] = positionals;
+    if (!id || command.length === 0) throw usageError('nearby machine exec ID COMMAND...', exec);
+    const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 60)) {
+      throw usageError('--timeout: whole seconds from 1 to 60', exec);
+    }
+    const result = await client().request<{ stdout: string; stderr: string; exit_code: number }>(
+      'POST',
+      `${machinePath(await appName(values), id)}/exec`,
+      { command, timeout },
+    );
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    return result.exit_code;
+  },
+};
 
 const status: Command = {
   name: 'machine status',
@@ -153,7 +201,8 @@ const status: Command = {
       return 0;
     }
     out(machineRows([machine]));
-    if (machine.nearby.error) out(`\nError: ${machine.nearby.error}`);
+    if (machine.cordoned) out('\nCordoned: the proxy sends it no traffic');
+    if (machine.nearby.error) out(`\n${machine.nearby.stuck ? 'Stuck' : 'Error'}: ${machine.nearby.error}`);
     out('\nEvents:');
     out(
       table(
@@ -174,12 +223,17 @@ const status: Command = {
 export const machine: Command = {
   name: 'machine',
   summary: 'manage individual machines',
-  help: 'Usage: nearby machine <list|run|start|stop|destroy|status>',
+  help: 'Usage: nearby machine <list|run|start|stop|restart|suspend|cordon|uncordon|exec|destroy|status>',
   subcommands: [
     list,
     run,
     idCommand('start', 'start stopped machines'),
     idCommand('stop', 'stop machines', ' [--signal SIG] [--timeout 30s]'),
+    idCommand('restart', 'restart machines', ' [--signal SIG] [--timeout 30s]'),
+    idCommand('suspend', 'suspend machines (memory kept; start resumes them)'),
+    idCommand('cordon', 'take machines out of the proxy (they keep running)'),
+    idCommand('uncordon', 'route traffic to machines again'),
+    exec,
     idCommand('destroy', 'destroy machines', ' [--force]'),
     status,
   ],

@@ -13,8 +13,16 @@ SIGTERM or Ctrl-C stops nearby; machines keep running and are adopted on the nex
 Options (environment variable in brackets):
   --data-dir DIR           state, images, machines and the admin token [NEARBY_DATA_DIR] (~/.nearby)
   --api-listen ADDR        control-plane API [NEARBY_API_LISTEN] (127.0.0.1:4280)
-  --proxy-listen ADDR      edge proxy for apps [NEARBY_PROXY_LISTEN] (0.0.0.0:8080)
+  --proxy-listen ADDR      edge proxy for apps, HTTP (their port 80) [NEARBY_PROXY_LISTEN] (0.0.0.0:8080)
+  --proxy-tls-listen ADDR  edge proxy for apps, TLS (their port 443) [NEARBY_PROXY_TLS_LISTEN] (0.0.0.0:8443)
   --apps-domain DOMAIN     apps answer at <app>.DOMAIN [NEARBY_APPS_DOMAIN] (localhost)
+  --acme-directory URL     ACME server for \`nearby certs add\` [NEARBY_ACME_DIRECTORY]
+                           (https://acme-v02.api.letsencrypt.org/directory)
+  --metrics-listen ADDR    Prometheus /metrics of the proxy, or off [NEARBY_METRICS_LISTEN] (127.0.0.1:9480)
+  --autostop-interval DUR  how often idle machines are looked for [NEARBY_AUTOSTOP_INTERVAL] (10s)
+  --autostop-idle DUR      idle time before autostop stops or suspends a machine [NEARBY_AUTOSTOP_IDLE] (5m)
+  --wake-timeout DUR       how long a request waits for a stopped machine to listen, then 503
+                           [NEARBY_WAKE_TIMEOUT] (10s)
   --region CODE            this host's region [NEARBY_REGION] (local)
   --host-name NAME         this host's name [NEARBY_HOST_NAME] (the hostname)
   --runtime crun|runc      OCI runtime [NEARBY_RUNTIME] (auto: crun, else runc)

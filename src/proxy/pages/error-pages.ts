@@ -73,7 +73,7 @@ export function renderErrorPages(appsDomain: string): ErrorPage[] {
       status: 503,
       title: '503 unavailable',
       lines: [
-        `app '${APP}' could not be reached: its machines refused the connection; see \`nearby status -a ${APP}\``,
+        `app '${APP}' could not be reached: its machines refused the connection or are all at their hard_limit; see \`nearby status -a ${APP}\``,
       ],
     },
     {

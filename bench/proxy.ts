@@ -1,0 +1,468 @@
+/**
+ * `npm run bench -- proxy`: what nearby's edge proxy costs, against references measured in the same
+ * run on this machine. Upstream: the `hello` test machine deployed by nearby. wrk (HTTP/1.1 keep-
+ * alive, small responses) against it directly; through nearby's proxy with everything on (headers,
+ * request ids, access log, metrics); through a plain nginx and a plain HAProxy configured alike
+ * (same threads, keep-alive to the upstream); and through plain HAProxy plus nearby's header rules
+ * and Lua request id (no logging), which splits what nearby adds into rules and logging. Then p99
+ * at a fixed rate (half nginx's peak) and, when nearby serves TLS, h2load over HTTP/2 + TLS.
+ * Prints `name=value` lines and writes them under "## Proxy" in docs/perf.md.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { MachineView } from '../src/model/mod.ts';
+import { runCommand } from '../src/run-command.ts';
+import { helloImage } from '../test/helpers/images.ts';
+import { nearbyBin, repoRoot } from '../test/helpers/nearby.ts';
+import { freePort, startRegistry } from '../test/helpers/registry.ts';
+
+const run = promisify(execFile);
+const DURATION = process.env.BENCH_DURATION ?? '10s';
+const THREADS = 2; // wrk threads, HAProxy threads, nginx workers: the machine's 2 cores
+const CONNECTIONS = 64;
+const H2_CLIENTS = 32;
+const H2_STREAMS = 10;
+const HOST = 'bench.localhost';
+const cleanups: (() => unknown)[] = [];
+const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
+const figures: [string, string][] = [];
+/** Other work on this host skews every figure: the load when the run began is written beside them. */
+const loadAtStart = loadavg()[0];
+
+function report(name: string, value: number, digits = 2) {
+  const text = value.toFixed(digits);
+  figures.push([name, text]);
+  process.stdout.write(`${name}=${text}\n`);
+}
+
+function toMs(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!match) throw new Error(`unreadable wrk latency '${text}'`);
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000 }[match[2] as 'us' | 'ms' | 's' | 'm'];
+  return Number(match[1]) * scale;
+}
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function wrk(url: string, options: { host?: string; paceMs?: number; connections?: number } = {}) {
+  const args = [
+    '-t',
+    String(THREADS),
+    '-c',
+    String(options.connections ?? CONNECTIONS),
+    '-d',
+    DURATION,
+    '--latency',
+  ];
+  if (options.host) args.push('-H', `Host: ${options.host}`);
+  if (options.paceMs !== undefined) args.push('-s', join(import.meta.dirname, 'wrk-pace.lua'));
+  const { stdout } = await run('wrk', [...args, url], {
+    env: { ...process.env, NEARBY_BENCH_DELAY_MS: String(options.paceMs ?? 0) },
+    maxBuffer: 1 << 20,
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+  const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
+  const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
+  if (!Number.isFinite(rps)) throw new Error(`wrk printed no rate:\n${stdout}`);
+  return { rps, p50, p99, errors } satisfies WrkResult;
+}
+
+async function h2load(url: string, connectTo: string): Promise<number> {
+  const { stdout } = await run(
+    'h2load',
+    [
+      '-c',
+      String(H2_CLIENTS),
+      '-m',
+      String(H2_STREAMS),
+      '-t',
+      String(THREADS),
+      '-D',
+      DURATION.replace(/s$/, ''),
+      `--connect-to=${connectTo}`,
+      url,
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout)?.[1]);
+  const failed = Number(/requests: .* (\d+) failed/.exec(stdout)?.[1] ?? 0);
+  const non2xx = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/
+    .exec(stdout)
+    ?.slice(1)
+    .map(Number) ?? [1];
+  // A timed run stops with requests in flight (at most clients × streams): those count as failed.
+  if (!Number.isFinite(rps) || failed > H2_CLIENTS * H2_STREAMS || non2xx.some((n) => n > 0)) {
+    throw new Error(`h2load failed:\n${stdout}`);
+  }
+  return rps;
+}
+
+/** Starts a child, remembers to stop it. */
+function daemon(command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  child.once('exit', (code) => {
+    if (code !== 0 && code !== null && !stopping)
+      process.stderr.write(`${command} exited ${code}: ${stderr}\n`);
+  });
+  cleanups.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, delay(5000)]);
+  });
+  return child;
+}
+let stopping = false;
+
+async function waitHttp(url: string, host?: string) {
+  for (let i = 0; i < 200; i++) {
+    const result = await runCommand('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      ...(host ? ['-H', `Host: ${host}`] : []),
+      url,
+    ]);
+    if (result.stdout === '200') return;
+    await delay(100);
+  }
+  throw new Error(`${url} did not answer 200`);
+}
+
+/** `nearby server` with its log in a file (an access-log line per request would fill a pipe reader). */
+async function startServer(dir: string) {
+  const apiPort = await freePort();
+  const proxyPort = await freePort();
+  const tlsPort = await freePort();
+  const metricsPort = await freePort();
+  const net = 240 + Math.floor(Math.random() * 10);
+  const help = (await runCommand(nearbyBin, ['server', '--help'])).stdout;
+  const args = [
+    'server',
+    '--data-dir',
+    join(dir, 'data'),
+    '--api-listen',
+    `127.0.0.1:${apiPort}`,
+    '--proxy-listen',
+    `127.0.0.1:${proxyPort}`,
+    '--metrics-listen',
+    `127.0.0.1:${metricsPort}`,
+    '--region',
+    'fra',
+    '--host-name',
+    `bench-${net}`,
+    '--bridge',
+    `nbb${net}`,
+    '--machine-cidr',
+    `10.${net}.0.0/24`,
+    '--machine-cidr6',
+    `fdaa:0:${net.toString(16)}::/64`,
+    '--log-format',
+    'json',
+  ];
+  const tls = help.includes('--proxy-tls-listen');
+  if (tls) args.push('--proxy-tls-listen', `127.0.0.1:${tlsPort}`);
+  const log = await open(join(dir, 'server.log'), 'w');
+  const child = spawn(nearbyBin, args, { stdio: ['ignore', log.fd, log.fd] });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, delay(20_000)]);
+    }
+    await log.close();
+    await runCommand(nearbyBin, ['host', 'clean', '--data-dir', join(dir, 'data'), '--purge']);
+  });
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null)
+      throw new Error(`nearby server exited:\n${await readFile(join(dir, 'server.log'), 'utf8')}`);
+    if (
+      await fetch(`${apiUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    if (i > 600) throw new Error('nearby server did not start');
+    await delay(100);
+  }
+  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
+  const api = async <T>(method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  return { api, proxyPort, tlsPort: tls ? tlsPort : undefined, metricsPort, dataDir: join(dir, 'data') };
+}
+
+async function selfSigned(dir: string): Promise<string> {
+  const key = join(dir, 'tls.key');
+  const cert = join(dir, 'tls.crt');
+  const made = await runCommand('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    `/CN=${HOST}`,
+    '-addext',
+    `subjectAltName=DNS:${HOST}`,
+    '-days',
+    '2',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  if (made.code !== 0) throw new Error(made.stderr);
+  const pem = join(dir, 'tls.pem');
+  await writeFile(pem, (await readFile(cert, 'utf8')) + (await readFile(key, 'utf8')));
+  return pem;
+}
+
+async function startNginx(dir: string, upstream: string, port: number, tlsPort: number, pem: string) {
+  const root = join(dir, 'nginx');
+  await mkdir(root, { recursive: true });
+  const config = join(root, 'nginx.conf');
+  await writeFile(
+    config,
+    `worker_processes ${THREADS};
+pid ${root}/nginx.pid;
+error_log ${root}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # HAProxy has no per-connection request limit; nginx closes after 1000 requests by default.
+  keepalive_requests 1000000;
+  client_body_temp_path ${root}/body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;
+  upstream app { server ${upstream}; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${tlsPort} ssl http2;
+    ssl_certificate ${pem};
+    ssl_certificate_key ${pem};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+}
+`,
+  );
+  daemon('nginx', ['-p', root, '-c', config, '-g', 'daemon off;']);
+  await waitHttp(`http://127.0.0.1:${port}/`);
+}
+
+/** Plain HAProxy; with `rules`, also nearby's request rules (Lua request id, headers), still no logging. */
+async function startHaproxy(
+  dir: string,
+  name: string,
+  upstream: string,
+  port: number,
+  tlsPort: number,
+  pem: string,
+  rules: boolean,
+) {
+  const root = join(dir, name);
+  await mkdir(root, { recursive: true });
+  const lua = join(root, 'request-id.lua');
+  await copyFile(join(repoRoot, 'src', 'proxy', 'request-id.lua'), lua);
+  const nearbyRules = [
+    '  unique-id-format %[lua.nearby_request_id]-fra',
+    '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
+    '  http-request set-header Fly-Client-IP %[src]',
+    '  option forwardfor',
+    '  http-request set-header X-Forwarded-Proto http',
+    '  http-request set-header X-Forwarded-Port %[dst_port]',
+    '  http-request set-header Fly-Forwarded-Port %[dst_port]',
+    '  http-request set-header Fly-Region fra',
+    '  http-request set-header Fly-Request-Id %[unique-id]',
+    '  http-request add-header Via "1.1 nearby"',
+  ];
+  const config = join(root, 'haproxy.cfg');
+  await writeFile(
+    config,
+    [
+      'global',
+      `  nbthread ${THREADS}`,
+      '  maxconn 4096',
+      ...(rules ? [`  lua-load-per-thread ${lua}`] : []),
+      'defaults',
+      '  mode http',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      '  timeout http-keep-alive 60s',
+      'frontend web',
+      `  bind 127.0.0.1:${port}`,
+      `  bind 127.0.0.1:${tlsPort} ssl crt ${pem} alpn h2,http/1.1 ssl-min-ver TLSv1.2`,
+      ...(rules ? nearbyRules : []),
+      '  default_backend app',
+      'backend app',
+      '  balance leastconn',
+      '  http-reuse safe',
+      `  server machine ${upstream}`,
+      '',
+    ].join('\n'),
+  );
+  daemon('haproxy', ['-db', '-f', config]);
+  await waitHttp(`http://127.0.0.1:${port}/`);
+}
+
+async function writePerf(lines: [string, string][]) {
+  const file = join(repoRoot, 'docs', 'perf.md');
+  const current = await readFile(file, 'utf8').catch(() => '# Performance\n');
+  const section = [
+    '## Proxy',
+    '',
+    `\`npm run bench -- proxy\`, ${new Date().toISOString().slice(0, 16)}Z, ${THREADS} cores, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} (HTTP/1.1 keep-alive, \`GET /\` of the hello machine, ~40 B); h2load over TLS when nearby serves it. p99 at a fixed rate of half nginx's peak (wrk paced by a Lua delay). Load average when the run began: ${loadAtStart.toFixed(1)}; run on a quiet host for figures to compare.`,
+    '',
+    '```',
+    ...lines.map(([name, value]) => `${name}=${value}`),
+    '```',
+    '',
+    '',
+  ].join('\n');
+  const pattern = /^## Proxy\n[\s\S]*?(?=^## |(?![\s\S]))/m;
+  const next = pattern.test(current)
+    ? current.replace(pattern, section)
+    : `${current.trimEnd()}\n\n${section}`;
+  await writeFile(file, next);
+}
+
+try {
+  const dir = await mkdtemp(join(tmpdir(), 'nearby-bench-proxy-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const registry = await startRegistry(hooks);
+  const image = await helloImage(registry.url);
+  const server = await startServer(dir);
+  await server.api('POST', '/v1/apps', { app_name: 'bench' });
+  const config = {
+    image,
+    services: [
+      {
+        protocol: 'tcp',
+        internal_port: 8080,
+        ports: [
+          { port: 80, handlers: ['http'] },
+          { port: 443, handlers: ['tls', 'http'] },
+        ],
+      },
+    ],
+  };
+  const machine = await server.api<MachineView>('POST', '/v1/apps/bench/machines', { config });
+  await server.api('GET', `/v1/apps/bench/machines/${machine.id}/wait?state=started&timeout=60`);
+  const ipv4 = (await server.api<MachineView>('GET', `/v1/apps/bench/machines/${machine.id}`)).nearby.ipv4;
+  if (!ipv4) throw new Error('the machine has no IPv4 address');
+  const upstream = `${ipv4}:8080`;
+  const nearbyUrl = `http://127.0.0.1:${server.proxyPort}/`;
+  await waitHttp(nearbyUrl, HOST);
+
+  const pem = await selfSigned(dir);
+  const ports = {
+    nginx: await freePort(),
+    nginxTls: await freePort(),
+    haproxy: await freePort(),
+    haproxyTls: await freePort(),
+    rules: await freePort(),
+    rulesTls: await freePort(),
+  };
+  await startNginx(dir, upstream, ports.nginx, ports.nginxTls, pem);
+  await startHaproxy(dir, 'haproxy', upstream, ports.haproxy, ports.haproxyTls, pem, false);
+  await startHaproxy(dir, 'haproxy-rules', upstream, ports.rules, ports.rulesTls, pem, true);
+
+  // Warm every path once, then the peaks.
+  for (const url of [
+    `http://${upstream}/`,
+    `http://127.0.0.1:${ports.nginx}/`,
+    `http://127.0.0.1:${ports.haproxy}/`,
+  ]) {
+    await run('wrk', ['-t1', '-c4', '-d1s', url]);
+  }
+  await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, nearbyUrl]);
+  const direct = await wrk(`http://${upstream}/`);
+  const nearby = await wrk(nearbyUrl, { host: HOST });
+  const nginx = await wrk(`http://127.0.0.1:${ports.nginx}/`);
+  const haproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`);
+  const rules = await wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST });
+  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules })) {
+    if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx answers`);
+  }
+  report('proxy_rps_direct', direct.rps, 0);
+  report('proxy_rps_nearby', nearby.rps, 0);
+  report('proxy_rps_nginx', nginx.rps, 0);
+  report('proxy_rps_haproxy', haproxy.rps, 0);
+  report('proxy_rps_haproxy_with_nearby_rules', rules.rps, 0);
+  report('proxy_rps_ratio_vs_nginx', nearby.rps / nginx.rps);
+  report('proxy_rps_ratio_vs_haproxy', nearby.rps / haproxy.rps);
+  report('proxy_rps_ratio_rules_vs_haproxy', rules.rps / haproxy.rps);
+
+  // p99 at a fixed rate, half nginx's peak: each connection waits PACE_MS between requests.
+  const paceMs = 5;
+  const rate = nginx.rps / 2;
+  const connections = Math.max(4, Math.round((rate * paceMs) / 1000));
+  const pacedDirect = await wrk(`http://${upstream}/`, { paceMs, connections });
+  const pacedNearby = await wrk(nearbyUrl, { host: HOST, paceMs, connections });
+  const pacedHaproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections });
+  const pacedNginx = await wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections });
+  report('proxy_fixed_rate_rps', pacedNearby.rps, 0);
+  report('proxy_p99_direct_ms', pacedDirect.p99, 3);
+  report('proxy_p99_nearby_ms', pacedNearby.p99, 3);
+  report('proxy_p99_added_ms', pacedNearby.p99 - pacedDirect.p99, 3);
+  report('proxy_p99_added_haproxy_ms', pacedHaproxy.p99 - pacedDirect.p99, 3);
+  report('proxy_p99_added_nginx_ms', pacedNginx.p99 - pacedDirect.p99, 3);
+
+  if (server.tlsPort !== undefined) {
+    const h2 = (port: number) => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
+    const h2Nearby = await h2(server.tlsPort);
+    const h2Nginx = await h2(ports.nginxTls);
+    const h2Haproxy = await h2(ports.haproxyTls);
+    report('proxy_h2_rps_nearby', h2Nearby, 0);
+    report('proxy_h2_rps_nginx', h2Nginx, 0);
+    report('proxy_h2_rps_haproxy', h2Haproxy, 0);
+    report('proxy_h2_rps_ratio_vs_nginx', h2Nearby / h2Nginx);
+    report('proxy_h2_rps_ratio_vs_haproxy', h2Nearby / h2Haproxy);
+  } else {
+    process.stdout.write('# HTTP/2 over TLS skipped: this nearby server has no --proxy-tls-listen\n');
+  }
+  await writePerf(figures);
+  process.stdout.write('written to docs/perf.md under "## Proxy"\n');
+} finally {
+  stopping = true;
+  for (const cleanup of cleanups.reverse())
+    await Promise.resolve(cleanup()).catch((error) => process.stderr.write(`cleanup: ${error}\n`));
+}

@@ -1,0 +1,44 @@
+/**
+ * Per-request checks after authentication: the caller may only reach apps it can see (others
+ * answer 404, as if they did not exist), and stays within its rate limits (429 + Retry-After).
+ * The admin token (the operator on the server host) is not rate limited: limits protect the
+ * platform from its tenants, and benchmarks drive machines faster than any tenant should.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type AppRecord, keys } from '../model/mod.ts';
+import type { Store } from '../store/mod.ts';
+import { canAccessApp } from './auth.ts';
+import { apiErrors } from './errors.ts';
+import { DEFAULT_LIMITS, parseLimit, RateLimiter } from './rate-limit.ts';
+
+export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+export function createGuard(store: Store, env: NodeJS.ProcessEnv = process.env): Guard {
+  const perToken = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_TOKEN, DEFAULT_LIMITS.token));
+  const perMachine = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_MACHINE, DEFAULT_LIMITS.machine));
+
+  return async (request, reply) => {
+    const params = (request.params ?? {}) as { app?: string; id?: string };
+    const rateLimited = request.token.kind !== 'admin';
+    const refuse = (wait: number, what: string) => {
+      reply.header('retry-after', String(wait));
+      return apiErrors.rateLimited(what, wait);
+    };
+    const tokenWait = rateLimited ? perToken.take(request.token.id) : 0;
+    if (tokenWait) throw refuse(tokenWait, 'this token');
+    if (params.app) {
+      const app = (await store.get<AppRecord>(keys.app(params.app)))?.value;
+      // An app the token may not see answers exactly like an app that does not exist.
+      if (app && !canAccessApp(request.token, app)) throw apiErrors.appNotFound(params.app);
+      if (!app && request.token.kind === 'deploy' && request.token.app !== params.app) {
+        throw apiErrors.appNotFound(params.app);
+      }
+    }
+    const onMachine =
+      params.app && params.id && request.routeOptions.url?.startsWith('/v1/apps/:app/machines/:id');
+    if (rateLimited && onMachine) {
+      const machineWait = perMachine.take(`${params.app}/${params.id}`);
+      if (machineWait) throw refuse(machineWait, `machine ${params.id}`);
+    }
+  };
+}

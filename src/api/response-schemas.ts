@@ -1,0 +1,154 @@
+/**
+ * Shapes of the API's answers, for the OpenAPI document only (answers are not filtered through
+ * them). Routes name one in `schema.returns`; the machine's config is the request schema itself.
+ */
+import { machineConfigSchema } from './schemas.ts';
+
+const string = { type: 'string' } as const;
+const integer = { type: 'integer' } as const;
+
+const event = {
+  type: 'object',
+  properties: {
+    id: string,
+    type: {
+      type: 'string',
+      description: 'launch, start, exit, update, restart, stop, suspend, resume, destroy…',
+    },
+    status: string,
+    source: { enum: ['user', 'nearby', 'agent'] },
+    timestamp: { type: 'integer', description: 'Unix milliseconds' },
+    request: { type: 'object', description: 'exit events: {exit_event: {exit_code, oom_killed, signal}}' },
+  },
+} as const;
+
+export const responseSchemas = {
+  Ok: { type: 'object', properties: { ok: { type: 'boolean' } } },
+  StartResult: { type: 'object', properties: { previous_state: string } },
+  App: {
+    type: 'object',
+    properties: {
+      id: string,
+      name: string,
+      machine_count: integer,
+      network: string,
+      organization: { type: 'object', properties: { name: string, slug: string } },
+      status: string,
+      created_at: string,
+    },
+  },
+  AppList: {
+    type: 'object',
+    properties: { total_apps: integer, apps: { type: 'array', items: { $ref: '#/components/schemas/App' } } },
+  },
+  Machine: {
+    type: 'object',
+    properties: {
+      id: string,
+      name: string,
+      state: {
+        enum: [
+          'created',
+          'starting',
+          'started',
+          'stopping',
+          'stopped',
+          'suspending',
+          'suspended',
+          'replacing',
+          'replaced',
+          'destroying',
+          'destroyed',
+          'failed',
+        ],
+      },
+      region: string,
+      instance_id: string,
+      private_ip: string,
+      config: machineConfigSchema,
+      image_ref: {
+        type: 'object',
+        properties: { registry: string, repository: string, tag: string, digest: string },
+      },
+      created_at: string,
+      updated_at: string,
+      events: { type: 'array', items: event },
+      host_status: { enum: ['ok', 'unreachable'] },
+      cordoned: { type: 'boolean' },
+      nonce: { type: 'string', description: 'lease nonce, when created with lease_ttl' },
+      nearby: {
+        type: 'object',
+        description: 'nearby additions: host, ipv4, last exit, restarts, error, stuck {state, since}',
+      },
+    },
+  },
+  MachineList: { type: 'array', items: { $ref: '#/components/schemas/Machine' } },
+  Events: { type: 'array', items: event },
+  Lease: {
+    type: 'object',
+    properties: {
+      status: string,
+      data: {
+        type: 'object',
+        properties: {
+          nonce: string,
+          owner: string,
+          description: string,
+          expires_at: { type: 'integer', description: 'Unix seconds' },
+          version: string,
+        },
+      },
+    },
+  },
+  ExecResult: {
+    type: 'object',
+    properties: { stdout: string, stderr: string, exit_code: integer, exit_signal: integer },
+  },
+  Processes: {
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: {
+        pid: integer,
+        command: string,
+        directory: string,
+        cpu: { type: 'integer', description: 'CPU time, ms' },
+        rss: { type: 'integer', description: 'bytes' },
+        stime: integer,
+        rtime: integer,
+        listen_sockets: {
+          type: 'array',
+          items: { type: 'object', properties: { proto: string, address: string } },
+        },
+      },
+    },
+  },
+  Metadata: { type: 'object', additionalProperties: string },
+  Secret: {
+    type: 'object',
+    properties: { name: string, digest: string, created_at: string, updated_at: string },
+  },
+  SecretList: {
+    type: 'object',
+    properties: { secrets: { type: 'array', items: { $ref: '#/components/schemas/Secret' } } },
+  },
+  Token: {
+    type: 'object',
+    properties: {
+      id: string,
+      kind: { enum: ['admin', 'org', 'deploy'] },
+      name: string,
+      org_slug: string,
+      app: string,
+      created_at: string,
+      expires_at: string,
+      token: { type: 'string', description: 'the secret: only in the answer that makes it' },
+    },
+  },
+  TokenList: {
+    type: 'object',
+    properties: { tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } },
+  },
+} as const;
+
+export type ResponseName = keyof typeof responseSchemas;

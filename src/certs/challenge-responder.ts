@@ -1,0 +1,51 @@
+/**
+ * Answers ACME HTTP-01 challenges: HAProxy sends `/.well-known/acme-challenge/<token>` on its HTTP
+ * port here (a loopback listener in the proxy's process), and the answer comes from the store, so
+ * whichever proxy the ACME server reaches knows every token the control plane published.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pino from 'pino';
+import { keys } from '../model/keys.ts';
+import type { Store } from '../store/types.ts';
+import type { AcmeChallengeRecord } from './acme-issue.ts';
+
+export const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+export interface ChallengeResponder {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startChallengeResponder(store: Store, log: pino.Logger): Promise<ChallengeResponder> {
+  const server = createServer(async (request, response) => {
+    const path = (request.url ?? '').split('?')[0];
+    const token = path.startsWith(CHALLENGE_PREFIX) ? path.slice(CHALLENGE_PREFIX.length) : '';
+    const entry = TOKEN.test(token)
+      ? await store.get<AcmeChallengeRecord>(keys.acmeChallenge(token)).catch(() => undefined)
+      : undefined;
+    if (entry === undefined || request.method !== 'GET') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('no such ACME challenge\n');
+      return;
+    }
+    log.info({ hostname: entry.value.hostname, token }, 'ACME challenge answered');
+    response.writeHead(200, { 'content-type': 'text/plain' }).end(entry.value.key_authorization);
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { address, port } = server.address() as AddressInfo;
+  return {
+    host: address,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { test } from 'node:test';
+import pino from 'pino';
+import type { MachineRecord, MachineStatus } from '../model/machine.ts';
+import { type MachineEntry, startActivator } from './activator.ts';
+import { freePort } from './test-proxy.ts';
+
+/** One machine of app `app`, stopped, at 127.0.0.1:`port`: "starting" it starts a real HTTP server there. */
+function stoppedMachine(port: number): MachineEntry {
+  const record = {
+    id: 'm1',
+    app: 'app',
+    region: 'fra',
+    instance_id: 'v1',
+    desired: { state: 'stopped', seq: 1 },
+    config: {
+      image: 'x',
+      services: [
+        { protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }], autostop: 'stop' },
+      ],
+    },
+  } as unknown as MachineRecord;
+  const status = { id: 'm1', instance_id: 'v1', state: 'stopped', ipv4: '127.0.0.1' } as MachineStatus;
+  return { record, status };
+}
+
+function get(
+  port: number,
+  path: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(
+        { host: '127.0.0.1', port, path, headers: { host: 'app.localhost' }, agent: false },
+        (response) => {
+          let body = '';
+          response.on('data', (chunk) => {
+            body += chunk;
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+          );
+        },
+      )
+      .on('error', reject);
+  });
+}
+
+test('holds requests while one machine starts, wakes it once, and forwards them all', async (t) => {
+  const machinePort = await freePort();
+  const machine = stoppedMachine(machinePort);
+  const starts: string[] = [];
+  let upstream: http.Server | undefined;
+  const activator = await startActivator({
+    region: 'fra',
+    wakeTimeoutMs: 5_000,
+    appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
+    machinesOf: () => [machine],
+    control: {
+      async start(app, id, reason) {
+        starts.push(`${app}/${id}/${reason}`);
+        // The machine's server comes up a little later, as a booting process does.
+        setTimeout(() => {
+          upstream = http.createServer((request, response) => response.end(`hello ${request.url}`));
+          upstream.listen(machinePort, '127.0.0.1');
+        }, 100);
+      },
+      async stop() {},
+    },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(async () => {
+    await activator.close();
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => (upstream ? upstream.close(resolve) : resolve(undefined)));
+  });
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => get(activator.address.port, `/r${i}`)),
+  );
+  assert.deepEqual(
+    answers.map((answer) => answer.body),
+    Array.from({ length: 10 }, (_, i) => `hello /r${i}`),
+  );
+  assert.deepEqual(starts, ['app/m1/request'], 'one wake for the whole burst');
+});
+
+test('a machine that never listens: 503 with Retry-After within the wake timeout, never a hang', async (t) => {
+  const machine = stoppedMachine(await freePort());
+  const activator = await startActivator({
+    region: 'fra',
+    wakeTimeoutMs: 300,
+    appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
+    machinesOf: () => [machine],
+    control: { async start() {}, async stop() {} },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(() => activator.close());
+  const answer = await get(activator.address.port, '/');
+  assert.equal(answer.status, 503);
+  assert.equal(answer.headers['retry-after'], '1');
+  assert.match(answer.body, /machine m1 did not accept connections on port \d+ within 300 ms/);
+
+  const noApp = await new Promise<number>((resolve, reject) =>
+    http
+      .get(
+        {
+          port: activator.address.port,
+          host: '127.0.0.1',
+          headers: { host: 'other.localhost' },
+          agent: false,
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      )
+      .on('error', reject),
+  );
+  assert.equal(noApp, 503, 'a host that is no app of this proxy');
+});

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { MachineRecord, MachineService, MachineStatus } from '../model/machine.ts';
+import { planAutostop } from './autostop-plan.ts';
+import type { MachineLoad } from './autostop-stats.ts';
+
+const service = (extra: Partial<MachineService>): MachineService => ({
+  protocol: 'tcp',
+  internal_port: 8080,
+  ports: [{ port: 80, handlers: ['http'] }],
+  ...extra,
+});
+
+function machine(id: string, svc: MachineService, state = 'started', region = 'fra') {
+  const record = {
+    id,
+    app: 'app',
+    region,
+    host: 'h',
+    instance_id: 'v1',
+    desired: { state: 'started', seq: 1 },
+    config: { image: 'x', services: [svc], env: { PRIMARY_REGION: 'fra' } },
+  } as unknown as MachineRecord;
+  const status = { id, app: 'app', instance_id: 'v1', state, seq: 1 } as unknown as MachineStatus;
+  return { record, status };
+}
+
+const plan = (
+  machines: ReturnType<typeof machine>[],
+  idle: Record<string, number>,
+  sessions: Record<string, number> = {},
+  region = 'fra',
+) =>
+  planAutostop({
+    region,
+    idleMs: 1000,
+    machines,
+    loads: new Map<string, MachineLoad>(
+      machines.map(({ record }) => [record.id, { sessions: sessions[record.id] ?? 0, total: 0 }]),
+    ),
+    idleFor: (id) => idle[id],
+  });
+
+test('stops the machine idle the longest, one at a time, and suspends when asked to', () => {
+  const stop = service({ autostop: 'stop' });
+  assert.deepEqual(plan([machine('a', stop), machine('b', stop)], { a: 2000, b: 5000 }), {
+    machine: 'b',
+    suspend: false,
+    idleMs: 5000,
+  });
+  const suspend = service({ autostop: 'suspend' });
+  assert.equal(plan([machine('a', suspend)], { a: 2000 })?.suspend, true);
+  assert.equal(plan([machine('a', service({ autostop: true }))], { a: 2000 })?.suspend, false);
+});
+
+test('leaves busy, recently used, autostop-off and already stopped machines alone', () => {
+  const stop = service({ autostop: 'stop' });
+  assert.equal(plan([machine('a', stop)], { a: 500 }), undefined, 'not idle long enough');
+  assert.equal(plan([machine('a', stop)], { a: 5000 }, { a: 1 }), undefined, 'has a session');
+  assert.equal(plan([machine('a', stop)], {}), undefined, 'not in HAProxy');
+  assert.equal(plan([machine('a', service({ autostop: 'off' }))], { a: 5000 }), undefined);
+  assert.equal(plan([machine('a', service({ autostop: false }))], { a: 5000 }), undefined);
+  assert.equal(plan([machine('a', service({}))], { a: 5000 }), undefined, 'off unless asked');
+  assert.equal(plan([machine('a', stop, 'stopped')], { a: 5000 }), undefined);
+});
+
+test('never goes below min_machines_running in the primary region', () => {
+  const keepOne = service({ autostop: 'stop', min_machines_running: 1 });
+  assert.equal(plan([machine('a', keepOne)], { a: 5000 }), undefined);
+  assert.equal(plan([machine('a', keepOne), machine('b', keepOne)], { a: 5000, b: 5000 })?.machine, 'a');
+  assert.equal(
+    plan([machine('a', keepOne), machine('b', keepOne, 'stopped')], { a: 5000, b: 5000 }),
+    undefined,
+    'the only started one is kept',
+  );
+  // Elsewhere than the primary region the minimum does not hold.
+  assert.equal(plan([machine('a', keepOne, 'started', 'syd')], { a: 5000 }, {}, 'syd')?.machine, 'a');
+});
+
+test('stops nothing while the machines that would be left are at their soft_limit', () => {
+  const limited = service({ autostop: 'stop', concurrency: { soft_limit: 2, hard_limit: 4 } });
+  const machines = [machine('a', limited), machine('b', limited)];
+  assert.equal(plan(machines, { a: 5000, b: 0 }, { b: 2 }), undefined);
+  assert.equal(plan(machines, { a: 5000, b: 0 }, { b: 1 })?.machine, 'a');
+});

@@ -1,0 +1,87 @@
+/**
+ * The Node listeners that sit beside HAProxy in the proxy's process and that its configuration
+ * points at: the access-log receiver, `/metrics`, and the ACME HTTP-01 responder. Started before
+ * HAProxy (the rendered configuration names their addresses), closed after it.
+ */
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type pino from 'pino';
+import { startChallengeResponder } from '../certs/mod.ts';
+import { errorMessage } from '../errors.ts';
+import type { Store } from '../store/types.ts';
+import { startAccessLog } from './access-log.ts';
+import { type ListenAddress, parseListen } from './haproxy-config.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { startMetricsServer } from './metrics-server.ts';
+import type { ReplayerTarget } from './replay-config.ts';
+import { startReplayer } from './replay-server.ts';
+
+const replayLua = new URL('./replay.lua', import.meta.url);
+
+export interface NodeListeners {
+  metrics: ProxyMetrics;
+  accessLog: ListenAddress;
+  acmeResponder: ListenAddress;
+  metricsSocket: string;
+  replayer: ReplayerTarget;
+  /** Where `/metrics` answers, unless turned off or the address was taken. */
+  metricsAddress?: string;
+  close(): Promise<void>;
+}
+
+export async function startNodeListeners(options: {
+  store: Store;
+  region: string;
+  /** `host:port`, or `off`. */
+  metricsListen?: string;
+  metricsSocket: string;
+  appsDomain: string;
+  /** Where HAProxy loads replay.lua from. */
+  replayLuaPath: string;
+  log: pino.Logger;
+}): Promise<NodeListeners> {
+  const { log } = options;
+  const metrics = new ProxyMetrics();
+  const accessLog = await startAccessLog({ region: options.region, log, metrics });
+  const acme = await startChallengeResponder(options.store, log.child({ component: 'acme' }));
+  const replayer = await startReplayer({
+    store: options.store,
+    region: options.region,
+    appsDomain: options.appsDomain,
+    metrics,
+    log,
+  });
+  await mkdir(dirname(options.replayLuaPath), { recursive: true });
+  await copyFile(replayLua, options.replayLuaPath);
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  const listen =
+    options.metricsListen && options.metricsListen !== 'off' ? parseListen(options.metricsListen) : undefined;
+  if (listen) {
+    try {
+      metricsServer = await startMetricsServer({
+        ...listen,
+        haproxySocket: options.metricsSocket,
+        metrics,
+        log,
+      });
+      log.info({ metrics: `http://${metricsServer.address}/metrics` }, 'metrics served');
+    } catch (error) {
+      // Metrics must never keep the proxy from serving apps.
+      log.warn(
+        { listen: options.metricsListen, err: errorMessage(error) },
+        'metrics not served: the address is not available; pass --metrics-listen HOST:PORT (or off)',
+      );
+    }
+  }
+  return {
+    metrics,
+    accessLog: { host: accessLog.host, port: accessLog.port },
+    acmeResponder: { host: acme.host, port: acme.port },
+    metricsSocket: options.metricsSocket,
+    replayer: { address: { host: replayer.host, port: replayer.port }, lua: options.replayLuaPath },
+    metricsAddress: metricsServer?.address,
+    async close() {
+      await Promise.all([accessLog.close(), acme.close(), replayer.close(), metricsServer?.close()]);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * `/metrics` on every proxy: HAProxy's built-in Prometheus exporter (reached on a unix socket
+ * HAProxy listens on) followed by nearby's own metrics, in one scrape.
+ */
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pino from 'pino';
+import { errorMessage } from '../errors.ts';
+import type { ProxyMetrics } from './metrics.ts';
+
+export interface MetricsServer {
+  /** `host:port` it listens on. */
+  address: string;
+  close(): Promise<void>;
+}
+
+function haproxyMetrics(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, path: '/metrics', timeout: 5000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      response.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('HAProxy did not answer within 5 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Listens on `host:port`. @throws the listen error (EADDRINUSE…) */
+export async function startMetricsServer(options: {
+  host: string;
+  port: number;
+  haproxySocket: string;
+  metrics: ProxyMetrics;
+  log: pino.Logger;
+}): Promise<MetricsServer> {
+  const server = createServer(async (request, response) => {
+    if ((request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('see /metrics\n');
+      return;
+    }
+    let haproxy = '';
+    try {
+      haproxy = await haproxyMetrics(options.haproxySocket);
+    } catch (error) {
+      options.log.warn({ err: errorMessage(error) }, 'HAProxy metrics not available');
+      haproxy = '# HAProxy metrics not available right now\n';
+    }
+    response
+      .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+      .end(`${haproxy}${options.metrics.render()}`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    address: `${address.address}:${address.port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

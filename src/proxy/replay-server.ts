@@ -1,0 +1,276 @@
+/**
+ * The replayer (Node, in the proxy's process): HAProxy's Lua hands it a request whose answer said
+ * `Fly-Replay` (POST /replay), or HAProxy sends it a request that names an instance or region
+ * (`fly-force-instance-id` & co); it picks the machine from the store and returns its answer.
+ * Only these requests touch Node; everything else stays in HAProxy.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pino from 'pino';
+import { errorMessage } from '../errors.ts';
+import type { AppRecord } from '../model/app.ts';
+import type { CertRecord } from '../model/cert.ts';
+import { keys } from '../model/keys.ts';
+import type { MachineRecord, MachineStatus } from '../model/machine.ts';
+import type { Store } from '../store/types.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import {
+  type Candidate,
+  HOP_BY_HOP,
+  parseHeaderBlock,
+  parseReplay,
+  pickTarget,
+  replaySource,
+} from './replay.ts';
+import { httpPort, routableServer } from './routes.ts';
+
+/** What HAProxy keeps for a replay; larger bodies get a 413 from the Lua side. */
+export const REPLAY_BODY_LIMIT = 1024 * 1024;
+/** A replayed answer may ask for one more replay, and so on, this many times. */
+const MAX_HOPS = 3;
+
+export interface Replayer {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+interface Answer {
+  status: number;
+  headers: [string, string][];
+  body: Buffer;
+}
+
+async function candidates(store: Store, app: string): Promise<Candidate[]> {
+  const records = (await store.list<MachineRecord>(keys.machines(app))).map((entry) => entry.value);
+  const found: Candidate[] = [];
+  for (const record of records) {
+    const status = (await store.get<MachineStatus>(keys.machineStatus(record.host, record.id)))?.value;
+    const server = routableServer(record, status);
+    const port = httpPort(record.config);
+    if (server && port) found.push({ id: record.id, region: record.region, address: server.address, port });
+  }
+  return found;
+}
+
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit + 64 * 1024) request.destroy(new Error('request too large'));
+      else chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function send(target: Candidate, method: string, path: string, headers: [string, string][], body: Buffer) {
+  return new Promise<Answer>((resolve, reject) => {
+    const outgoing = httpRequest(
+      {
+        host: target.address,
+        port: target.port,
+        method,
+        path,
+        headers: [...headers.flat(), 'content-length', String(body.length)],
+        // Answers are read as leniently as HAProxy reads them (bare LF line ends from CGI servers).
+        insecureHTTPParser: true,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const pairs: [string, string][] = [];
+          for (let i = 0; i < response.rawHeaders.length; i += 2) {
+            const name = response.rawHeaders[i].toLowerCase();
+            if (!HOP_BY_HOP.has(name)) pairs.push([name, response.rawHeaders[i + 1]]);
+          }
+          resolve({ status: response.statusCode ?? 502, headers: pairs, body: Buffer.concat(chunks) });
+        });
+        response.on('error', reject);
+      },
+    );
+    outgoing.setTimeout(60_000, () => outgoing.destroy(new Error('the machine did not answer within 60 s')));
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
+function reply(response: ServerResponse, answer: Answer) {
+  const flat = answer.headers.flat();
+  response.writeHead(answer.status, [...flat, 'content-length', String(answer.body.length)]);
+  response.end(answer.body);
+}
+
+const plain = (status: number, message: string): Answer => ({
+  status,
+  headers: [['content-type', 'text/plain; charset=utf-8']],
+  body: Buffer.from(`${status} ${message}\n`),
+});
+
+export async function startReplayer(options: {
+  store: Store;
+  region: string;
+  appsDomain: string;
+  metrics: ProxyMetrics;
+  log: pino.Logger;
+}): Promise<Replayer> {
+  const { store, region, metrics } = options;
+  const log = options.log.child({ component: 'replay' });
+
+  /** POST /replay from the Lua action: the request as HAProxy kept it, and the directive. */
+  async function replay(request: IncomingMessage): Promise<Answer> {
+    const all = await readBody(request, REPLAY_BODY_LIMIT);
+    const headLength = Number(request.headers['x-nearby-head-length'] ?? 0);
+    const headers = parseHeaderBlock(all.subarray(0, headLength).toString('latin1'));
+    let body = all.subarray(headLength);
+    const method = String(request.headers['x-nearby-method'] ?? 'GET');
+    const path = String(request.headers['x-nearby-path'] ?? '/');
+    let source = String(request.headers['x-nearby-instance'] ?? '');
+    const sourceApp = String(request.headers['x-nearby-app'] ?? '');
+    let directive = parseReplay(String(request.headers['x-nearby-replay'] ?? ''));
+    for (let hop = 0; ; hop++) {
+      const app = directive.app ?? sourceApp;
+      if (!app) return plain(502, 'Fly-Replay: the app of this request is unknown');
+      if (app !== sourceApp && !(await sameOrg(app, sourceApp))) {
+        metrics.replays.inc({ app: sourceApp, result: 'refused' });
+        return plain(403, `Fly-Replay: app ${sourceApp} may only replay to apps of its own organization`);
+      }
+      // Within one region, region= names this one (or none we serve: then it is refused).
+      const regions = directive.regions;
+      const picked = pickTarget(
+        await candidates(store, app),
+        {
+          instance: directive.instance,
+          forceInstance: directive.instance !== undefined,
+          regions,
+          forceRegion: regions.length > 0 && !regions.includes(region),
+          exclude: directive.elsewhere ? source : undefined,
+        },
+        app,
+      );
+      if ('status' in picked) {
+        metrics.replays.inc({ app: sourceApp, result: 'no_target' });
+        return plain(picked.status, `Fly-Replay: ${picked.message}`);
+      }
+      const src = replaySource(source, region, directive.state);
+      const sent = headers.filter(([name]) => name !== 'fly-replay-src').concat([['fly-replay-src', src]]);
+      const answer = await send(picked.target, method, path, sent, body);
+      metrics.replays.inc({ app: sourceApp, result: 'replayed' });
+      log.info({ app, from: source, to: picked.target.id, status: answer.status, hop }, 'request replayed');
+      const next = answer.headers.find(([name]) => name === 'fly-replay');
+      if (next === undefined) {
+        return { ...answer, headers: [...answer.headers, ['fly-replay-src', src]] };
+      }
+      if (hop + 1 >= MAX_HOPS)
+        return plain(508, `Fly-Replay: replayed ${MAX_HOPS} times; giving up (a loop?)`);
+      directive = parseReplay(next[1]);
+      source = picked.target.id;
+      body = Buffer.from(body);
+    }
+  }
+
+  async function sameOrg(app: string, other: string): Promise<boolean> {
+    const [one, two] = await Promise.all([
+      store.get<AppRecord>(keys.app(app)),
+      store.get<AppRecord>(keys.app(other)),
+    ]);
+    return one !== undefined && two !== undefined && one.value.org_slug === two.value.org_slug;
+  }
+
+  /** The app a request's Host names: `<app>.<appsDomain>`, or a custom domain with a certificate. */
+  async function appOf(host: string): Promise<string | undefined> {
+    const name = host.split(':')[0].toLowerCase();
+    const suffix = `.${options.appsDomain}`;
+    if (name.endsWith(suffix)) return name.slice(0, -suffix.length);
+    return (await store.get<CertRecord>(keys.cert(name)))?.value.app;
+  }
+
+  /** A request naming an instance or a region: streamed to the machine picked. */
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const app = await appOf(String(request.headers.host ?? ''));
+    if (app === undefined) return reply(response, plain(404, 'no app answers at this host name'));
+    const header = (name: string) => {
+      const value = request.headers[name];
+      return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+    };
+    const forceInstance = header('fly-force-instance-id');
+    const forceRegion = header('fly-force-region');
+    const regions = (forceRegion ?? header('fly-prefer-region') ?? '').split(',').filter(Boolean);
+    const picked = pickTarget(
+      await candidates(store, app),
+      {
+        instance: forceInstance ?? header('fly-prefer-instance-id'),
+        forceInstance: forceInstance !== undefined,
+        regions,
+        forceRegion: forceRegion !== undefined,
+      },
+      app,
+    );
+    if ('status' in picked) return reply(response, plain(picked.status, picked.message));
+    const headers: string[] = [];
+    for (let i = 0; i < request.rawHeaders.length; i += 2) {
+      const name = request.rawHeaders[i].toLowerCase();
+      if (!HOP_BY_HOP.has(name) || name === 'content-length' || name === 'transfer-encoding') {
+        headers.push(request.rawHeaders[i], request.rawHeaders[i + 1]);
+      }
+    }
+    const outgoing = httpRequest(
+      {
+        host: picked.target.address,
+        port: picked.target.port,
+        method: request.method,
+        path: request.url,
+        headers,
+        insecureHTTPParser: true,
+      },
+      (answer) => {
+        const pairs: string[] = [];
+        for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+          const name = answer.rawHeaders[i].toLowerCase();
+          if (!HOP_BY_HOP.has(name) || name === 'content-length' || name === 'transfer-encoding') {
+            pairs.push(answer.rawHeaders[i], answer.rawHeaders[i + 1]);
+          }
+        }
+        response.writeHead(answer.statusCode ?? 502, pairs);
+        answer.pipe(response);
+      },
+    );
+    outgoing.on('error', (error) => {
+      if (!response.headersSent)
+        reply(response, plain(502, `machine ${picked.target.id} failed: ${error.message}`));
+      else response.destroy();
+    });
+    request.pipe(outgoing);
+  }
+
+  const server = createServer((request, response) => {
+    const work =
+      request.url === '/replay' && request.headers['x-nearby-replay'] !== undefined
+        ? replay(request).then((answer) => reply(response, answer))
+        : route(request, response);
+    work.catch((error) => {
+      log.warn({ err: errorMessage(error) }, 'replay failed');
+      if (!response.headersSent) reply(response, plain(502, `replay failed: ${errorMessage(error)}`));
+      else response.destroy();
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { address, port } = server.address() as AddressInfo;
+  return {
+    host: address,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

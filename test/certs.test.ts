@@ -1,0 +1,279 @@
+/**
+ * Certificates and observability end to end: a real `nearby server` (HAProxy), a real ACME server
+ * (pebble) validating HTTP-01 through nearby's proxy port, the local CA, uploads; then one access
+ * log line per request and `/metrics` with HAProxy's and nearby's figures.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:tls';
+import { promisify } from 'node:util';
+import type { MachineView } from '../src/model/mod.ts';
+import { runCommand } from '../src/run-command.ts';
+import { helloImage } from './helpers/images.ts';
+import { eventually, type RunningNearby, startNearby } from './helpers/nearby.ts';
+import { type PebbleTls, preparePebble, startPebble } from './helpers/pebble.ts';
+import { freePort, startRegistry } from './helpers/registry.ts';
+
+const run = promisify(execFile);
+
+async function curl(url: string, ...extra: string[]): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('curl', ['-s', '--max-time', '20', '-w', '\n%{http_code}', ...extra, url]);
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+describe('certificates, access log and metrics', { concurrency: false }, () => {
+  let nearby: RunningNearby;
+  let pebbleTls: PebbleTls;
+  let metricsPort: number;
+  let tlsPort: number;
+  let workdir: string;
+  const cleanups: (() => unknown)[] = [];
+  const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  before(async () => {
+    pebbleTls = await preparePebble(hooks);
+    metricsPort = await freePort();
+    // The server is a child process: it inherits these (the test runner runs each file in its own process).
+    process.env.NEARBY_ACME_DIRECTORY = pebbleTls.directoryUrl;
+    process.env.NODE_EXTRA_CA_CERTS = pebbleTls.certFile;
+    process.env.NEARBY_METRICS_LISTEN = `127.0.0.1:${metricsPort}`;
+    tlsPort = await freePort();
+    nearby = await startNearby(hooks, { args: ['--proxy-tls-listen', `127.0.0.1:${tlsPort}`] });
+    workdir = await mkdtemp(join(tmpdir(), 'nearby-certs-'));
+    cleanups.push(() => rm(workdir, { recursive: true, force: true }));
+    const created = await nearby.cli(['apps', 'create', 'web']);
+    assert.equal(created.code, 0, created.stderr);
+  });
+
+  test('an app on the apps domain gets a local-CA certificate without asking; `certs ca` says how to trust it', async () => {
+    const shown = await eventually(async () => {
+      const result = await nearby.cli(['certs', 'show', 'web.localhost', '-a', 'web']);
+      return /Status:\s+issued/.test(result.stdout) ? result.stdout : undefined;
+    });
+    assert.match(shown, /Source:\s+local-ca/);
+    assert.match(shown, /Renews:\s+\d{4}-/);
+    const ca = await nearby.cli(['certs', 'ca']);
+    assert.equal(ca.code, 0, ca.stderr);
+    const path = /local CA certificate is (\S+) on/.exec(ca.stdout)?.[1];
+    assert.ok(path, ca.stdout);
+    assert.match(ca.stdout, /update-ca-certificates/);
+    const pem = await nearby.cli(['certs', 'ca', '--pem']);
+    assert.equal(pem.stdout.trim(), (await readFile(path, 'utf8')).trim());
+    const removed = await nearby.cli(['certs', 'remove', 'web.localhost', '-a', 'web']);
+    assert.equal(removed.code, 1);
+    assert.match(removed.stderr, /issued by the local CA for as long as the app exists/);
+  });
+
+  test('certs add gets a certificate from pebble through the real HTTP-01 flow on the proxy port', async () => {
+    await startPebble(hooks, {
+      httpPort: nearby.proxyPort,
+      resolvable: ['www.example.com'],
+      tls: pebbleTls,
+    });
+    const added = await nearby.cli(['certs', 'add', 'www.example.com', '-a', 'web']);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /Requested a certificate for www\.example\.com/);
+    const shown = await eventually(
+      async () => {
+        const result = await nearby.cli(['certs', 'show', 'www.example.com', '-a', 'web']);
+        return /Status:\s+issued/.test(result.stdout) ? result.stdout : undefined;
+      },
+      90_000,
+      'the ACME certificate',
+    ).catch((error) => {
+      throw new Error(`${error}\n${nearby.output().slice(-4000)}`);
+    });
+    assert.match(shown, /Source:\s+acme/);
+    assert.match(shown, /Issuer:\s+.*Pebble/i);
+    const list = await nearby.cli(['certs', 'list', '-a', 'web']);
+    assert.match(list.stdout, /www\.example\.com\s+issued\s+acme/);
+    assert.match(list.stdout, /web\.localhost\s+issued\s+local-ca/);
+  });
+
+  test('a host name pebble cannot validate shows as failed, with the reason', async () => {
+    const added = await nearby.cli(['certs', 'add', 'nowhere.example.com', '-a', 'web']);
+    assert.equal(added.code, 0, added.stderr);
+    const shown = await eventually(
+      async () => {
+        const result = await nearby.cli(['certs', 'show', 'nowhere.example.com', '-a', 'web']);
+        return /Status:\s+failed/.test(result.stdout) ? result.stdout : undefined;
+      },
+      90_000,
+      'the failure',
+    );
+    assert.match(shown, /Error:\s+.*nowhere\.example\.com/);
+    assert.match(shown, /Next try:\s+\d{4}-/);
+    const removed = await nearby.cli(['certs', 'remove', 'nowhere.example.com', '-a', 'web']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const list = await nearby.cli(['certs', 'list', '-a', 'web']);
+    assert.doesNotMatch(list.stdout, /nowhere/);
+  });
+
+  test('an uploaded certificate is checked against its key and host name', async () => {
+    const make = async (name: string) => {
+      const result = await runCommand('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
+        '-days',
+        '30',
+        '-keyout',
+        join(workdir, `${name}.key`),
+        '-out',
+        join(workdir, `${name}.crt`),
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await make('up.example.com');
+    await make('other.example.com');
+    const mismatched = await nearby.cli([
+      'certs',
+      'add',
+      'up.example.com',
+      '-a',
+      'web',
+      '--cert',
+      join(workdir, 'up.example.com.crt'),
+      '--key',
+      join(workdir, 'other.example.com.key'),
+    ]);
+    assert.equal(mismatched.code, 1);
+    assert.match(mismatched.stderr, /not usable: the key does not match the certificate/);
+    const wrongHost = await nearby.cli([
+      'certs',
+      'add',
+      'up.example.com',
+      '-a',
+      'web',
+      '--cert',
+      join(workdir, 'other.example.com.crt'),
+      '--key',
+      join(workdir, 'other.example.com.key'),
+    ]);
+    assert.match(wrongHost.stderr, /not valid for up\.example\.com/);
+    const uploaded = await nearby.cli([
+      'certs',
+      'add',
+      'up.example.com',
+      '-a',
+      'web',
+      '--cert',
+      join(workdir, 'up.example.com.crt'),
+      '--key',
+      join(workdir, 'up.example.com.key'),
+    ]);
+    assert.equal(uploaded.code, 0, uploaded.stderr);
+    assert.match(uploaded.stdout, /Certificate for up\.example\.com \(upload\) expires \d{4}-/);
+    const { body } = await nearby.api<{ hostname: string; status: string; source: string }>(
+      'GET',
+      '/v1/apps/web/certificates/up.example.com',
+    );
+    assert.equal(body.status, 'issued');
+    assert.equal(body.source, 'upload');
+    assert.equal(JSON.stringify(body).includes('PRIVATE KEY'), false, 'the API never returns a key');
+  });
+
+  test('HAProxy serves each certificate by SNI; a client trusting the local CA verifies the app', async () => {
+    const handshake = (servername: string, ca?: string) =>
+      new Promise<{ names: string; issuer: string; authorized: boolean }>((resolve, reject) => {
+        const socket = connect(
+          { host: '127.0.0.1', port: tlsPort, servername, ca, rejectUnauthorized: false },
+          () => {
+            const peer = socket.getPeerCertificate();
+            resolve({
+              names: peer.subjectaltname ?? '',
+              issuer: String(peer.issuer?.CN ?? ''),
+              authorized: socket.authorized,
+            });
+            socket.end();
+          },
+        );
+        socket.on('error', reject);
+      });
+    const ca = (await nearby.cli(['certs', 'ca', '--pem'])).stdout;
+    const app = await eventually(
+      async () => {
+        const result = await handshake('web.localhost', ca);
+        return result.authorized ? result : undefined;
+      },
+      30_000,
+      'a verified handshake for web.localhost',
+    );
+    assert.equal(app.names, 'DNS:web.localhost');
+    const custom = await eventually(
+      async () => {
+        const result = await handshake('www.example.com');
+        return result.names === 'DNS:www.example.com' ? result : undefined;
+      },
+      30_000,
+      'the ACME certificate served for www.example.com',
+    );
+    assert.match(custom.issuer, /Pebble/i);
+    const uploaded = await eventually(
+      async () => {
+        const result = await handshake('up.example.com');
+        return result.names === 'DNS:up.example.com' ? result : undefined;
+      },
+      30_000,
+      'the uploaded certificate served',
+    );
+    assert.equal(uploaded.issuer, 'up.example.com');
+  });
+
+  test('each request is one access-log line and shows in /metrics, per app', async () => {
+    const registry = await startRegistry(hooks);
+    const image = await helloImage(registry.url);
+    const config = {
+      image,
+      services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }],
+    };
+    const { status, body: machine } = await nearby.api<MachineView>('POST', '/v1/apps/web/machines', {
+      config,
+    });
+    assert.equal(status, 200, JSON.stringify(machine));
+    await nearby.api('GET', `/v1/apps/web/machines/${machine.id}/wait?state=started&timeout=60`);
+    const answered = await eventually(async () => {
+      const response = await curl(`http://web.localhost:${nearby.proxyPort}/headers`);
+      return response.status === 200 ? response.body : undefined;
+    });
+    const requestId = /^fly-request-id: (\S+)/im.exec(answered)?.[1];
+    assert.ok(requestId, answered);
+
+    const line = await eventually(async () =>
+      nearby
+        .output()
+        .split('\n')
+        .filter((text) => text.startsWith('{'))
+        .map((text) => JSON.parse(text) as Record<string, unknown>)
+        .find((entry) => entry.request_id === requestId),
+    );
+    assert.equal(line.app, 'web');
+    assert.equal(line.machine, machine.id);
+    assert.equal(line.region, 'fra');
+    assert.equal(line.status, 200);
+    assert.equal(line.path, '/headers');
+    assert.equal(typeof (line.timing as { total_ms: number }).total_ms, 'number');
+    assert.equal(line.msg, 'GET /headers 200');
+
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^haproxy_backend_http_responses_total\{proxy="app_web",code="2xx"\} [1-9]/m);
+    assert.match(metrics, /^nearby_http_requests_total\{app="web",region="fra",status_class="2xx"\} [1-9]/m);
+    assert.match(metrics, /^nearby_http_request_duration_seconds_count\{app="web",region="fra"\} [1-9]/m);
+  });
+});
