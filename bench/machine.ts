@@ -14,16 +14,11 @@ import type { MachineView } from '../src/model/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
+import { stats } from './stats.ts';
 
 const ROUNDS = 20;
 const cleanups: (() => unknown)[] = [];
 const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
-
-function stats(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5), p95: at(0.95) };
-}
 
 try {
   const registry = await startRegistry(hooks);

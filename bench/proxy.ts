@@ -4,18 +4,19 @@
  * alive, small responses) against it directly; through nearby's proxy with everything on (headers,
  * request ids, access log, metrics); through a plain nginx and a plain HAProxy configured alike
  * (same threads, keep-alive to the upstream); and through plain HAProxy plus nearby's header rules
- * and Lua request id (no logging), which splits what nearby adds into rules and logging. Then p99
+ * and request id (no logging), which splits what nearby adds into rules and logging. Then p99
  * at a fixed rate (half nginx's peak) and, when nearby serves TLS, h2load over HTTP/2 + TLS.
  * Prints `name=value` lines and writes them under "## Proxy" in docs/perf.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { MachineView } from '../src/model/mod.ts';
 import { runCommand } from '../src/run-command.ts';
+import { selfSignedCert } from '../test/helpers/certs.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { nearbyBin, repoRoot } from '../test/helpers/nearby.ts';
 import { freePort, startRegistry } from '../test/helpers/registry.ts';
@@ -222,26 +223,7 @@ async function startServer(dir: string) {
 async function selfSigned(dir: string): Promise<string> {
   const key = join(dir, 'tls.key');
   const cert = join(dir, 'tls.crt');
-  const made = await runCommand('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    `/CN=${HOST}`,
-    '-addext',
-    `subjectAltName=DNS:${HOST}`,
-    '-days',
-    '2',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  if (made.code !== 0) throw new Error(made.stderr);
+  await selfSignedCert([HOST], { certFile: cert, keyFile: key });
   const pem = join(dir, 'tls.pem');
   await writeFile(pem, (await readFile(cert, 'utf8')) + (await readFile(key, 'utf8')));
   return pem;
@@ -287,7 +269,7 @@ http {
   await waitHttp(`http://127.0.0.1:${port}/`);
 }
 
-/** Plain HAProxy; with `rules`, also nearby's request rules (Lua request id, headers), still no logging. */
+/** Plain HAProxy; with `rules`, also nearby's request rules (request id, headers), still no logging. */
 async function startHaproxy(
   dir: string,
   name: string,
@@ -299,10 +281,8 @@ async function startHaproxy(
 ) {
   const root = join(dir, name);
   await mkdir(root, { recursive: true });
-  const lua = join(root, 'request-id.lua');
-  await copyFile(join(repoRoot, 'src', 'proxy', 'request-id.lua'), lua);
   const nearbyRules = [
-    '  unique-id-format %[lua.nearby_request_id]-fra',
+    '  unique-id-format %[uuid()]-fra',
     '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
     '  http-request set-header Fly-Client-IP %[src]',
     '  option forwardfor',
@@ -320,7 +300,6 @@ async function startHaproxy(
       'global',
       `  nbthread ${THREADS}`,
       '  maxconn 4096',
-      ...(rules ? [`  lua-load-per-thread ${lua}`] : []),
       'defaults',
       '  mode http',
       '  timeout connect 5s',

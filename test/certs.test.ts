@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import type { MachineView } from '../src/model/mod.ts';
-import { runCommand } from '../src/run-command.ts';
+import { selfSignedCert } from './helpers/certs.ts';
 import { helloImage } from './helpers/images.ts';
 import { eventually, type RunningNearby, startNearby } from './helpers/nearby.ts';
 import { type PebbleTls, preparePebble, startPebble } from './helpers/pebble.ts';
@@ -119,26 +119,14 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
 
   test('an uploaded certificate is checked against its key and host name', async () => {
     const make = async (name: string) => {
-      const result = await runCommand('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=DNS:${name}`,
-        '-days',
-        '30',
-        '-keyout',
-        join(workdir, `${name}.key`),
-        '-out',
-        join(workdir, `${name}.crt`),
-      ]);
-      assert.equal(result.code, 0, result.stderr);
+      await selfSignedCert(
+        [name],
+        {
+          certFile: join(workdir, `${name}.crt`),
+          keyFile: join(workdir, `${name}.key`),
+        },
+        30,
+      );
     };
     await make('up.example.com');
     await make('other.example.com');

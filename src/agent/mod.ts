@@ -2,24 +2,11 @@
  * The host agent: publishes its host, reconciles the machines assigned to it, ships their logs.
  * It talks to the rest of nearby only through the store.
  */
-import type { Logger } from 'pino';
-import type { HostNetwork } from '../net/types.ts';
-import type { ImageService } from '../oci/types.ts';
-import type { Store } from '../store/mod.ts';
 import { runHeartbeat } from './heartbeat.ts';
 import { serveMachineRequests } from './machine-requests.ts';
-import { Reconciler } from './reconciler.ts';
-import type { RuntimeDriver } from './runtime/types.ts';
+import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 
-export interface AgentOptions {
-  store: Store;
-  host: string;
-  region: string;
-  dataDir: string;
-  images: ImageService;
-  runtime: RuntimeDriver;
-  network: HostNetwork;
-  log: Logger;
+export interface AgentOptions extends ReconcilerOptions {
   signal: AbortSignal;
 }
 

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { runCommand } from '../../src/run-command.ts';
+import { selfSignedCert } from './certs.ts';
 import { freePort } from './registry.ts';
 
 interface TestContextLike {
@@ -74,26 +74,7 @@ export async function preparePebble(t: TestContextLike): Promise<PebbleTls> {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
-  const made = await runCommand('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-days',
-    '2',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-  ]);
-  if (made.code !== 0) throw new Error(`openssl: ${made.stderr}`);
+  await selfSignedCert(['localhost', 'IP:127.0.0.1'], { certFile, keyFile });
   const port = await freePort();
   return {
     port,
