@@ -170,6 +170,31 @@ describe('scale to zero: idle apps stop, the next request wakes them', { concurr
     assert.equal((await get('steady')).status, 200);
   });
 
+  test('when every started machine is over its soft_limit, another one is started', async () => {
+    await deploy(
+      'busy',
+      '  auto_stop_machines = "stop"\n  min_machines_running = 1\n\n' +
+        '[http_service.concurrency]\n  type = "connections"\n  soft_limit = 1\n  hard_limit = 25',
+    );
+    await eventually(
+      async () => ((await inState('busy', 'stopped')).length === 1 ? true : undefined),
+      30_000,
+      'one of two machines of busy to stop',
+    );
+    // Three slow requests at once: the one started machine is over its soft_limit of 1.
+    const slow = Promise.all([1, 2, 3].map(() => get('busy', '/sleep?ms=4000')));
+    await eventually(
+      async () => ((await inState('busy', 'started')).length === 2 ? true : undefined),
+      15_000,
+      'a second machine of busy to start for the load',
+    );
+    for (const answer of await slow) assert.equal(answer.status, 200, answer.body);
+    const woken = (await machines('busy')).find((machine) =>
+      machine.events.some((event) => event.type === 'start' && event.request?.reason === 'request'),
+    );
+    assert.ok(woken, 'the start is recorded as being for requests');
+  });
+
   test('a machine that never listens yields a 503 with Retry-After, not a hang', async () => {
     const created = await nearby.api('POST', '/v1/apps', { app_name: 'deaf', org_slug: 'personal' });
     assert.equal(created.status, 201, JSON.stringify(created.body));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MachineRecord, MachineService, MachineStatus } from '../model/machine.ts';
-import { planAutostop } from './autostop-plan.ts';
+import { planAutostart, planAutostop } from './autostop-plan.ts';
 import type { MachineLoad } from './autostop-stats.ts';
 
 const service = (extra: Partial<MachineService>): MachineService => ({
@@ -82,4 +82,32 @@ test('stops nothing while the machines that would be left are at their soft_limi
   const machines = [machine('a', limited), machine('b', limited)];
   assert.equal(plan(machines, { a: 5000, b: 0 }, { b: 2 }), undefined);
   assert.equal(plan(machines, { a: 5000, b: 0 }, { b: 1 })?.machine, 'a');
+});
+
+const loadsOf = (machines: ReturnType<typeof machine>[], sessions: Record<string, number>) =>
+  new Map<string, MachineLoad>(
+    machines.map(({ record }) => [record.id, { sessions: sessions[record.id] ?? 0, total: 0 }]),
+  );
+
+test('starts one more machine when every started one is at or over its soft_limit', () => {
+  const limited = service({
+    autostop: 'stop',
+    concurrency: { type: 'connections', soft_limit: 2, hard_limit: 10 },
+  });
+  const machines = [machine('a', limited), machine('b', limited), machine('c', limited, 'stopped')];
+  const wake = (sessions: Record<string, number>) =>
+    planAutostart({ region: 'fra', machines, loads: loadsOf(machines, sessions) });
+  assert.deepEqual(wake({ a: 2, b: 3 }), { machine: 'c' });
+  assert.equal(wake({ a: 2, b: 1 }), undefined, 'b still has room');
+});
+
+test('no autostart for load without a soft_limit, at zero (the activator wakes), or with nothing to wake', () => {
+  const unlimited = service({ autostop: 'stop' });
+  const free = [machine('a', unlimited), machine('b', unlimited, 'stopped')];
+  assert.equal(planAutostart({ region: 'fra', machines: free, loads: loadsOf(free, { a: 500 }) }), undefined);
+  const limited = service({ autostop: 'stop', concurrency: { type: 'connections', soft_limit: 1 } });
+  const zero = [machine('a', limited, 'stopped')];
+  assert.equal(planAutostart({ region: 'fra', machines: zero, loads: loadsOf(zero, {}) }), undefined);
+  const allUp = [machine('a', limited)];
+  assert.equal(planAutostart({ region: 'fra', machines: allUp, loads: loadsOf(allUp, { a: 5 }) }), undefined);
 });

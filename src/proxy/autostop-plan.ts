@@ -4,7 +4,7 @@
  * the machines left have room (load under their `soft_limit`).
  */
 import type { MachineConfig, MachineRecord, MachineService, MachineStatus } from '../model/machine.ts';
-import { autostopMode } from './activator-pick.ts';
+import { autostopMode, pickWakeCandidate } from './activator-pick.ts';
 import type { MachineLoad } from './autostop-stats.ts';
 
 export interface AutostopInput {
@@ -70,4 +70,27 @@ export function planAutostop(input: AutostopInput): AutostopDecision | undefined
       best = { machine: record.id, suspend: mode === 'suspend', idleMs: idle };
   }
   return best;
+}
+
+export interface AutostartDecision {
+  machine: string;
+}
+
+/**
+ * Autostart for load, pure: when every started machine of the app in this region is at or over
+ * its `soft_limit`, the app wants one more machine; wake the best stopped or suspended one.
+ */
+export function planAutostart(
+  input: Omit<AutostopInput, 'idleMs' | 'idleFor'>,
+): AutostartDecision | undefined {
+  const local = input.machines.filter((entry) => entry.record.region === input.region);
+  const started = local.filter(isStarted);
+  if (started.length === 0) return undefined; // At zero the activator wakes a machine per request.
+  const allFull = started.every(({ record }) => {
+    const limit = softLimit(governingService(record.config));
+    return Number.isFinite(limit) && (input.loads.get(record.id)?.sessions ?? 0) >= limit;
+  });
+  if (!allFull) return undefined;
+  const candidate = pickWakeCandidate(local.filter((entry) => !isStarted(entry)));
+  return candidate?.needsStart ? { machine: candidate.record.id } : undefined;
 }

@@ -1,12 +1,13 @@
 /**
  * The autostop loop of one region's proxy: every `intervalMs` it reads HAProxy's per-server
  * counters and asks the control plane to stop (or suspend) one idle machine per app, waiting for
- * that one to leave `started` before it considers the next.
+ * that one to leave `started` before it considers the next; and, when every started machine of an
+ * app is over its soft_limit, to start one more.
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import type { MachineControl, MachineEntry } from './activator.ts';
-import { planAutostop } from './autostop-plan.ts';
+import { planAutostart, planAutostop } from './autostop-plan.ts';
 import { IdleClock, parseShowStat } from './autostop-stats.ts';
 import type { RuntimeApi } from './runtime-api.ts';
 
@@ -37,6 +38,8 @@ export function startAutostop(options: AutostopOptions): Autostop {
   const clock = new IdleClock();
   /** app → the machine asked to stop, and when. */
   const pending = new Map<string, { machine: string; at: number }>();
+  /** app → the machine asked to start for load, and when: one at a time per app. */
+  const starting = new Map<string, { machine: string; at: number }>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -63,7 +66,10 @@ export function startAutostop(options: AutostopOptions): Autostop {
         loads,
         idleFor: (machine) => clock.idleMs(machine, now),
       });
-      if (decision === undefined) continue;
+      if (decision === undefined) {
+        await autostartForLoad(app, machines, loads, now);
+        continue;
+      }
       pending.set(app, { machine: decision.machine, at: now });
       const action = decision.suspend ? 'suspending' : 'stopping';
       log.info(
@@ -79,6 +85,37 @@ export function startAutostop(options: AutostopOptions): Autostop {
           `${action} idle machine failed`,
         );
       }
+    }
+  }
+
+  /** Every started machine over its soft_limit: start one more (one at a time per app). */
+  async function autostartForLoad(
+    app: string,
+    machines: MachineEntry[],
+    loads: ReturnType<typeof parseShowStat>,
+    now: number,
+  ): Promise<void> {
+    const waiting = starting.get(app);
+    if (waiting !== undefined) {
+      const entry = machines.find(({ record }) => record.id === waiting.machine);
+      if (entry?.status?.state !== 'started' && now - waiting.at < PENDING_LIMIT_MS) return;
+      starting.delete(app);
+    }
+    const wake = planAutostart({ region: options.region, machines, loads });
+    if (wake === undefined) return;
+    starting.set(app, { machine: wake.machine, at: now });
+    log.info(
+      { app, machine: wake.machine, reason: 'request' },
+      'starting a machine: every started one is over its soft_limit',
+    );
+    try {
+      await options.control.start(app, wake.machine, 'request');
+    } catch (error) {
+      starting.delete(app);
+      log.warn(
+        { app, machine: wake.machine, err: errorMessage(error) },
+        'starting a machine for load failed',
+      );
     }
   }
 
