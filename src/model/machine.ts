@@ -162,6 +162,7 @@ export interface MachineRecord {
   lease?: MachineLease;
   /** Versions this machine ran before, newest first: each one is `replaced`. */
   previous_versions?: { instance_id: string; replaced_at: string }[];
+  /** Created outside the proxy's rotation: it runs, but the edge proxy sends it no traffic. */
   skip_service_registration?: boolean;
 }
 

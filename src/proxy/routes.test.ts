@@ -58,6 +58,8 @@ test('a machine is routable only when its current instance is reported started',
   assert.equal(routableServer(gone, status(gone)), undefined);
   const cordoned = machine('m1', { cordoned: true });
   assert.equal(routableServer(cordoned, status(cordoned)), undefined, 'cordoned');
+  const unregistered = machine('m1', { skip_service_registration: true });
+  assert.equal(routableServer(unregistered, status(unregistered)), undefined, 'skip_service_registration');
 });
 
 test('the HTTP port is the first service with the http handler on port 80 or 443', () => {

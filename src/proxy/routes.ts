@@ -101,15 +101,15 @@ export interface RoutableMachine {
 }
 
 /**
- * A machine takes traffic when it is not destroyed or cordoned and its agent reports this very
- * instance started.
+ * A machine takes traffic when it is not destroyed, cordoned or created with
+ * `skip_service_registration`, and its agent reports this very instance started.
  */
 export function routableServer(
   record: MachineRecord,
   status: MachineStatus | undefined,
 ): RoutableMachine | undefined {
   if (record.desired.state === 'destroyed' || record.destroyed_at !== undefined) return undefined;
-  if (record.cordoned === true) return undefined;
+  if (record.cordoned === true || record.skip_service_registration === true) return undefined;
   if (status === undefined || status.state !== 'started' || status.instance_id !== record.instance_id) {
     return undefined;
   }
