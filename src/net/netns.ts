@@ -41,7 +41,9 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
 }
 
 export async function deleteLink(name: string): Promise<void> {
-  if (await linkExists(name)) await mustRun('ip', ['link', 'delete', name], /Cannot find device/);
+  // A veth whose namespace was just deleted vanishes asynchronously: gone is as good as deleted.
+  if (await linkExists(name))
+    await mustRun('ip', ['link', 'delete', name], /Cannot find device|No such device/);
 }
 
 /** Creates the veth pair with its peer inside `netns` as `eth0`, the host end on `bridge`. */
