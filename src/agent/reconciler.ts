@@ -386,7 +386,12 @@ export class Reconciler {
       dir: this.#machineDir(id),
       process,
       hostname: id,
-      resources: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256, pids: PIDS_LIMIT },
+      resources: {
+        cpus: guest.cpus ?? 1,
+        memoryMb: guest.memory_mb ?? 256,
+        pids: PIDS_LIMIT,
+        cpuKind: guest.cpu_kind ?? 'shared',
+      },
       netnsPath: attachment.netnsPath,
       files,
     });

@@ -113,7 +113,11 @@ export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<str
       resources: {
         devices: [{ allow: false, access: 'rwm' }],
         memory: options.limitSwap ? { limit: memoryBytes, swap: memoryBytes } : { limit: memoryBytes },
-        cpu: { quota: Math.max(1000, Math.round(resources.cpus * CPU_PERIOD_USEC)), period: CPU_PERIOD_USEC },
+        cpu: {
+          quota: Math.max(1000, Math.round(resources.cpus * CPU_PERIOD_USEC)),
+          period: CPU_PERIOD_USEC,
+          shares: cpuShares(resources),
+        },
         pids: { limit: resources.pids },
       },
       namespaces: [
@@ -139,4 +143,10 @@ export async function writeBundle(spec: SandboxSpec, options: BundleOptions): Pr
   await mkdir(bundle, { recursive: true });
   await writeFile(join(bundle, 'config.json'), `${JSON.stringify(ociConfig(spec, options), null, 2)}\n`);
   return bundle;
+}
+
+/** cgroup CPU shares (1024 = one default-weight CPU): `performance` machines weigh 4× `shared` ones. */
+export function cpuShares(resources: SandboxSpec['resources']): number {
+  const perCpu = resources.cpuKind === 'performance' ? 1024 : 256;
+  return Math.max(2, Math.round(resources.cpus * perCpu));
 }

@@ -61,6 +61,8 @@ export interface CgroupLimits {
   pids?: number;
   cpuQuotaUsec?: number;
   cpuPeriodUsec?: number;
+  /** v1 `cpu.shares`, or v2 `cpu.weight` (1–10000, the runtime's conversion of the shares). */
+  cpuWeight?: number;
 }
 
 function parseLimit(text: string | undefined): number | undefined {
@@ -79,6 +81,7 @@ export async function readLimits(id: string): Promise<CgroupLimits> {
       pids: parseLimit(await readText(join(dir, 'pids.max'))),
       cpuQuotaUsec: cpu ? parseLimit(cpu[0]) : undefined,
       cpuPeriodUsec: cpu ? Number(cpu[1]) : undefined,
+      cpuWeight: parseLimit(await readText(join(dir, 'cpu.weight'))),
     };
   }
   return {
@@ -86,6 +89,7 @@ export async function readLimits(id: string): Promise<CgroupLimits> {
     pids: parseLimit(await readText(join(controllerDir(id, 'pids'), 'pids.max'))),
     cpuQuotaUsec: parseLimit(await readText(join(controllerDir(id, 'cpu'), 'cpu.cfs_quota_us'))),
     cpuPeriodUsec: parseLimit(await readText(join(controllerDir(id, 'cpu'), 'cpu.cfs_period_us'))),
+    cpuWeight: parseLimit(await readText(join(controllerDir(id, 'cpu'), 'cpu.shares'))),
   };
 }
 

@@ -10,7 +10,7 @@ import { createHostNetwork } from '../../net/mod.ts';
 import type { HostNetwork } from '../../net/types.ts';
 import { runCommand } from '../../run-command.ts';
 import { makeBusyboxRootfs } from './busybox-rootfs.ts';
-import { existingCgroupDirs, readLimits } from './cgroups.ts';
+import { cgroupLayout, existingCgroupDirs, readLimits } from './cgroups.ts';
 import { createRuntime, type OciRuntimeDriver } from './mod.ts';
 import { isMounted } from './overlay.ts';
 import type { SandboxSpec } from './types.ts';
@@ -74,7 +74,7 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
         user: { uid: 0, gid: 0, additionalGids: [] },
       },
       hostname: id,
-      resources: { cpus: 0.5, memoryMb: 64, pids: 64 },
+      resources: { cpus: 0.5, memoryMb: 64, pids: 64, cpuKind: 'performance' },
       netnsPath: attachment.netnsPath,
       files: [{ path: '/etc/motd', content: `machine ${id}\n` }],
       ...extra,
@@ -141,6 +141,8 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     assert.equal(limits.memoryBytes, 64 * 1024 * 1024);
     assert.equal(limits.pids, 64);
     assert.equal(limits.cpuQuotaUsec, 50_000);
+    if (cgroupLayout() === 'v1') assert.equal(limits.cpuWeight, 512, 'performance: 1024 shares per CPU');
+    else assert.ok((limits.cpuWeight ?? 0) > 0);
     const stats = await runtime.stats(m.id);
     assert.ok(stats.memoryBytes > 0 && stats.pids >= 1);
 

@@ -21,7 +21,9 @@ export interface SandboxSpec {
   dir: string;
   process: ProcessSpec;
   hostname: string;
-  resources: { cpus: number; memoryMb: number; pids: number };
+  /** `cpuKind` (guest.cpu_kind): `performance` machines get four times the CPU weight of `shared`
+   *  ones, so they run first when the host is busy; both are capped at `cpus` cores. */
+  resources: { cpus: number; memoryMb: number; pids: number; cpuKind?: 'shared' | 'performance' };
   /** Path of the network namespace to join (`/run/netns/<name>`), made by the network part. */
   netnsPath: string;
   /** Files written into the machine's root before it starts (machine config `files`, /etc/hosts…). */
