@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -124,8 +126,27 @@ static void shim_error(const char *what) {
   if (log_fd >= 0) write_record("stderr", 'F', msg, (size_t)n);
 }
 
+/* Accepts the runtime's connection on the console socket and takes the fd it sends. */
+static int receive_fd(int listen_fd) {
+  int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (conn < 0) return -1;
+  char data[256];
+  char control[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+  int fd = -1;
+  if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) >= 0) {
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+      memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+  }
+  close(conn);
+  return fd;
+}
+
 int main(int argc, char **argv) {
   const char *pid_file = NULL, *exit_file = NULL, *log_path = NULL, *container_pid_file = NULL;
+  const char *console_socket = NULL;
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
@@ -138,10 +159,11 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--log") == 0) log_path = argv[++i];
     else if (strcmp(argv[i], "--oom-file") == 0) oom_file = argv[++i];
     else if (strcmp(argv[i], "--container-pid-file") == 0) container_pid_file = argv[++i];
+    else if (strcmp(argv[i], "--console-socket") == 0) console_socket = argv[++i];
   }
   if (!pid_file || !exit_file || !log_path || !container_pid_file || i >= argc) {
     fprintf(stderr, "usage: shim --pid-file P --exit-file E --log L --container-pid-file C [--oom-file F] "
-                    "-- runtime run --detach --pid-file C ...\n");
+                    "[--console-socket S] -- runtime run --detach --pid-file C ...\n");
     return 2;
   }
   char **runtime_argv = argv + i;
@@ -201,6 +223,21 @@ int main(int argc, char **argv) {
     write_file_atomic(exit_file, "{\"exit_code\":127,\"signal\":null}\n");
     return 1;
   }
+  /* init.tty: the runtime hands us the terminal's master end over this socket (SCM_RIGHTS), and
+   * what the machine writes to its terminal is logged as stdout. */
+  int console_listen = -1;
+  if (console_socket) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", console_socket);
+    unlink(console_socket);
+    console_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (console_listen < 0 || bind(console_listen, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        listen(console_listen, 1) < 0) {
+      shim_error("console socket");
+      write_file_atomic(exit_file, "{\"exit_code\":127,\"signal\":null}\n");
+      return 1;
+    }
+  }
   pid_t child = fork();
   if (child == 0) {
     dup2(out_pipe[1], 1);
@@ -220,9 +257,10 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  static struct stream out = {.name = "stdout"}, err = {.name = "stderr"};
+  static struct stream out = {.name = "stdout"}, err = {.name = "stderr"}, tty = {.name = "stdout"};
   out.fd = out_pipe[0];
   err.fd = err_pipe[0];
+  tty.fd = -1;
   /* First the runtime exits (having started the container), then the container's init exits. */
   pid_t container = -1;
   struct {
@@ -231,11 +269,20 @@ int main(int argc, char **argv) {
   } unknown[MAX_UNKNOWN];
   int unknown_count = 0;
   int status = 0, runtime_done = 0, container_done = 0, runtime_status = 0;
-  while (out.fd >= 0 || err.fd >= 0 || !container_done) {
-    struct pollfd fds[3] = {
-        {.fd = out.fd, .events = POLLIN}, {.fd = err.fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    int r = poll(fds, 3, 1000);
-    if (r > 0 && (fds[2].revents & POLLIN)) {
+  while (out.fd >= 0 || err.fd >= 0 || tty.fd >= 0 || !container_done) {
+    struct pollfd fds[5] = {{.fd = out.fd, .events = POLLIN},
+                            {.fd = err.fd, .events = POLLIN},
+                            {.fd = tty.fd, .events = POLLIN},
+                            {.fd = sfd, .events = POLLIN},
+                            {.fd = console_listen, .events = POLLIN}};
+    int r = poll(fds, 5, 1000);
+    if (r > 0 && console_listen >= 0 && (fds[4].revents & POLLIN)) {
+      tty.fd = receive_fd(console_listen);
+      close(console_listen);
+      console_listen = -1;
+      unlink(console_socket);
+    }
+    if (r > 0 && (fds[3].revents & POLLIN)) {
       struct signalfd_siginfo info;
       while (read(sfd, &info, sizeof info) > 0) {
       }
@@ -279,14 +326,15 @@ int main(int argc, char **argv) {
     if (runtime_done && !container_done && container > 0 && kill(container, 0) < 0 && errno == ESRCH)
       container_done = 1;
     if (r < 0 && errno == EINTR) continue;
-    if (container_done && (r == 0 || (out.fd < 0 && err.fd < 0))) break; /* escaped writers do not hold us */
-    struct stream *streams[2] = {&out, &err};
-    for (int k = 0; k < 2; k++) {
+    if (container_done && (r == 0 || (out.fd < 0 && err.fd < 0 && tty.fd < 0)))
+      break; /* escaped writers do not hold us */
+    struct stream *streams[3] = {&out, &err, &tty};
+    for (int k = 0; k < 3; k++) {
       if (r <= 0 || streams[k]->fd < 0 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(streams[k]->fd, streams[k]->buf + streams[k]->len,
                        sizeof streams[k]->buf - streams[k]->len);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
+      if (n <= 0) { /* EOF, or EIO from a terminal whose last writer is gone */
         flush_lines(streams[k], 1);
         close(streams[k]->fd);
         streams[k]->fd = -1;
@@ -298,6 +346,11 @@ int main(int argc, char **argv) {
   }
   flush_lines(&out, 1);
   flush_lines(&err, 1);
+  flush_lines(&tty, 1);
+  if (console_listen >= 0) {
+    close(console_listen);
+    unlink(console_socket);
+  }
   if (!runtime_done) waitpid(child, &runtime_status, 0);
   if (container <= 0) status = runtime_status; /* the runtime failed: report its status */
   sample_oom();

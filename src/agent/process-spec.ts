@@ -151,5 +151,6 @@ export function processSpec(
     env: mergeEnv(defaults, envRecord(image.Env), extraEnv, machine.env ?? {}, main?.env ?? {}, secretEnv),
     cwd: image.WorkingDir || '/',
     user,
+    ...(machine.init?.tty ? { tty: true } : {}),
   };
 }

@@ -90,7 +90,7 @@ export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<str
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: process.tty === true,
       user: { uid: process.user.uid, gid: process.user.gid, additionalGids: process.user.additionalGids },
       args: process.args,
       env: process.env,

@@ -201,6 +201,27 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     assert.match(records[1], / stdout F a{3616}$/);
   });
 
+  it('gives a process with init.tty a terminal and logs what it writes there', async () => {
+    const script = 'if test -t 1; then echo "terminal: yes"; else echo "terminal: no"; fi';
+    const plain = await launch('notty', ['sh', '-c', script]);
+    await waitFor('exit without a tty', async () => (await runtime.inspect(plain.id)).exit);
+    assert.match(await logOf(plain.id), / stdout F terminal: no$/m);
+    const withTty = await launch('tty', ['sh', '-c', script], {
+      process: {
+        args: ['sh', '-c', script],
+        env: ['PATH=/bin'],
+        cwd: '/',
+        tty: true,
+        user: { uid: 0, gid: 0, additionalGids: [] },
+      },
+    });
+    const exit = await waitFor('exit with a tty', async () => (await runtime.inspect(withTty.id)).exit);
+    assert.equal(exit.exitCode, 0);
+    await waitFor('the terminal line in the log', async () =>
+      /stdout F terminal: yes\r?$/m.test(await logOf(withTty.id)) ? true : undefined,
+    );
+  });
+
   it('reports a command that cannot start, and an OOM kill', async () => {
     await assert.rejects(launch('missing', ['/no/such/program']), { code: 'SANDBOX_START_FAILED' });
     const hog = await launch('oom', ['sh', '-c', 'x=a; while true; do x="$x$x"; done'], {

@@ -47,6 +47,8 @@ interface SandboxRecord {
   id: string;
   dir: string;
   imageRootfs: string;
+  /** The process has a terminal: the runtime hands its master end to the shim. */
+  tty?: boolean;
 }
 
 interface RuntimeState {
@@ -114,7 +116,12 @@ export class OciRuntimeDriver implements RuntimeDriver {
       await rm(join(previous.dir, 'upper'), { recursive: true, force: true });
       await rm(join(previous.dir, 'work'), { recursive: true, force: true });
     }
-    const record: SandboxRecord = { id: spec.id, dir: spec.dir, imageRootfs: spec.imageRootfs };
+    const record: SandboxRecord = {
+      id: spec.id,
+      dir: spec.dir,
+      imageRootfs: spec.imageRootfs,
+      ...(spec.process.tty ? { tty: true } : {}),
+    };
     await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
     await mkdir(spec.dir, { recursive: true });
     await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
@@ -166,6 +173,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
       runtime: [this.#options.runtimeBin, '--root', this.#root],
       bundle: bundleDir(record.dir),
       id,
+      consoleSocket: record.tty ? join(record.dir, 'console.sock') : undefined,
     }).catch((error: unknown) => {
       throw sandboxStartFailed(id, `cannot run the shim ${this.#options.shimPath}`, error);
     });

@@ -32,6 +32,8 @@ export interface ShimLaunch {
   runtime: string[];
   bundle: string;
   id: string;
+  /** For a process with a terminal: where the runtime sends the terminal to the shim. */
+  consoleSocket?: string;
 }
 
 /** Starts the shim; resolves once the runtime has started the sandbox's process: true, or failed
@@ -40,11 +42,14 @@ export async function launchShim(launch: ShimLaunch): Promise<boolean> {
   const { files } = launch;
   const args = [
     ...['--pid-file', files.shimPid, '--exit-file', files.exit, '--log', files.log],
-    ...['--container-pid-file', files.containerPid, '--oom-file', launch.oomFile, '--'],
+    ...['--container-pid-file', files.containerPid, '--oom-file', launch.oomFile],
+    ...(launch.consoleSocket ? ['--console-socket', launch.consoleSocket] : []),
+    '--',
     ...[
       ...launch.runtime,
       'run',
       '--detach',
+      ...(launch.consoleSocket ? ['--console-socket', launch.consoleSocket] : []),
       '--pid-file',
       files.containerPid,
       '--bundle',

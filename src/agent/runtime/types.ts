@@ -10,6 +10,8 @@ export interface ProcessSpec {
   env: string[];
   cwd: string;
   user: { uid: number; gid: number; additionalGids: number[] };
+  /** init.tty: the process gets a terminal; what it writes there is logged as stdout. */
+  tty?: boolean;
 }
 
 export interface SandboxSpec {
