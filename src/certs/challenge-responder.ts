@@ -4,8 +4,8 @@
  * whichever proxy the ACME server reaches knows every token the control plane published.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
+import { listenOnLoopback } from '../loopback-server.ts';
 import { keys } from '../model/keys.ts';
 import type { Store } from '../store/types.ts';
 import type { AcmeChallengeRecord } from './acme-issue.ts';
@@ -33,19 +33,5 @@ export async function startChallengeResponder(store: Store, log: pino.Logger): P
     log.info({ hostname: entry.value.hostname, token }, 'ACME challenge answered');
     response.writeHead(200, { 'content-type': 'text/plain' }).end(entry.value.key_authorization);
   });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { address, port } = server.address() as AddressInfo;
-  return {
-    host: address,
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenOnLoopback(server, 5000);
 }

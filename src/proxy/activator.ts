@@ -6,9 +6,9 @@
  * requests ever reach Node.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import { pickWakeCandidate } from './activator-pick.ts';
 import { waitForListener } from './activator-probe.ts';
@@ -182,21 +182,10 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     request.pipe(upstream);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
   // HAProxy keeps connections to its servers open between requests.
-  server.keepAliveTimeout = 65_000;
-  const { port } = server.address() as AddressInfo;
-  log.debug({ port }, 'activator listening');
-  return {
-    address: { host: '127.0.0.1', port },
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const listener = await listenOnLoopback(server, 65_000);
+  log.debug({ port: listener.port }, 'activator listening');
+  return { address: { host: listener.host, port: listener.port }, close: listener.close };
 }
 
 function unavailable(response: http.ServerResponse, message: string, retryAfterSeconds: number) {

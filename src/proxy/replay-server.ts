@@ -5,9 +5,9 @@
  * Only these requests touch Node; everything else stays in HAProxy.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import { listenOnLoopback } from '../loopback-server.ts';
 import type { AppRecord } from '../model/app.ts';
 import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
@@ -258,19 +258,5 @@ export async function startReplayer(options: {
       else response.destroy();
     });
   });
-  server.keepAliveTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { address, port } = server.address() as AddressInfo;
-  return {
-    host: address,
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenOnLoopback(server, 10_000);
 }
