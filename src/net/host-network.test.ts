@@ -9,7 +9,8 @@ const tag = randomBytes(2).toString('hex');
 const options = {
   bridge: `nbt${tag}`,
   ipv4Cidr: `10.${randomInt(100, 250)}.${randomInt(0, 250)}.0/24`,
-  ipv6Cidr: `fdbb:${tag}:${randomInt(1, 0xffff).toString(16)}::/64`,
+  // Hextets without leading zeros, as `ip` prints them (a tag like 0db7 would read back as db7).
+  ipv6Cidr: `fdbb:${Number.parseInt(tag, 16).toString(16)}:${randomInt(1, 0xffff).toString(16)}::/64`,
   netnsPrefix: `nbt${tag}-`,
 };
 const network = createHostNetwork(options);
