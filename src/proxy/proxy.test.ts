@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import type { AppRecord, MachineRecord, MachineState, MachineStatus } from '../m
 import { SqliteStore } from '../store/sqlite.ts';
 import { proxyPaths, startProxy } from './mod.ts';
 import { cliCommand, parseShowProc, RuntimeApi } from './runtime-api.ts';
+import { freePort, haproxyProcesses } from './test-proxy.ts';
 
 const HOST = 'host-1';
 const now = () => new Date().toISOString();
@@ -62,14 +63,6 @@ function machineStatus(record: MachineRecord, state: MachineState, ipv4: string)
     events: [],
     updated_at: now(),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A machine stand-in: answers with its name and the headers it received. */
@@ -127,22 +120,6 @@ function get(port: number, host: string, path = '/', headers: Record<string, str
     request.on('error', reject);
     request.end();
   });
-}
-
-/** HAProxy processes started from this test's configuration that are still alive (zombies are gone). */
-function haproxyProcesses(configPath: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmdline.includes(configPath) && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
 }
 
 async function setup(t: test.TestContext) {

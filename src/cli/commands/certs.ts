@@ -1,23 +1,10 @@
 /** `nearby certs add|list|show|remove|ca`: TLS certificates for an app's host names. */
 import { readFile } from 'node:fs/promises';
+import type { CertificateView } from '../../api/routes/certs.ts';
 import { appName } from '../app-name.ts';
 import type { Command } from '../command.ts';
 import { appOption, jsonOption, usageError } from '../command.ts';
 import { table } from '../output.ts';
-
-interface CertificateView {
-  hostname: string;
-  app: string;
-  source: string;
-  status: string;
-  not_after?: string;
-  renew_at?: string;
-  issuer?: string;
-  error?: string;
-  attempts: number;
-  next_attempt_at?: string;
-  created_at?: string;
-}
 
 const path = (app: string, hostname?: string) =>
   `/v1/apps/${encodeURIComponent(app)}/certificates${hostname ? `/${encodeURIComponent(hostname)}` : ''}`;
