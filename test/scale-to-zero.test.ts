@@ -111,8 +111,13 @@ describe('scale to zero: idle apps stop, the next request wakes them', { concurr
     assert.equal(answer.status, 200, answer.body);
     const match = /^hello from ([0-9a-f]{14}) in fra$/.exec(answer.body.trim());
     assert.ok(match, answer.body);
-    const woken = (await machines('sleepy')).find((machine) => machine.id === match[1]);
-    assert.equal(woken?.state, 'started');
+    // The machine answers as soon as it listens; its agent records `started` a moment later.
+    const woken = await eventually(
+      async () =>
+        (await machines('sleepy')).find((machine) => machine.id === match[1] && machine.state === 'started'),
+      10_000,
+      'the woken machine to be reported started',
+    );
     const reasons = (woken?.events ?? []).map((event) => `${event.type}:${event.request?.reason ?? ''}`);
     assert.ok(reasons.includes('start:request'), `started for a request: ${reasons.join(', ')}`);
     assert.ok(reasons.includes('stop:idle'), `stopped for idleness before: ${reasons.join(', ')}`);
