@@ -3,12 +3,14 @@
  * deploy creates machines; later ones replace each machine's config one at a time (rolling),
  * waiting for each to start before touching the next. Progress is printed as it happens.
  */
+import { dirname } from 'node:path';
 import type { PlatformInfo } from '../../api/routes/platform.ts';
 import { formatIssues, loadConfig, processGroups, toMachineConfig } from '../../config/mod.ts';
 import { NearbyError } from '../../errors.ts';
 import type { LogLine, MachineConfig, MachineView } from '../../model/mod.ts';
 import type { ApiClient } from '../client.ts';
 import { appOption, type Command, type Context, configOption, configPath, usageError } from '../command.ts';
+import { deployImage } from '../deploy/image.ts';
 import { machinesApi, waitLong } from '../machines-client.ts';
 
 /** How long a machine must stay up after starting before the deploy calls it good. */
@@ -43,12 +45,12 @@ Options:
     const config = result.config;
     const app = (values.app as string | undefined) ?? config.app;
     if (!app) throw usageError('no app name: set `app = "NAME"` in the config or pass -a APP', deploy);
-    const image = (values.image as string | undefined) ?? config.build?.image;
-    if (!image) {
-      throw new NearbyError('NO_IMAGE', 'nothing to deploy: no --image and no [build] image in the config', {
-        hint: 'set `image = "registry/name:tag"` under [build], or pass --image (Dockerfile builds come later)',
-      });
-    }
+    const image = await deployImage(context, {
+      app,
+      config,
+      configDir: dirname(path),
+      image: values.image as string | undefined,
+    });
     const timeout = Number(values['wait-timeout'] ?? 120);
     const api = context.client();
     const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
