@@ -9,7 +9,7 @@
  * Prints `name=value` lines and writes them under "## Proxy" in docs/perf.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -18,7 +18,7 @@ import type { MachineView } from '../src/model/mod.ts';
 import { runCommand } from '../src/run-command.ts';
 import { selfSignedCert } from '../test/helpers/certs.ts';
 import { helloImage } from '../test/helpers/images.ts';
-import { nearbyBin, repoRoot } from '../test/helpers/nearby.ts';
+import { repoRoot, startNearby } from '../test/helpers/nearby.ts';
 import { freePort, startRegistry } from '../test/helpers/registry.ts';
 
 const run = promisify(execFile);
@@ -52,9 +52,53 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU time of the processes asked about, per request (µs): steadier than rates on a busy host. */
+  cpuUsPerRequest: number;
 }
 
-async function wrk(url: string, options: { host?: string; paceMs?: number; connections?: number } = {}) {
+/** Processes whose command line matches, and their descendants (nginx's workers). */
+async function cpuTicks(matches: (cmdline: string) => boolean, descendants = true): Promise<number> {
+  const procs: { pid: number; ppid: number; ticks: number; cmdline: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (in parentheses): state ppid … utime(14) stime(15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      procs.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        ticks: Number(fields[11]) + Number(fields[12]),
+        cmdline,
+      });
+    } catch {
+      // Gone while reading.
+    }
+  }
+  const chosen = new Set(procs.filter((proc) => matches(proc.cmdline)).map((proc) => proc.pid));
+  for (let grew = descendants; grew; ) {
+    grew = false;
+    for (const proc of procs) {
+      if (!chosen.has(proc.pid) && chosen.has(proc.ppid)) {
+        chosen.add(proc.pid);
+        grew = true;
+      }
+    }
+  }
+  return procs.filter((proc) => chosen.has(proc.pid)).reduce((sum, proc) => sum + proc.ticks, 0);
+}
+const TICK_US = 10_000; // USER_HZ 100
+
+async function wrk(
+  url: string,
+  options: {
+    host?: string;
+    paceMs?: number;
+    connections?: number;
+    cpu?: { matches: (cmdline: string) => boolean; descendants?: boolean };
+  } = {},
+) {
   const args = [
     '-t',
     String(THREADS),
@@ -66,10 +110,15 @@ async function wrk(url: string, options: { host?: string; paceMs?: number; conne
   ];
   if (options.host) args.push('-H', `Host: ${options.host}`);
   if (options.paceMs !== undefined) args.push('-s', join(import.meta.dirname, 'wrk-pace.lua'));
+  const cpu = options.cpu;
+  const before = cpu ? await cpuTicks(cpu.matches, cpu.descendants) : 0;
   const { stdout } = await run('wrk', [...args, url], {
     env: { ...process.env, NEARBY_BENCH_DELAY_MS: String(options.paceMs ?? 0) },
     maxBuffer: 1 << 20,
   });
+  const ticks = cpu ? (await cpuTicks(cpu.matches, cpu.descendants)) - before : 0;
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  const cpuUsPerRequest = requests > 0 ? (ticks * TICK_US) / requests : 0;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
@@ -77,7 +126,7 @@ async function wrk(url: string, options: { host?: string; paceMs?: number; conne
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
   if (!Number.isFinite(rps)) throw new Error(`wrk printed no rate:\n${stdout}`);
-  return { rps, p50, p99, errors } satisfies WrkResult;
+  return { rps, p50, p99, errors, cpuUsPerRequest } satisfies WrkResult;
 }
 
 async function h2load(url: string, connectTo: string): Promise<number> {
@@ -148,76 +197,19 @@ async function waitHttp(url: string, host?: string) {
   throw new Error(`${url} did not answer 200`);
 }
 
-/** `nearby server` with its log in a file (an access-log line per request would fill a pipe reader). */
+/** `nearby server` with its log in a file (an access-log line per request would fill memory). */
 async function startServer(dir: string) {
-  const apiPort = await freePort();
-  const proxyPort = await freePort();
-  const tlsPort = await freePort();
   const metricsPort = await freePort();
-  const net = 240 + Math.floor(Math.random() * 10);
-  const help = (await runCommand(nearbyBin, ['server', '--help'])).stdout;
-  const args = [
-    'server',
-    '--data-dir',
-    join(dir, 'data'),
-    '--api-listen',
-    `127.0.0.1:${apiPort}`,
-    '--proxy-listen',
-    `127.0.0.1:${proxyPort}`,
-    '--metrics-listen',
-    `127.0.0.1:${metricsPort}`,
-    '--region',
-    'fra',
-    '--host-name',
-    `bench-${net}`,
-    '--bridge',
-    `nbb${net}`,
-    '--machine-cidr',
-    `10.${net}.0.0/24`,
-    '--machine-cidr6',
-    `fdaa:0:${net.toString(16)}::/64`,
-    '--log-format',
-    'json',
-  ];
-  const tls = help.includes('--proxy-tls-listen');
-  if (tls) args.push('--proxy-tls-listen', `127.0.0.1:${tlsPort}`);
-  const log = await open(join(dir, 'server.log'), 'w');
-  const child = spawn(nearbyBin, args, { stdio: ['ignore', log.fd, log.fd] });
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, delay(20_000)]);
-    }
-    await log.close();
-    await runCommand(nearbyBin, ['host', 'clean', '--data-dir', join(dir, 'data'), '--purge']);
+  const nearby = await startNearby(hooks, {
+    logFile: join(dir, 'server.log'),
+    args: ['--metrics-listen', `127.0.0.1:${metricsPort}`],
   });
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null)
-      throw new Error(`nearby server exited:\n${await readFile(join(dir, 'server.log'), 'utf8')}`);
-    if (
-      await fetch(`${apiUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (i > 600) throw new Error('nearby server did not start');
-    await delay(100);
-  }
-  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
   const api = async <T>(method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const { status, body: answer } = await nearby.api<T>(method, path, body);
+    if (status >= 300) throw new Error(`${method} ${path}: ${status} ${JSON.stringify(answer)}`);
+    return answer;
   };
-  return { api, proxyPort, tlsPort: tls ? tlsPort : undefined, metricsPort, dataDir: join(dir, 'data') };
+  return { api, proxyPort: nearby.proxyPort, tlsPort: nearby.tlsPort, metricsPort, dataDir: nearby.dataDir };
 }
 
 async function selfSigned(dir: string): Promise<string> {
@@ -334,12 +326,12 @@ async function writePerf(lines: [string, string][]) {
     ...lines.map(([name, value]) => `${name}=${value}`),
     '```',
     '',
-    '',
   ].join('\n');
-  const pattern = /^## Proxy\n[\s\S]*?(?=^## |(?![\s\S]))/m;
+  // Only the figures are replaced: the analysis below them (### subsections) stays.
+  const pattern = /^## Proxy\n[\s\S]*?^```\n[\s\S]*?^```\n/m;
   const next = pattern.test(current)
     ? current.replace(pattern, section)
-    : `${current.trimEnd()}\n\n${section}`;
+    : `${current.trimEnd()}\n\n${section}\n`;
   await writeFile(file, next);
 }
 
@@ -394,11 +386,23 @@ try {
   }
   await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, nearbyUrl]);
   const direct = await wrk(`http://${upstream}/`);
-  const nearby = await wrk(nearbyUrl, { host: HOST });
-  const nginx = await wrk(`http://127.0.0.1:${ports.nginx}/`);
-  const haproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`);
+  const nearbyHaproxy = {
+    matches: (cmdline: string) => cmdline.includes(join(server.dataDir, 'proxy', 'haproxy.cfg')),
+  };
+  const nearbyNode = {
+    matches: (cmdline: string) => cmdline.includes(' server ') && cmdline.includes(` ${server.dataDir} `),
+    descendants: false,
+  };
+  const nearby = await wrk(nearbyUrl, { host: HOST, cpu: nearbyHaproxy });
+  const nearbyAgain = await wrk(nearbyUrl, { host: HOST, cpu: nearbyNode });
+  const nginx = await wrk(`http://127.0.0.1:${ports.nginx}/`, {
+    cpu: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx', 'nginx.conf')) },
+  });
+  const haproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`, {
+    cpu: { matches: (cmdline) => cmdline.includes(join(dir, 'haproxy', 'haproxy.cfg')) },
+  });
   const rules = await wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST });
-  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules })) {
+  for (const [name, result] of Object.entries({ direct, nearby, nearbyAgain, nginx, haproxy, rules })) {
     if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx answers`);
   }
   report('proxy_rps_direct', direct.rps, 0);
@@ -409,6 +413,11 @@ try {
   report('proxy_rps_ratio_vs_nginx', nearby.rps / nginx.rps);
   report('proxy_rps_ratio_vs_haproxy', nearby.rps / haproxy.rps);
   report('proxy_rps_ratio_rules_vs_haproxy', rules.rps / haproxy.rps);
+  // CPU per request of each proxy's processes: what it costs, whatever else runs on the host.
+  report('proxy_cpu_us_per_request_nearby_haproxy', nearby.cpuUsPerRequest, 1);
+  report('proxy_cpu_us_per_request_nearby_node', nearbyAgain.cpuUsPerRequest, 1);
+  report('proxy_cpu_us_per_request_haproxy', haproxy.cpuUsPerRequest, 1);
+  report('proxy_cpu_us_per_request_nginx', nginx.cpuUsPerRequest, 1);
 
   // p99 at a fixed rate, half nginx's peak: each connection waits PACE_MS between requests.
   const paceMs = 5;
@@ -425,19 +434,15 @@ try {
   report('proxy_p99_added_haproxy_ms', pacedHaproxy.p99 - pacedDirect.p99, 3);
   report('proxy_p99_added_nginx_ms', pacedNginx.p99 - pacedDirect.p99, 3);
 
-  if (server.tlsPort !== undefined) {
-    const h2 = (port: number) => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
-    const h2Nearby = await h2(server.tlsPort);
-    const h2Nginx = await h2(ports.nginxTls);
-    const h2Haproxy = await h2(ports.haproxyTls);
-    report('proxy_h2_rps_nearby', h2Nearby, 0);
-    report('proxy_h2_rps_nginx', h2Nginx, 0);
-    report('proxy_h2_rps_haproxy', h2Haproxy, 0);
-    report('proxy_h2_rps_ratio_vs_nginx', h2Nearby / h2Nginx);
-    report('proxy_h2_rps_ratio_vs_haproxy', h2Nearby / h2Haproxy);
-  } else {
-    process.stdout.write('# HTTP/2 over TLS skipped: this nearby server has no --proxy-tls-listen\n');
-  }
+  const h2 = (port: number) => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
+  const h2Nearby = await h2(server.tlsPort);
+  const h2Nginx = await h2(ports.nginxTls);
+  const h2Haproxy = await h2(ports.haproxyTls);
+  report('proxy_h2_rps_nearby', h2Nearby, 0);
+  report('proxy_h2_rps_nginx', h2Nginx, 0);
+  report('proxy_h2_rps_haproxy', h2Haproxy, 0);
+  report('proxy_h2_rps_ratio_vs_nginx', h2Nearby / h2Nginx);
+  report('proxy_h2_rps_ratio_vs_haproxy', h2Nearby / h2Haproxy);
   await writePerf(figures);
   process.stdout.write('written to docs/perf.md under "## Proxy"\n');
 } finally {

@@ -10,4 +10,5 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
 fi
 shift
 scripts/setup.sh docker-registry skopeo umoci busybox-static wrk nginx-light nghttp2-client
+[ "$name" != microvm ] || scripts/microvm-assets.sh
 exec node_modules/node/bin/node --disable-warning=ExperimentalWarning "bench/$name.ts" "$@"

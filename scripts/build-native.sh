@@ -18,3 +18,7 @@ build() {
 
 build shim
 build hello -static -pthread
+build pty-relay
+# The microVM guest's PID 1 (it runs from an initramfs with no libc of its own: static).
+mkdir -p "$root/native/build/init"
+build init/init -static

@@ -13,8 +13,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # golang-github-containers-common ships the default seccomp profile (/usr/share/containers/seccomp.json).
+# qemu-system-x86 and qemu-utils run `--runtime microvm` machines (docs/microvm.md).
+# docker-registry is nearby's own registry (a child of `nearby server`); buildah builds Dockerfiles.
 packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl openssl
-  golang-github-containers-common "$@")
+  golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,7 +1,8 @@
 /**
  * Certificates and observability end to end: a real `nearby server` (HAProxy), a real ACME server
- * (pebble) validating HTTP-01 through nearby's proxy port, the local CA, uploads; then one access
- * log line per request and `/metrics` with HAProxy's and nearby's figures.
+ * (pebble) validating HTTP-01 through nearby's proxy port, the local CA, uploads; a second server
+ * validating TLS-ALPN-01 on its TLS port and getting its apps domain's wildcard by DNS-01 from its
+ * own DNS responder (one pebble for both); then one access log line per request and `/metrics`.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -32,6 +33,9 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
   let metricsPort: number;
   let tlsPort: number;
   let workdir: string;
+  /** The second server's TLS port and DNS-01 responder, known before pebble starts. */
+  let alpnTlsPort: number;
+  let alpnDnsPort: number;
   const cleanups: (() => unknown)[] = [];
   const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
   after(async () => {
@@ -73,10 +77,15 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
   });
 
   test('certs add gets a certificate from pebble through the real HTTP-01 flow on the proxy port', async () => {
+    alpnTlsPort = await freePort();
+    alpnDnsPort = await freePort();
     await startPebble(hooks, {
       httpPort: nearby.proxyPort,
-      resolvable: ['www.example.com'],
+      tlsPort: alpnTlsPort,
+      resolvable: ['www.example.com', 'alpn.example.com'],
       tls: pebbleTls,
+      // What the operator's NS record does: _acme-challenge.<apps domain> is answered by nearby.
+      delegate: { zone: '_acme-challenge.apps.example.com', port: alpnDnsPort },
     });
     const added = await nearby.cli(['certs', 'add', 'www.example.com', '-a', 'web']);
     assert.equal(added.code, 0, added.stderr);
@@ -222,6 +231,102 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
       'the uploaded certificate served',
     );
     assert.equal(uploaded.issuer, 'up.example.com');
+  });
+
+  test('with --acme-challenge tls-alpn-01 the TLS port answers acme-tls/1; --acme-dns-listen gets the apps domain a wildcard by DNS-01', async () => {
+    const second = await startNearby(hooks, {
+      args: [
+        '--proxy-tls-listen',
+        `127.0.0.1:${alpnTlsPort}`,
+        '--acme-challenge',
+        'tls-alpn-01',
+        '--acme-dns-listen',
+        `127.0.0.1:${alpnDnsPort}`,
+        '--apps-domain',
+        'apps.example.com',
+        '--metrics-listen',
+        'off',
+      ],
+    });
+    const created = await second.cli(['apps', 'create', 'shop']);
+    assert.equal(created.code, 0, created.stderr);
+    const added = await second.cli(['certs', 'add', 'alpn.example.com', '-a', 'shop']);
+    assert.equal(added.code, 0, added.stderr);
+    const shown = await eventually(
+      async () => {
+        const result = await second.cli(['certs', 'show', 'alpn.example.com', '-a', 'shop']);
+        return /Status:\s+(issued|failed)/.test(result.stdout) ? result.stdout : undefined;
+      },
+      90_000,
+      'the TLS-ALPN-01 certificate',
+    ).catch((error) => {
+      throw new Error(`${error}\n${second.output().slice(-4000)}`);
+    });
+    assert.match(shown, /Status:\s+issued/, `${shown}\n${second.output().slice(-3000)}`);
+    assert.match(shown, /Issuer:\s+.*Pebble/i);
+    assert.match(second.output(), /ACME TLS-ALPN-01 challenge answered/);
+
+    const handshake = (servername: string, ALPNProtocols?: string[]) =>
+      new Promise<{ names: string; issuer: string; protocol: string | false | null }>((resolve, reject) => {
+        const socket = connect(
+          { host: '127.0.0.1', port: alpnTlsPort, servername, ALPNProtocols, rejectUnauthorized: false },
+          () => {
+            const peer = socket.getPeerCertificate();
+            resolve({
+              names: peer.subjectaltname ?? '',
+              issuer: String(peer.issuer?.CN ?? ''),
+              protocol: socket.alpnProtocol,
+            });
+            socket.end();
+          },
+        );
+        socket.on('error', reject);
+      });
+    // Ordinary clients still reach HAProxy's TLS termination through the TCP front.
+    const served = await eventually(
+      async () => {
+        const result = await handshake('alpn.example.com', ['h2', 'http/1.1']);
+        return /Pebble/i.test(result.issuer) ? result : undefined;
+      },
+      30_000,
+      'the TLS-ALPN-01 certificate served',
+    );
+    assert.equal(served.names, 'DNS:alpn.example.com');
+    assert.equal(served.protocol, 'h2');
+    const page = await curl(
+      `https://shop.apps.example.com:${alpnTlsPort}/through-the-front`,
+      '-k',
+      '--resolve',
+      `shop.apps.example.com:${alpnTlsPort}:127.0.0.1`,
+    );
+    assert.ok(
+      [404, 503].includes(page.status),
+      `HAProxy's HTTP frontend answers: ${page.status} ${page.body}`,
+    );
+    // PROXY v2 from the TCP front keeps the client's address for the HTTP rules and the access log.
+    const logged = await eventually(async () =>
+      second
+        .output()
+        .split('\n')
+        .filter((text) => text.startsWith('{') && text.includes('/through-the-front'))
+        .map((text) => JSON.parse(text) as { client_ip?: string; path?: string })
+        .find((entry) => entry.path?.endsWith('/through-the-front')),
+    );
+    assert.equal(logged.client_ip, '127.0.0.1');
+
+    // The apps domain's wildcard, validated through nearby's DNS responder, replaces the local CA.
+    const wildcard = await eventually(
+      async () => {
+        const result = await handshake('shop.apps.example.com');
+        return result.names === 'DNS:*.apps.example.com' ? result : undefined;
+      },
+      90_000,
+      'the wildcard served for shop.apps.example.com',
+    ).catch((error) => {
+      throw new Error(`${error}\n${second.output().slice(-4000)}`);
+    });
+    assert.match(wildcard.issuer, /Pebble/i);
+    assert.match(second.output(), /DNS-01 query answered/);
   });
 
   test('each request is one access-log line and shows in /metrics, per app', async () => {

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { MachineView } from '../src/model/mod.ts';
@@ -46,6 +49,8 @@ async function curl(url: string, ...extra: string[]) {
   return { status, headers, body: rest.join('\r\n\r\n') };
 }
 
+const MIB = 1024 * 1024;
+
 describe('routing controls: Fly-Replay and instance/region headers', { concurrency: false }, () => {
   let nearby: RunningNearby;
   let metricsPort: number;
@@ -56,8 +61,12 @@ describe('routing controls: Fly-Replay and instance/region headers', { concurren
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
   const url = (app: string, path: string) => `http://${app}.localhost:${nearby.proxyPort}${path}`;
+  /** Request bodies for curl (too large for its command line). */
+  let dataDir: string;
 
   before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'nearby-routing-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     const registry = await startRegistry(hooks);
     const image = await buildImage({
       layers: [
@@ -134,6 +143,26 @@ describe('routing controls: Fly-Replay and instance/region headers', { concurren
     assert.equal(here.status, 200, 'region= of this region picks a machine here');
   });
 
+  test('a body of 1 MiB is replayed whole; one that needs no replay passes as it is', async () => {
+    const file = join(dataDir, 'one-mib.bin');
+    await writeFile(file, Buffer.alloc(MIB, 'y'));
+    const replayed = await curl(url('rt', '/cgi-bin/app?replay=elsewhere:true'), '--data-binary', `@${file}`);
+    assert.equal(replayed.status, 200, replayed.body.slice(0, 300));
+    const answered = /machine=(\S+)/.exec(replayed.body)?.[1];
+    const source = /src=instance=([^;]+)/.exec(replayed.body)?.[1];
+    assert.ok(answered && source && answered !== source, replayed.body.slice(0, 300));
+    assert.match(replayed.headers['fly-replay-src'], new RegExp(`instance=${source};region=fra`));
+    assert.equal(
+      /body=(y*)/.exec(replayed.body)?.[1].length,
+      MIB,
+      'the whole body reached the replay target',
+    );
+    const plain = await curl(url('rt', '/cgi-bin/app'), '--data-binary', `@${file}`);
+    assert.equal(plain.status, 200);
+    assert.equal(/body=(y*)/.exec(plain.body)?.[1].length, MIB);
+    assert.equal(plain.headers['fly-replay-src'], undefined);
+  });
+
   test('replays that cannot be done answer a clear error', async () => {
     const gone = await curl(url('rt', '/cgi-bin/app?replay=instance:0000000000dead'));
     assert.equal(gone.status, 503);
@@ -141,13 +170,21 @@ describe('routing controls: Fly-Replay and instance/region headers', { concurren
     const far = await curl(url('rt', '/cgi-bin/app?replay=region:syd'));
     assert.equal(far.status, 503);
     assert.match(far.body, /no running machine in region syd/);
+    const tooBig = join(dataDir, 'too-big.bin');
+    await writeFile(tooBig, Buffer.alloc(MIB + 1, 'x'));
+    // (No `Expect: 100-continue`, so that the answer read is the final one.)
     const big = await curl(
       url('rt', '/cgi-bin/app?replay=elsewhere:true'),
+      '-H',
+      'Expect:',
       '--data-binary',
-      'x'.repeat(100_000),
+      `@${tooBig}`,
     );
     assert.equal(big.status, 413);
-    assert.match(big.body, /request body \(100000 bytes\) is larger than what the proxy keeps for a replay/);
+    assert.match(
+      big.body,
+      /request body \(1048577 bytes\) is larger than what the proxy keeps for a replay \(1 MiB\)/,
+    );
     const chunked = await curl(
       url('rt', '/cgi-bin/app?replay=elsewhere:true'),
       '-H',

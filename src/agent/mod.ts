@@ -2,6 +2,9 @@
  * The host agent: publishes its host, reconciles the machines assigned to it, ships their logs.
  * It talks to the rest of nearby only through the store.
  */
+import { join } from 'node:path';
+import { startVolumes } from '../volumes/mod.ts';
+import { serveConsoles } from './console-server.ts';
 import { runHeartbeat } from './heartbeat.ts';
 import { serveMachineRequests } from './machine-requests.ts';
 import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
@@ -19,12 +22,20 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.log.child({ part: 'agent' });
   await options.network.ensure();
+  const consoleSocket = join(options.dataDir, 'agent-console.sock');
+  await serveConsoles(consoleSocket, options.runtime, log, options.signal);
   await runHeartbeat(
     options.store,
-    { name: options.host, region: options.region, runtime: options.runtime.name },
+    {
+      name: options.host,
+      region: options.region,
+      runtime: options.runtime.name,
+      console_socket: consoleSocket,
+    },
     options.signal,
   );
-  const reconciler = new Reconciler({ ...options, log });
+  const volumes = startVolumes({ ...options, log });
+  const reconciler = new Reconciler({ ...options, log, volumes: volumes.manager });
   const stopped = (what: string) => (error: unknown) => {
     if (!options.signal.aborted) log.error({ err: error }, `agent stopped ${what}`);
   };
@@ -33,6 +44,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     serveMachineRequests(options.store, options.host, options.runtime, log, options.signal).catch(
       stopped('serving machine requests'),
     ),
+    volumes.done,
   ]).then(() => {});
   return { reconciler, done };
 }

@@ -23,6 +23,7 @@ import {
 import type { HostNetwork } from '../net/types.ts';
 import type { ImageService } from '../oci/types.ts';
 import type { Store } from '../store/mod.ts';
+import type { VolumeMounter } from '../volumes/mod.ts';
 import { LogShipper } from './log-shipper.ts';
 import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
 import { processSpec } from './process-spec.ts';
@@ -38,6 +39,8 @@ export interface ReconcilerOptions {
   runtime: RuntimeDriver;
   network: HostNetwork;
   log: Logger;
+  /** Mounts the machines' volumes; without it a machine with `mounts` fails to start. */
+  volumes?: VolumeMounter;
 }
 
 const EXIT_POLL_MS = 250;
@@ -57,6 +60,8 @@ export class Reconciler {
   readonly #running = new Map<string, number>();
   readonly #shippers = new Map<string, LogShipper>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
+  /** The secrets (`#secretsTag`) each sandbox was prepared with. */
+  readonly #preparedSecrets = new Map<string, string>();
   /** Work found outside the worker (an exit, a restart coming due), done by the next reconcile. */
   readonly #exited = new Set<string>();
   readonly #restartDue = new Set<string>();
@@ -363,6 +368,7 @@ export class Reconciler {
       image_digest: image.ref.digest,
     });
     const attachment = await this.#o.network.attach(id, addresses);
+    this.#preparedSecrets.set(id, await this.#secretsTag(record.app));
     const secrets = await this.#secrets(record.app);
     const process = processSpec(
       image.config,
@@ -394,13 +400,19 @@ export class Reconciler {
       },
       netnsPath: attachment.netnsPath,
       files,
+      mounts: await this.#volumeMounts(record),
     });
     this.#prepared.set(id, record.instance_id);
   }
 
   async #start(record: MachineRecord, reason: string): Promise<void> {
     const { id } = record;
-    if (this.#prepared.get(id) !== record.instance_id) await this.#prepare(record);
+    // Secrets are read at prepare: a start after they changed prepares again, so it sees them.
+    const stale =
+      this.#prepared.get(id) !== record.instance_id ||
+      this.#preparedSecrets.get(id) !== (await this.#secretsTag(record.app));
+    if (stale) await this.#prepare(record);
+    else await this.#volumeMounts(record); // mounted and grown to any new size before each start
     await this.#setStatus(id, { state: 'starting' });
     this.#shipper(record).start();
     const { pid } = await this.#o.runtime.start(id).catch(async (error) => {
@@ -430,7 +442,33 @@ export class Reconciler {
     return exit;
   }
 
+  /** Host directories of the machine's volumes, each mounted and at its size. */
+  async #volumeMounts(record: MachineRecord): Promise<{ source: string; destination: string }[]> {
+    const mounts = record.config.mounts ?? [];
+    if (mounts.length === 0) return [];
+    const { volumes } = this.#o;
+    if (!volumes)
+      throw new NearbyError('VOLUMES_UNAVAILABLE', 'this agent cannot mount volumes', { status: 500 });
+    const result = [];
+    for (const mount of mounts) {
+      if (!mount.volume) {
+        throw new NearbyError('VOLUME_NOT_ATTACHED', `mount ${mount.path} names no volume`, {
+          status: 422,
+          hint: 'update the machine with mounts[].volume set to a volume id',
+        });
+      }
+      result.push({ source: await volumes.mountFor(record.app, mount.volume), destination: mount.path });
+    }
+    return result;
+  }
+
   /** The app's secrets, decrypted, for the machine's env and files (never written to its record). */
+  /** Names and digests of the app's secrets: changes whenever one is set or unset. */
+  async #secretsTag(app: string): Promise<string> {
+    const sealed = await this.#o.store.list<SecretRecord>(keys.secrets(app));
+    return sealed.map(({ value }) => `${value.name}:${value.digest}`).join(',');
+  }
+
   async #secrets(app: string): Promise<Record<string, string>> {
     const sealed = await this.#o.store.list<SecretRecord>(keys.secrets(app));
     if (sealed.length === 0) return {};

@@ -25,6 +25,7 @@ import { type Store, update } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 import { newLease } from './leases.ts';
 import { HOST_STALE_MS, pickHost } from './scheduler.ts';
+import { attachVolumes } from './volume-attach.ts';
 
 export interface ControlPlane {
   store: Store;
@@ -96,16 +97,25 @@ export async function createMachine(
   input = { ...input, config: normalizeConfig(input.config) };
   const region = input.region ?? cp.defaultRegion;
   const resolved = await cp.images.resolve(input.config.image);
-  const host = await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256);
+  const id = machineId();
+  const pick = async () => (await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256)).name;
+  // Volumes first: a machine runs on the host of its volumes.
+  const placed = await attachVolumes(cp.store, {
+    app,
+    machineId: id,
+    region,
+    config: input.config,
+    host: pick,
+  });
   const now = new Date();
   const record: MachineRecord = {
-    id: machineId(),
+    id,
     name: input.name ?? machineName(),
     app,
     region,
-    host: host.name,
+    host: placed.host ?? (await pick()),
     instance_id: instanceId(now.getTime()),
-    config: input.config,
+    config: placed.config,
     image_ref: resolved.ref,
     desired: { state: input.skip_launch ? 'stopped' : 'started', seq: 1, reason: 'api' },
     events: [{ type: 'launch', status: 'created', source: 'user', timestamp: now.getTime() }],
@@ -129,8 +139,16 @@ export async function updateMachine(
   if (input.current_version && input.current_version !== current.instance_id) {
     throw apiErrors.machineState(id, `at version ${current.instance_id}`, `not ${input.current_version}`);
   }
-  const config = normalizeConfig(input.config);
-  const resolved = await cp.images.resolve(config.image);
+  const normalized = normalizeConfig(input.config);
+  const resolved = await cp.images.resolve(normalized.image);
+  const { config } = await attachVolumes(cp.store, {
+    app,
+    machineId: id,
+    region: current.region,
+    config: normalized,
+    host: current.host,
+    previous: current.config,
+  });
   return changeRecord(cp.store, app, id, (record) => {
     const now = Date.now();
     return {

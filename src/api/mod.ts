@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { isNearbyError } from '../errors.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
+import { type RegistryTokenService, registryRoutes } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { authenticate } from './auth.ts';
 import { createGuard } from './guard.ts';
@@ -21,13 +22,17 @@ import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
 import { certRoutes } from './routes/certs.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { imageRoutes } from './routes/images.ts';
 import { logRoutes } from './routes/logs.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
+import { machineCheckRoutes } from './routes/machine-checks.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { platformRoutes } from './routes/platform.ts';
+import { releaseRoutes } from './routes/releases.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { volumeRoutes } from './routes/volumes.ts';
 
 export { adminTokenFile, ensureAdminToken } from './auth.ts';
 
@@ -43,6 +48,8 @@ export interface ApiOptions {
   dataDir: string;
   /** Aborted when the server shuts down. */
   signal?: AbortSignal;
+  /** nearby's registry, whose token service (`/v1/registry/token`) the API serves. */
+  registry?: RegistryTokenService;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -64,6 +71,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   api.decorateRequest('token');
   api.addHook('onRequest', async (request, reply) => {
     if (request.url === '/health' || request.url === '/v1/openapi.json') return;
+    // The registry's token service authenticates by itself (HTTP Basic, as registry clients send).
+    if (request.routeOptions.url === '/v1/registry/token') return;
     request.token = await authenticate(options.store, request.headers.authorization);
     await guard(request, reply);
   });
@@ -98,6 +107,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   appRoutes(api, cp);
   machineRoutes(api, cp);
   machineActionRoutes(api, cp);
+  consoleRoutes(api, cp);
   leaseRoutes(api, cp);
   secretRoutes(api, cp, new SecretBox(loadSecretKey(options.dataDir)));
   tokenRoutes(api, cp);
@@ -105,6 +115,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   imageRoutes(api, cp);
   platformRoutes(api, cp, options);
   certRoutes(api, cp, options);
+  releaseRoutes(api, cp);
+  machineCheckRoutes(api, cp);
+  volumeRoutes(api, cp);
+  if (options.registry) registryRoutes(api, options.store, options.registry);
   return api;
 }
 

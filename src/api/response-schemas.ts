@@ -149,6 +149,46 @@ export const responseSchemas = {
     type: 'object',
     properties: { tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } },
   },
+  Volume: {
+    type: 'object',
+    properties: {
+      id: string,
+      name: string,
+      app: string,
+      state: { enum: ['pending', 'creating', 'created', 'destroying', 'destroyed', 'failed'] },
+      size_gb: integer,
+      region: string,
+      zone: string,
+      host: string,
+      encrypted: { type: 'boolean' },
+      fstype: string,
+      attached_machine_id: { type: ['string', 'null'] },
+      snapshot_id: string,
+      source_volume_id: string,
+      fs_bytes: { type: 'integer', description: 'the filesystem size the machine sees' },
+      pending: { type: 'string', description: 'set while the filesystem waits for a restart to grow' },
+      error: string,
+      created_at: string,
+    },
+  },
+  VolumeList: { type: 'array', items: { $ref: '#/components/schemas/Volume' } },
+  VolumeExtend: {
+    type: 'object',
+    properties: { volume: { $ref: '#/components/schemas/Volume' }, needs_restart: { type: 'boolean' } },
+  },
+  Snapshot: {
+    type: 'object',
+    properties: {
+      id: string,
+      volume_id: string,
+      status: { enum: ['pending', 'creating', 'created', 'failed'] },
+      size: { type: 'integer', description: 'bytes on disk (sparse)' },
+      volume_size_gb: integer,
+      created_at: string,
+      error: string,
+    },
+  },
+  SnapshotList: { type: 'array', items: { $ref: '#/components/schemas/Snapshot' } },
 } as const;
 
 export type ResponseName = keyof typeof responseSchemas;

@@ -133,6 +133,21 @@ export const machineConfigSchema = {
       },
     },
     schedule: { enum: ['hourly', 'daily', 'weekly', 'monthly'] },
+    mounts: {
+      type: 'array',
+      maxItems: 8,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        properties: {
+          volume: { type: 'string', pattern: '^vol_[a-z0-9]{1,40}$' },
+          path: { type: 'string', pattern: '^/.' },
+          name: { type: 'string', pattern: '^[a-zA-Z0-9_]{1,30}$' },
+          size_gb: { type: 'integer', minimum: 1, maximum: 500 },
+        },
+      },
+    },
   },
 } as const;
 

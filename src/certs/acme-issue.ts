@@ -1,12 +1,19 @@
 /**
  * One certificate from an ACME server: the account (kept in the store per directory URL), an
- * order, HTTP-01 answers published in the store for every proxy to serve, finalize with a CSR,
- * and the chain.
+ * order, the challenge answers (HTTP-01, TLS-ALPN-01 or DNS-01) published in the store for every
+ * proxy or DNS responder to serve, finalize with a CSR, and the chain.
  */
 import { createHash } from 'node:crypto';
 import { keys } from '../model/keys.ts';
 import type { Store } from '../store/types.ts';
 import { AcmeClient, type Authorization, describeProblem, type Order } from './acme-client.ts';
+import {
+  type AcmeChallengeRecord,
+  type ChallengeType,
+  dnsChallengeName,
+  dnsTxtValue,
+  tlsAlpnCertificate,
+} from './challenge-answers.ts';
 import { certErrors } from './errors.ts';
 import { type AccountKey, accountKey, keyAuthorization } from './jws.ts';
 import { csrDer, newPrivateKeyPem } from './pem.ts';
@@ -19,18 +26,15 @@ export interface AcmeAccountRecord {
   created_at: string;
 }
 
-/** `acme-challenges/<token>`: what `/.well-known/acme-challenge/<token>` answers. */
-export interface AcmeChallengeRecord {
-  token: string;
-  key_authorization: string;
-  hostname: string;
-  created_at: string;
-}
+export type { AcmeChallengeRecord } from './challenge-answers.ts';
 
 export interface IssueOptions {
   store: Store;
   directoryUrl: string;
+  /** A host name, or `*.domain` (a wildcard: always DNS-01). */
   hostname: string;
+  /** How a host name (not a wildcard) is validated; default HTTP-01. */
+  challenge?: ChallengeType;
   signal?: AbortSignal;
   /** How long validation and issuance may take. */
   timeoutMs?: number;
@@ -72,6 +76,7 @@ async function client(
 export async function issueWithAcme(options: IssueOptions): Promise<Issued> {
   const { store, hostname } = options;
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const type: ChallengeType = hostname.startsWith('*.') ? 'dns-01' : (options.challenge ?? 'http-01');
   const { acme, account } = await client(store, options.directoryUrl, options.signal);
   const { url: orderUrl, order } = await acme.newOrder(hostname);
   const published: string[] = [];
@@ -79,16 +84,11 @@ export async function issueWithAcme(options: IssueOptions): Promise<Issued> {
     for (const authzUrl of order.authorizations) {
       const authz = await acme.get<Authorization>(authzUrl);
       if (authz.status === 'valid') continue;
-      const challenge = authz.challenges.find((c) => c.type === 'http-01');
+      const challenge = authz.challenges.find((c) => c.type === type);
       if (challenge === undefined) {
-        throw certErrors.orderFailed(hostname, 'the ACME server offers no http-01 challenge');
+        throw certErrors.orderFailed(hostname, `the ACME server offers no ${type} challenge`);
       }
-      const record: AcmeChallengeRecord = {
-        token: challenge.token,
-        key_authorization: keyAuthorization(challenge.token, account.jwk),
-        hostname,
-        created_at: new Date().toISOString(),
-      };
+      const record = await challengeRecord(type, hostname, challenge.token, account);
       await store.put(keys.acmeChallenge(challenge.token), record);
       published.push(challenge.token);
       await acme.post(challenge.url, {});
@@ -99,8 +99,8 @@ export async function issueWithAcme(options: IssueOptions): Promise<Issued> {
       );
       if (final === undefined) throw certErrors.acmeTimeout(hostname, 'validation');
       if (final.status !== 'valid') {
-        const failed = final.challenges.find((c) => c.type === 'http-01');
-        throw certErrors.challengeFailed(hostname, describeProblem(failed?.error));
+        const failed = final.challenges.find((c) => c.type === type);
+        throw certErrors.challengeFailed(hostname, describeProblem(failed?.error), type);
       }
     }
     const ready = await acme.poll<Order>(orderUrl, (value) => value.status !== 'pending', timeoutMs);
@@ -124,4 +124,29 @@ export async function issueWithAcme(options: IssueOptions): Promise<Issued> {
   } finally {
     for (const token of published) await store.delete(keys.acmeChallenge(token)).catch(() => {});
   }
+}
+
+/** What nearby answers for one challenge: the key authorization, plus the certificate or TXT value. */
+async function challengeRecord(
+  type: ChallengeType,
+  hostname: string,
+  token: string,
+  account: AccountKey,
+): Promise<AcmeChallengeRecord> {
+  const key_authorization = keyAuthorization(token, account.jwk);
+  const record: AcmeChallengeRecord = {
+    token,
+    key_authorization,
+    hostname,
+    created_at: new Date().toISOString(),
+    type,
+  };
+  if (type === 'tls-alpn-01') {
+    const { certPem, keyPem } = await tlsAlpnCertificate(hostname, key_authorization);
+    return { ...record, cert_pem: certPem, key_pem: keyPem };
+  }
+  if (type === 'dns-01') {
+    return { ...record, dns_name: dnsChallengeName(hostname), txt: dnsTxtValue(key_authorization) };
+  }
+  return record;
 }

@@ -8,7 +8,7 @@ import type pino from 'pino';
 import { listenOnLoopback } from '../loopback-server.ts';
 import { keys } from '../model/keys.ts';
 import type { Store } from '../store/types.ts';
-import type { AcmeChallengeRecord } from './acme-issue.ts';
+import type { AcmeChallengeRecord } from './challenge-answers.ts';
 
 export const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -26,7 +26,8 @@ export async function startChallengeResponder(store: Store, log: pino.Logger): P
     const entry = TOKEN.test(token)
       ? await store.get<AcmeChallengeRecord>(keys.acmeChallenge(token)).catch(() => undefined)
       : undefined;
-    if (entry === undefined || request.method !== 'GET') {
+    const isHttp01 = (entry?.value.type ?? 'http-01') === 'http-01';
+    if (entry === undefined || !isHttp01 || request.method !== 'GET') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('no such ACME challenge\n');
       return;
     }

@@ -1,5 +1,5 @@
 /** The certificate part's errors: one factory per failure, each with a stable code and a hint. */
-import { NearbyError } from '../errors.ts';
+import { errorMessage, NearbyError } from '../errors.ts';
 
 export const certErrors = {
   acmeRequestFailed: (url: string, status: number, problem: string, cause?: unknown) =>
@@ -14,10 +14,13 @@ export const certErrors = {
       hint: 'check --acme-directory (NEARBY_ACME_DIRECTORY) and the network; for a private CA set NODE_EXTRA_CA_CERTS',
       cause,
     }),
-  challengeFailed: (hostname: string, detail: string) =>
+  challengeFailed: (hostname: string, detail: string, type = 'http-01') =>
     new NearbyError('ACME_CHALLENGE_FAILED', `the ACME server could not validate ${hostname}: ${detail}`, {
       status: 502,
-      hint: `point ${hostname}'s DNS at this proxy and make sure port 80 reaches it`,
+      hint:
+        type === 'dns-01'
+          ? `delegate ${hostname.replace(/^\*\./, '_acme-challenge.')} to nearby's DNS responder (--acme-dns-listen) with an NS record, and make sure UDP and TCP port 53 reach it`
+          : `point ${hostname}'s DNS at this proxy and make sure port ${type === 'tls-alpn-01' ? 443 : 80} reaches it`,
     }),
   orderFailed: (hostname: string, detail: string) =>
     new NearbyError('ACME_ORDER_FAILED', `the ACME order for ${hostname} failed: ${detail}`, { status: 502 }),
@@ -25,6 +28,12 @@ export const certErrors = {
     new NearbyError('ACME_TIMEOUT', `the ACME server did not finish ${what} for ${hostname} in time`, {
       status: 504,
       hint: 'nearby tries again later by itself; see `nearby certs show`',
+    }),
+  dnsListenFailed: (listen: string, cause: unknown) =>
+    new NearbyError('ACME_DNS_LISTEN_FAILED', `cannot answer DNS on ${listen}: ${errorMessage(cause)}`, {
+      status: 500,
+      hint: 'pass another address with --acme-dns-listen HOST:PORT (port 53 needs root), or leave it out to use the local CA',
+      cause,
     }),
   opensslFailed: (what: string, output: string) =>
     new NearbyError('OPENSSL_FAILED', `openssl could not ${what}: ${output.trim()}`, {

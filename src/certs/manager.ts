@@ -12,6 +12,7 @@ import { keys } from '../model/keys.ts';
 import { update, values } from '../store/mod.ts';
 import type { Store } from '../store/types.ts';
 import { issueWithAcme } from './acme-issue.ts';
+import type { HostChallenge } from './challenge-answers.ts';
 import type { LocalCa } from './local-ca.ts';
 import { certFacts, renewAt } from './pem.ts';
 
@@ -25,6 +26,12 @@ export interface CertManagerOptions {
   signal: AbortSignal;
   /** How long one ACME issuance may take. */
   acmeTimeoutMs?: number;
+  /** How `certs add` host names are validated; default HTTP-01. */
+  challenge?: HostChallenge;
+  /** Get `*.<apps domain>` from ACME by DNS-01 (nearby's DNS responder answers the TXT records). */
+  dnsWildcard?: boolean;
+  /** The clock renewal is judged by (tests move it ahead instead of waiting months). */
+  now?: () => number;
 }
 
 const TICK_MS = 60_000;
@@ -32,6 +39,14 @@ const BACKOFF_MIN_MS = 30_000;
 const BACKOFF_MAX_MS = 6 * 3600_000;
 
 export const appDomainHost = (app: string, appsDomain: string) => `${app}.${appsDomain}`.toLowerCase();
+
+/** `*.<apps domain>`: the wildcard every app on the apps domain is served with, when DNS-01 is set up. */
+export const appsWildcardHost = (appsDomain: string) => `*.${appsDomain}`.toLowerCase();
+
+/** A usable wildcard from ACME: then the local CA's per-app certificates would only shadow it (SNI exact match wins). */
+function servesWildcard(record: CertRecord | undefined, now: number): boolean {
+  return record !== undefined && record.source === 'acme' && Date.parse(record.not_after) > now;
+}
 
 /** Whether a certificate should be replaced now. */
 export function dueForRenewal(record: CertRecord | undefined, now = Date.now()): boolean {
@@ -116,13 +131,17 @@ async function watchKick(store: Store, prefix: string, signal: AbortSignal, kick
 
 async function pass(options: CertManagerOptions): Promise<void> {
   const { store, log, signal } = options;
-  const now = Date.now();
+  const now = options.now?.() ?? Date.now();
   const apps = await values<AppRecord>(store, keys.apps());
   const appNames = new Set(apps.map((app) => app.name));
   const certs = new Map((await values<CertRecord>(store, keys.certs())).map((cert) => [cert.hostname, cert]));
+  const wildcard = appsWildcardHost(options.appsDomain);
+  if (options.dnsWildcard) await askForWildcard(store, wildcard);
+  const wildcardServed = options.dnsWildcard === true && servesWildcard(certs.get(wildcard), now);
 
-  // Apps on the apps domain: a local-CA certificate each, gone with the app.
+  // Apps on the apps domain: a local-CA certificate each (until the wildcard is there), gone with the app.
   for (const app of apps) {
+    if (wildcardServed) break;
     const hostname = appDomainHost(app.name, options.appsDomain);
     const current = certs.get(hostname);
     if (current !== undefined && current.source !== 'local-ca') continue;
@@ -132,7 +151,13 @@ async function pass(options: CertManagerOptions): Promise<void> {
     log.info({ hostname, app: app.name, not_after: record.not_after }, 'local CA certificate issued');
   }
   for (const cert of certs.values()) {
-    if (cert.source === 'local-ca' && cert.app !== undefined && !appNames.has(cert.app)) {
+    const shadowsWildcard =
+      wildcardServed && cert.hostname === appDomainHost(cert.app ?? '', options.appsDomain);
+    if (
+      cert.source === 'local-ca' &&
+      cert.app !== undefined &&
+      (!appNames.has(cert.app) || shadowsWildcard)
+    ) {
       await store.delete(keys.cert(cert.hostname));
     }
   }
@@ -141,6 +166,8 @@ async function pass(options: CertManagerOptions): Promise<void> {
   for (const request of await values<CertRequest>(store, keys.certRequests())) {
     if (signal.aborted) return;
     if (request.method !== 'acme') continue;
+    // A wildcard left from a run with DNS-01 set up: nothing could answer its challenge now.
+    if (request.hostname.startsWith('*.') && !options.dnsWildcard) continue;
     const current = certs.get(request.hostname);
     const retryAt = request.next_attempt_at ? Date.parse(request.next_attempt_at) : 0;
     const wanted =
@@ -161,6 +188,7 @@ async function issueOne(options: CertManagerOptions, request: CertRequest): Prom
       store,
       directoryUrl: options.acmeDirectory,
       hostname,
+      challenge: options.challenge,
       signal,
       timeoutMs: options.acmeTimeoutMs,
     });
@@ -199,6 +227,23 @@ async function issueOne(options: CertManagerOptions, request: CertRequest): Prom
       attempts,
       updated_at: now.toISOString(),
       next_attempt_at: new Date(now.getTime() + backoffMs(attempts)).toISOString(),
+    };
+  });
+}
+
+/** The wildcard's request (no app owns it), written once; the loop below issues and renews it. */
+async function askForWildcard(store: Store, hostname: string): Promise<void> {
+  await update<CertRequest>(store, keys.certRequest(hostname), (current) => {
+    if (current !== undefined) return undefined;
+    const now = new Date().toISOString();
+    return {
+      hostname,
+      app: '',
+      method: 'acme',
+      status: 'pending',
+      created_at: now,
+      updated_at: now,
+      attempts: 0,
     };
   });
 }

@@ -3,6 +3,8 @@
  * `NEARBY_API_URL` / `NEARBY_API_TOKEN`, then the admin token in the local data dir.
  */
 import { readFileSync } from 'node:fs';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NearbyError } from '../errors.ts';
@@ -48,18 +50,68 @@ export class ApiClient {
     }
   }
 
-  async #fetch(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  /**
+   * Opens a full-duplex exchange (the console): the request body stays open for writing while the
+   * response is read. Resolves once the API accepted it (200); an error answer is thrown as usual.
+   */
+  duplex(path: string, contentType: string): Promise<{ request: ClientRequest; response: IncomingMessage }> {
+    const token = this.#requireToken();
+    const url = new URL(`${this.baseUrl}${path}`);
+    return new Promise((resolve, reject) => {
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const request = send(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': contentType,
+          'transfer-encoding': 'chunked',
+        },
+      });
+      request.on('error', (error) =>
+        reject(
+          new NearbyError('API_UNREACHABLE', `cannot reach the nearby API at ${this.baseUrl}`, {
+            cause: error,
+            hint: 'start it with `npm run up` (or `bin/nearby server`), or set NEARBY_API_URL',
+          }),
+        ),
+      );
+      request.on('response', (response) => {
+        if (response.statusCode === 200) return resolve({ request, response });
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => {
+          request.destroy();
+          let data: { error?: string; code?: string; hint?: string } | undefined;
+          try {
+            data = JSON.parse(text);
+          } catch {}
+          reject(apiError(response.statusCode ?? 500, data));
+        });
+      });
+      request.flushHeaders();
+    });
+  }
+
+  #requireToken(): string {
     if (!this.#token) {
       throw new NearbyError('NO_TOKEN', 'no API token found', {
         hint: `set NEARBY_API_TOKEN, or run on the server host where ${join(defaultDataDir(), 'admin-token')} exists`,
       });
     }
+    return this.#token;
+  }
+
+  async #fetch(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    const token = this.#requireToken();
     try {
       return await fetch(`${this.baseUrl}${path}`, {
         method,
         signal,
         headers: {
-          authorization: `Bearer ${this.#token}`,
+          authorization: `Bearer ${token}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -10,20 +10,28 @@ import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
+import { releases } from './commands/releases.ts';
+import { scale } from './commands/scale.ts';
 import { secrets } from './commands/secrets.ts';
 import { server } from './commands/server.ts';
+import { ssh } from './commands/ssh.ts';
 import { status } from './commands/status.ts';
 import { tokens } from './commands/tokens.ts';
+import { volumes } from './commands/volumes.ts';
 import { reportError } from './output.ts';
 
 const commands: Command[] = [
   launch,
   deploy,
+  releases,
   status,
   logs,
   machine,
+  ssh,
+  scale,
   apps,
   secrets,
+  volumes,
   tokens,
   certs,
   config,

@@ -161,3 +161,26 @@ test('[[files]] go base64-encoded; local_path is read when the machine config is
     (error) => isNearbyError(error, 'CONFIG_FILE_UNREADABLE'),
   );
 });
+
+test('[[mounts]] become mounts by volume name, per process group', () => {
+  const { config } = valid(`
+app = "db"
+[processes]
+  app = "serve"
+  worker = "work"
+[[mounts]]
+  source = "pgdata"
+  destination = "/var/lib/postgresql"
+  initial_size = "10gb"
+[[mounts]]
+  source = "jobs"
+  destination = "/jobs"
+  processes = ["worker"]
+`);
+  assert.deepEqual(toMachineConfig(config, { image: 'db:1', processGroup: 'app' }).mounts, [
+    { name: 'pgdata', path: '/var/lib/postgresql', size_gb: 10 },
+  ]);
+  assert.deepEqual(toMachineConfig(config, { image: 'db:1', processGroup: 'worker' }).mounts, [
+    { name: 'jobs', path: '/jobs' },
+  ]);
+});

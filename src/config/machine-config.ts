@@ -88,6 +88,17 @@ export function toMachineConfig(
 
   const files = config.files.filter((file) => matches(file.processes)).map(machineFile);
   if (files.length > 0) machine.files = files;
+
+  // By name: the control plane attaches a free volume of that name or creates one (and an update
+  // keeps the machine's own), so deploy needs no volume ids.
+  const mounts = config.mounts
+    .filter((mount) => matches(mount.processes))
+    .map((mount) => ({
+      name: mount.source,
+      path: mount.destination,
+      ...(mount.initial_size !== undefined ? { size_gb: mount.initial_size } : {}),
+    }));
+  if (mounts.length > 0) machine.mounts = mounts;
   return machine;
 }
 

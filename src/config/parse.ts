@@ -90,7 +90,6 @@ function readRoot(root: Table): AppConfig {
   root.notSupported('swap_size_mb', 'machines get no swap file');
   if (swap !== undefined) config.swap_size_mb = swap;
   const console = root.string('console_command');
-  root.notSupported('console_command', 'there is no `nearby console` yet; use `nearby machine exec`');
   if (console !== undefined) config.console_command = console;
   const dedication = root.string('host_dedication_id');
   root.notSupported('host_dedication_id', 'nearby places machines on its own hosts');
@@ -164,12 +163,6 @@ function readProcessesKey(root: Table, config: AppConfig): void {
 
 function warnUnsupportedSections(root: Table, config: AppConfig): void {
   const ctx = root.ctx;
-  if (config.mounts.length > 0) {
-    ctx.warn(
-      root.has('mounts') ? 'mounts' : 'mount',
-      'not supported yet — volumes; machines start without the mount and lose what they write on restart',
-    );
-  }
   if (config.metrics.length > 0) ctx.warn('metrics', 'not supported yet — scraping app metrics');
   if (config.statics.length > 0)
     ctx.warn('statics', 'not supported yet — serving static files from the edge; requests go to the app');

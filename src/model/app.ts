@@ -16,6 +16,8 @@ export interface HostRecord {
   cpus: number;
   heartbeat_at: string;
   started_at: string;
+  /** Where the agent serves consoles (`nearby ssh console`): a unix socket on this host. */
+  console_socket?: string;
 }
 
 /** An API token (`tokens/<id>`), stored by the SHA-256 of its secret, never the secret itself. */

@@ -28,6 +28,22 @@ export const keys = {
   machineRequest: (host: string, requestId: string) => `machine-requests/${host}/${requestId}`,
   machineRequests: (host: string) => `machine-requests/${host}/`,
   machineReply: (requestId: string) => `machine-replies/${requestId}`,
+  /** A volume (`VolumeRecord`), written by the control plane. */
+  volume: (app: string, id: string) => `volumes/${app}/${id}`,
+  volumes: (app?: string) => (app === undefined ? 'volumes/' : `volumes/${app}/`),
+  /** What the volume's agent reports (`VolumeStatus`). */
+  volumeStatus: (host: string, id: string) => `volume-status/${host}/${id}`,
+  snapshot: (app: string, volume: string, id: string) => `volume-snapshots/${app}/${volume}/${id}`,
+  snapshots: (app?: string, volume?: string) =>
+    app === undefined
+      ? 'volume-snapshots/'
+      : volume === undefined
+        ? `volume-snapshots/${app}/`
+        : `volume-snapshots/${app}/${volume}/`,
+  snapshotStatus: (host: string, id: string) => `snapshot-status/${host}/${id}`,
+  /** One deploy of an app (`ReleaseRecord`); the version is zero-padded so keys sort by it. */
+  release: (app: string, version: number) => `releases/${app}/${String(version).padStart(8, '0')}`,
+  releases: (app: string) => `releases/${app}/`,
 } as const;
 
 /** Log stream subjects: `logs.<app>.<region>.<machine>`. */

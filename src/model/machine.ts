@@ -3,6 +3,7 @@
  * (`machine-status/<host>/<id>`). Config field names follow the Machines API so that clients
  * written for it work unchanged.
  */
+import type { MachineMount } from './volume.ts';
 
 export type MachineState =
   | 'created'
@@ -90,6 +91,8 @@ export interface MachineConfig {
   processes?: MachineProcess[];
   /** The agent starts the stopped machine again once per period. */
   schedule?: MachineSchedule;
+  /** Volumes mounted into the machine; the control plane fills in `volume` when only `name` is given. */
+  mounts?: MachineMount[];
 }
 
 export type MachineSchedule = 'hourly' | 'daily' | 'weekly' | 'monthly';

@@ -9,4 +9,6 @@ export * from './log-line.ts';
 export * from './machine.ts';
 export * from './machine-request.ts';
 export * from './machine-view.ts';
+export * from './release.ts';
 export * from './secret.ts';
+export * from './volume.ts';

@@ -1,16 +1,19 @@
-/** The HAProxy lines that send an HTTP frontend's per-request log to nearby's access log (access-log.ts). */
-import { ACCESS_LOG_FORMAT } from './access-log.ts';
+/** The HAProxy lines that make an HTTP frontend write nearby's access log (access-log.ts). */
+import { type AccessLogContext, type AccessLogTarget, accessLogFormat } from './access-log.ts';
 
-export interface LogTarget {
-  host: string;
-  port: number;
-}
+export type LogTarget = AccessLogTarget & AccessLogContext;
 
-/** For any HTTP frontend: its log goes only to nearby's receiver, in nearby's format. */
+/** HAProxy's file descriptor for the access log: nearby's one is passed to it there (haproxy-process.ts). */
+export const ACCESS_LOG_FD = 3;
+
+/** For any HTTP frontend: its log goes only to nearby's log, in nearby's format. */
 export function accessLogLines(target: LogTarget): string[] {
+  const format = accessLogFormat(target.format, target).replace(/[\\"]/g, (c) => `\\${c}`);
   return [
     '  no log',
-    `  log ${target.host}:${target.port} len 8192 format raw local0 info`,
-    `  log-format "${ACCESS_LOG_FORMAT}"`,
+    // One writev per line, never blocking HAProxy (a line is dropped if the reader stalls);
+    // request lines only (info), not the notices HAProxy sends when it starts.
+    `  log fd@${ACCESS_LOG_FD} len 8192 format raw local0 info info`,
+    `  log-format "${format}"`,
   ];
 }

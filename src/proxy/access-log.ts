@@ -1,120 +1,63 @@
 /**
- * One structured access-log line per request: HAProxy sends each request's log line (a plain
- * space-separated format, below) over UDP on loopback, and this turns it into a pino line and
- * into the per-app metrics. UDP because HAProxy never waits on it, whatever Node is doing.
+ * One structured access-log line per request, written by HAProxy itself to the file descriptor
+ * nearby logs to (DESIGN.md §4: per-request work stays in HAProxy). In JSON it is shaped like
+ * nearby's own pino lines; in text like its text lines. Node never handles a request's line: doing
+ * so cost a quarter of the proxy's throughput on a 2-core host (docs/perf.md, "## Proxy").
  */
-import { createSocket } from 'node:dgram';
-import type pino from 'pino';
-import type { ProxyMetrics } from './metrics.ts';
 
-/** The version tag lets a line from another format be told apart and logged as is. */
-const TAG = 'nearby1';
-
-/** HAProxy `log-format` for HTTP frontends; the URI goes last because only it may hold anything. */
-export const ACCESS_LOG_FORMAT = `${TAG} %ID %[var(txn.app)] %b %s %ST %TR %Tw %Tc %Tr %Ta %B %ci %HM %HV %HU`;
-
-export interface AccessLogEntry {
-  request_id: string;
-  app?: string;
-  backend: string;
-  machine?: string;
-  status: number;
-  method: string;
-  path: string;
-  http_version: string;
-  client_ip: string;
-  bytes: number;
-  /** Milliseconds: receiving the request, queued, connecting, the machine's answer, in all. */
-  timing: { request_ms: number; queue_ms: number; connect_ms: number; response_ms: number; total_ms: number };
+export interface AccessLogTarget {
+  /** A file descriptor HAProxy inherits (nearby passes its own stderr). */
+  fd: number;
+  format: 'json' | 'text';
 }
 
-const none = (value: string) => (value === '-' || value === '' || value === '<NOSRV>' ? undefined : value);
+/** At most this much of the request target is logged; the whole line stays one atomic write. */
+const LOGGED_URI_BYTES = 1024;
 
-export function parseAccessLine(line: string): AccessLogEntry | undefined {
-  const fields = line.trim().split(' ');
-  if (fields[0] !== TAG || fields.length < 16) return undefined;
-  const [, id, app, backend, server, status, tr, tw, tc, trr, ta, bytes, client, method, version] = fields;
-  return {
-    request_id: id,
-    app: none(app),
-    backend,
-    machine: none(server),
-    status: Number(status),
-    method,
-    path: fields.slice(15).join(' '),
-    http_version: version,
-    client_ip: client,
-    bytes: Number(bytes),
-    timing: {
-      request_ms: Number(tr),
-      queue_ms: Number(tw),
-      connect_ms: Number(tc),
-      response_ms: Number(trr),
-      total_ms: Number(ta),
-    },
-  };
+/** What a format needs to know that is not in the request. */
+export interface AccessLogContext {
+  region: string;
+  /** Map from server slot to machine id (slots.ts), kept current at run time. */
+  slotsMap: string;
+}
+
+/**
+ * HAProxy `log-format` (before config quoting). Empty values print as `-`: `"app":"-"` for a
+ * request that named no app, `"machine":"-"` when no machine answered.
+ */
+export function accessLogFormat(format: AccessLogTarget['format'], context: AccessLogContext): string {
+  const machine = `%[srv_name,map(${context.slotsMap},-)]`;
+  if (format === 'text') {
+    const uri = `%[capture.req.uri,bytes(0,${LOGGED_URI_BYTES})]`;
+    return [
+      `%[date,utime(%H:%M:%S)] INFO  [proxy] %HM ${uri} %ST region=${context.region} component=access`,
+      `request_id=%ID app=%[var(txn.app)] machine=${machine} total_ms=%Ta bytes=%B client_ip=%ci`,
+    ].join(' ');
+  }
+  const uri = `%[capture.req.uri,bytes(0,${LOGGED_URI_BYTES}),json(utf8s)]`;
+  const fields = [
+    '"level":30',
+    '"time":%[date(0,ms)]',
+    '"part":"proxy"',
+    `"region":"${context.region}"`,
+    '"component":"access"',
+    '"request_id":"%ID"',
+    '"app":"%[var(txn.app),json(utf8s)]"',
+    '"backend":"%b"',
+    `"machine":"${machine}"`,
+    '"status":%ST',
+    '"method":"%HM"',
+    `"path":"${uri}"`,
+    '"http_version":"%HV"',
+    '"client_ip":"%ci"',
+    '"bytes":%B',
+    '"timing":{"request_ms":%TR,"queue_ms":%Tw,"connect_ms":%Tc,"response_ms":%Tr,"total_ms":%Ta}',
+    `"msg":"%HM ${uri} %ST"`,
+  ];
+  return `{${fields.join(',')}}`;
 }
 
 /** `app_<app>` or `app_<app>_<port>_<kind>` (src/proxy/routes.ts; app names have no `_`). */
 export function appOfBackend(backend: string): string | undefined {
   return backend.startsWith('app_') ? backend.slice(4).split('_')[0] : undefined;
-}
-
-export interface AccessLog {
-  host: string;
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Listens on a loopback UDP port for HAProxy's lines. */
-export async function startAccessLog(options: {
-  region: string;
-  log: pino.Logger;
-  metrics: ProxyMetrics;
-}): Promise<AccessLog> {
-  const { region, metrics } = options;
-  const log = options.log.child({ component: 'access' });
-  const cache = new Map<
-    string,
-    { requests: { value: number }; duration: { observe(value: number): void } }
-  >();
-  const socket = createSocket('udp4');
-  socket.on('message', (message) => {
-    const text = message.toString('utf8');
-    const entry = parseAccessLine(text);
-    if (entry === undefined) {
-      log.info(text.trim());
-      return;
-    }
-    // Labels come from the backend HAProxy chose (only real apps have one), never from the Host a
-    // client sent: that would let anyone grow the metrics without bound.
-    const app = appOfBackend(entry.backend) ?? '-';
-    const statusClass = `${Math.floor(entry.status / 100)}xx`;
-    // One line per request: the series are looked up once per app and status class.
-    const seriesKey = `${app} ${statusClass}`;
-    let series = cache.get(seriesKey);
-    if (series === undefined) {
-      series = {
-        requests: metrics.requests.series({ app, region, status_class: statusClass }),
-        duration: metrics.duration.series({ app, region }),
-      };
-      cache.set(seriesKey, series);
-    }
-    series.requests.value++;
-    if (entry.timing.total_ms >= 0) series.duration.observe(entry.timing.total_ms / 1000);
-    // The proxy's logger already carries the region.
-    log.info(entry, `${entry.method} ${entry.path} ${entry.status}`);
-  });
-  socket.on('error', (error) => log.warn({ err: error.message }, 'access log socket error'));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  // Bursts of requests must not drop lines in the kernel before Node reads them.
-  try {
-    socket.setRecvBufferSize(4 * 1024 * 1024);
-  } catch {}
-  const { address, port } = socket.address();
-  return {
-    host: address,
-    port,
-    close: () => new Promise((resolve) => socket.close(() => resolve())),
-  };
 }

@@ -35,6 +35,22 @@ test('show stat: sessions summed per machine over app backends; frontends and to
   assert.equal(parseShowStat('garbage').size, 0);
 });
 
+test('show stat names server slots: they are mapped back to machines, free slots left out', () => {
+  const slots: Record<string, string> = {
+    'app_hello/app_hello.1': 'm1',
+    'app_hello_9000_tcp/app_hello_9000_tcp.2': 'm1',
+  };
+  const csv = [
+    header,
+    row('app_hello', 'app_hello.1', 2, 10),
+    row('app_hello', 'app_hello.2', 0, 4),
+    row('app_hello_9000_tcp', 'app_hello_9000_tcp.2', 1, 5),
+    '',
+  ].join('\n');
+  const loads = parseShowStat(csv, (backend, server) => slots[`${backend}/${server}`]);
+  assert.deepEqual([...loads], [['m1', { sessions: 3, total: 15 }]]);
+});
+
 test('idle clock: a machine is busy while it has sessions or its total moves', () => {
   const clock = new IdleClock();
   clock.sample(new Map([['m1', { sessions: 0, total: 5 }]]), 1000);

@@ -13,8 +13,14 @@ export interface MachineLoad {
 
 const isAppBackend = (name: string) => name.startsWith('app_');
 
-/** Parses `show stat` into per-server load, keyed by server name (the machine id). */
-export function parseShowStat(csv: string): Map<string, MachineLoad> {
+/** Which machine a backend's server (slot) stands for; undefined for a free slot. */
+export type MachineOfServer = (backend: string, server: string) => string | undefined;
+
+/** Parses `show stat` into per-machine load (servers are slots: `machineOf` names their machine). */
+export function parseShowStat(
+  csv: string,
+  machineOf: MachineOfServer = (_backend, server) => server,
+): Map<string, MachineLoad> {
   const lines = csv.split('\n');
   const header = (lines[0] ?? '').replace(/^# /, '').split(',');
   const column = (name: string) => header.indexOf(name);
@@ -25,8 +31,9 @@ export function parseShowStat(csv: string): Map<string, MachineLoad> {
     const fields = line.split(',');
     if (fields.length < header.length - 1) continue;
     const backend = fields[px];
-    const server = fields[sv];
-    if (!isAppBackend(backend) || server === 'BACKEND' || server === 'FRONTEND') continue;
+    if (!isAppBackend(backend) || fields[sv] === 'BACKEND' || fields[sv] === 'FRONTEND') continue;
+    const server = machineOf(backend, fields[sv]);
+    if (server === undefined) continue;
     const load = loads.get(server) ?? { sessions: 0, total: 0 };
     load.sessions += Number(fields[scur]) || 0;
     load.total += Number(fields[stot]) || 0;

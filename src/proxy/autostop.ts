@@ -8,7 +8,7 @@ import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import type { MachineControl, MachineEntry } from './activator.ts';
 import { planAutostart, planAutostop } from './autostop-plan.ts';
-import { IdleClock, parseShowStat } from './autostop-stats.ts';
+import { IdleClock, type MachineOfServer, parseShowStat } from './autostop-stats.ts';
 import type { RuntimeApi } from './runtime-api.ts';
 
 export interface AutostopOptions {
@@ -19,6 +19,8 @@ export interface AutostopOptions {
   idleMs: number;
   /** Every machine the proxy knows, with its latest status. */
   machines(): MachineEntry[];
+  /** The machine behind a server slot. */
+  machineOf: MachineOfServer;
   log: pino.Logger;
 }
 
@@ -44,7 +46,7 @@ export function startAutostop(options: AutostopOptions): Autostop {
   let stopped = false;
 
   async function tick(): Promise<void> {
-    const loads = parseShowStat(await options.api.command('show stat'));
+    const loads = parseShowStat(await options.api.command('show stat'), options.machineOf);
     const now = Date.now();
     clock.sample(loads, now);
     const byApp = new Map<string, MachineEntry[]>();

@@ -106,9 +106,12 @@ test('health checks take a failing machine out of rotation and put it back when 
   await proxy.ready;
   await proxy.synced();
 
+  // HAProxy reports the server slots pointed at each machine's address.
+  const addressOf: Record<string, string> = { m1checked: '127.0.0.30', m2checked: '127.0.0.31' };
   const up = async (name: string) =>
-    (await api.servers()).find((server) => server.backend === 'app_checked' && server.name === name)
-      ?.opState === 2;
+    (await api.servers()).find(
+      (server) => server.backend === 'app_checked' && server.address === addressOf[name],
+    )?.opState === 2;
   const until = async (condition: () => Promise<boolean>) => {
     for (let attempt = 0; attempt < 400 && !(await condition()); attempt++) await sleep(25);
     return condition();

@@ -8,7 +8,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { haproxyConfigInvalid, haproxyNotFound } from './errors.ts';
-import { type ConfigInput, renderConfig, renderHostsMap } from './haproxy-config.ts';
+import { type ConfigInput, renderConfig, renderHostsMap, renderSlotsMap } from './haproxy-config.ts';
+import { renderLatencyMap } from './http-stats.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
 import { ensureDefaultCert, writeCertFiles } from './tls.ts';
 
@@ -26,6 +27,9 @@ export async function writeProxyFiles(input: ConfigInput, haproxyBin: string): P
   // A running HAProxy reads the map only when it loads: changing the file is safe.
   await writeFile(`${paths.hostsMap}.tmp`, renderHostsMap(input.routes));
   await rename(`${paths.hostsMap}.tmp`, paths.hostsMap);
+  await writeFile(`${paths.slotsMap}.tmp`, renderSlotsMap(input.routes));
+  await rename(`${paths.slotsMap}.tmp`, paths.slotsMap);
+  await writeFile(paths.latencyMap, renderLatencyMap());
   const candidate = `${paths.config}.new`;
   await writeFile(candidate, renderConfig(input));
   try {

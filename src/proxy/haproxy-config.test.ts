@@ -18,7 +18,16 @@ import { issueTestCert, makeTestCa } from './test-certs.ts';
 
 const routes: RouteTable = {
   backends: [
-    { app: 'empty', name: 'app_empty', mode: 'http', checks: [], forceHttps: false, servers: [] },
+    {
+      app: 'empty',
+      name: 'app_empty',
+      mode: 'http',
+      checks: [],
+      forceHttps: false,
+      servers: [],
+      slotOptions: [],
+      backup: { host: '127.0.0.1', port: 4999, enabled: true },
+    },
     {
       app: 'hello',
       name: 'app_hello',
@@ -26,9 +35,17 @@ const routes: RouteTable = {
       checks: [],
       forceHttps: true,
       servers: [
-        { name: 'm1', address: '10.0.0.1', port: 8080, options: [] },
-        { name: 'm2', address: '10.0.0.2', port: 3000, options: ['maxconn 20', 'weight 10', 'proto h2'] },
+        { name: 'm1', address: '10.0.0.1', port: 8080, options: ['proto h2'], slot: 'app_hello.2' },
+        {
+          name: 'm2',
+          address: '10.0.0.2',
+          port: 3000,
+          options: ['maxconn 20', 'weight 10', 'proto h2'],
+          slot: 'app_hello.1',
+        },
       ],
+      slotOptions: ['proto h2'],
+      slots: 8,
     },
     {
       app: 'hello',
@@ -39,6 +56,7 @@ const routes: RouteTable = {
       servers: [
         { name: 'm1', address: '10.0.0.1', port: 6379, options: ['send-proxy-v2', 'check', 'inter 15000ms'] },
       ],
+      slotOptions: ['send-proxy-v2', 'check', 'inter 15000ms'],
     },
   ],
   frontends: [
@@ -88,7 +106,7 @@ test('parses listen addresses', () => {
   assert.equal(parseListen('host:99999'), undefined);
 });
 
-test('renders a backend per app with its current servers, and the host map', () => {
+test('renders a backend per app with its server slots, machines in theirs, and the host map', () => {
   const config = renderConfig(input('/var/lib/nearby'));
   assert.match(config, /^ {2}bind 127\.0\.0\.1:8080$/m);
   assert.match(
@@ -97,19 +115,32 @@ test('renders a backend per app with its current servers, and the host map', () 
   );
   assert.match(config, /^ {2}ssl-default-bind-options ssl-min-ver TLSv1\.2$/m);
   assert.match(config, /^backend app_hello\n {2}mode http\n {2}balance leastconn\n {2}http-reuse safe$/m);
+  // Each machine in its slot with its own limits; the other slots wait, disabled, with the same options.
   assert.match(
     config,
-    /^ {2}server m1 10\.0\.0\.1:8080\n {2}server m2 10\.0\.0\.2:3000 maxconn 20 weight 10 proto h2$/m,
+    /^ {2}server app_hello\.1 10\.0\.0\.2:3000 maxconn 20 weight 10 proto h2\n {2}server app_hello\.2 10\.0\.0\.1:8080 proto h2\n {2}server app_hello\.3 0\.0\.0\.0:80 disabled proto h2$/m,
+  );
+  assert.equal(
+    config.match(/^ {2}server app_hello\.\d+ .*proto h2$/gm)?.length,
+    8,
+    'app_hello has its 8 slots',
   );
   assert.match(
     config,
-    /redirect location https:\/\/%\[var\(txn\.host\)\]:8443%\[pathq\] code 301 if !\{ ssl_fc \}/,
+    /^ {2}server app_empty\.8 0\.0\.0\.0:80 disabled\n {2}server nearby_activator 127\.0\.0\.1:4999 backup$/m,
+  );
+  assert.match(
+    config,
+    /redirect location https:\/\/%\[var\(txn\.host\)\]:8443%\[pathq\] code 301 if !\{ req\.hdr\(x-forwarded-ssl\) -m str on \}/,
   );
   assert.match(config, /^ {2}http-request set-header X-Forwarded-Proto https$/m);
   assert.match(config, /^ {2}http-request set-header X-Forwarded-SSL off$/m);
   assert.match(config, /^frontend port_6379\n {2}mode tcp\n {2}bind 127\.0\.0\.1:6379 ssl crt /m);
   assert.match(config, /^frontend ports_9000_9009\n {2}mode http\n {2}bind 127\.0\.0\.1:9000-9009\n/m);
-  assert.match(config, /^ {2}server m1 10\.0\.0\.1:6379 send-proxy-v2 check inter 15000ms$/m);
+  assert.match(
+    config,
+    /^ {2}server app_hello_6379_tcp\.1 10\.0\.0\.1:6379 send-proxy-v2 check inter 15000ms$/m,
+  );
   assert.match(config, /if \{ req\.hdr_val\(content-length\) gt 1000000 \}/);
   assert.match(config, /^ {2}retry-on conn-failure empty-response 0rtt-rejected$/m);
   assert.match(config, /^backend app_empty$/m);

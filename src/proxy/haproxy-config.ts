@@ -5,8 +5,11 @@
  */
 import { join } from 'node:path';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
+import { ACTIVATOR_SERVER } from './activator.ts';
+import { latencyLines, latencyTableLines } from './http-stats.ts';
 import { metricsExporterLines } from './metrics-config.ts';
 import {
+  dedicatedReplayLines,
   type ReplayerTarget,
   replayFrontendLines,
   replayGlobalLines,
@@ -14,11 +17,17 @@ import {
   replaySections,
 } from './replay-config.ts';
 import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
+import { poolSize, slotName } from './slots.ts';
+import { innerTlsBind, tlsAlpnSections } from './tls-alpn-config.ts';
 
 export interface ProxyPaths {
   dir: string;
   config: string;
   hostsMap: string;
+  /** Server slot → machine id, for the access log (slots.ts). */
+  slotsMap: string;
+  /** Response time (ms) → latency bucket, for the metrics (http-stats.ts). */
+  latencyMap: string;
   adminSocket: string;
   masterSocket: string;
   /** The master's pid, so a HAProxy left behind by a killed nearby can be found and stopped. */
@@ -38,6 +47,8 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     dir,
     config: join(dir, 'haproxy.cfg'),
     hostsMap: join(dir, 'hosts.map'),
+    slotsMap: join(dir, 'slots.map'),
+    latencyMap: join(dir, 'latency.map'),
     adminSocket: join(dir, 'admin.sock'),
     masterSocket: join(dir, 'master.sock'),
     pidFile: join(dir, 'haproxy.pid'),
@@ -104,6 +115,8 @@ export interface ConfigInput {
   metricsSocket?: string;
   /** The Node replayer for Fly-Replay and fly-*-instance-id / fly-force-region (replay-config.ts). */
   replayer?: ReplayerTarget;
+  /** nearby's ACME TLS-ALPN-01 responder: set, a TCP front reads ClientHellos first (tls-alpn-config.ts). */
+  acmeTlsAlpn?: ListenAddress;
 }
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
@@ -124,6 +137,15 @@ export function parseListen(text: string): ListenAddress | undefined {
 
 export function renderHostsMap(routes: RouteTable): string {
   return [...routes.hosts].map(([host, backend]) => `${host} ${backend}\n`).join('');
+}
+
+/** Each machine's slot and its id; the activator stands for itself. */
+export function renderSlotsMap(routes: RouteTable): string {
+  const lines = [`${ACTIVATOR_SERVER} ${ACTIVATOR_SERVER}\n`];
+  for (const backend of routes.backends) {
+    for (const server of backend.servers) if (server.slot) lines.push(`${server.slot} ${server.name}\n`);
+  }
+  return lines.join('');
 }
 
 const html = 'content-type "text/html; charset=utf-8"';
@@ -187,7 +209,7 @@ function nearbyRoutingLines(input: ConfigInput): string[] {
   // The ACME server asks over plain HTTP (https redirects skip this path too).
   if (input.acmeResponder)
     lines.push('  use_backend nearby_acme if { path_beg /.well-known/acme-challenge/ }');
-  if (input.replayer) lines.push(...replayRoutingLines(input.region));
+  if (input.replayer) lines.push(...replayRoutingLines(input.region, input.paths.hostsMap));
   return lines;
 }
 
@@ -197,7 +219,13 @@ function nearbySections(input: ConfigInput): string[] {
     lines.push('', 'backend nearby_acme', `  server acme ${formatListen(input.acmeResponder)}`);
   }
   if (input.metricsSocket) lines.push(...metricsExporterLines(input.metricsSocket));
-  if (input.replayer) lines.push(...replaySections(input.replayer));
+  if (input.replayer) {
+    lines.push(...replaySections(input.replayer, input.accessLog ? accessLogLines(input.accessLog) : []));
+  }
+  if (input.acmeTlsAlpn) {
+    const { paths, tlsListen, acmeTlsAlpn: responder } = input;
+    lines.push(...tlsAlpnSections({ paths, tlsListen, responder, maxconn: input.limits.maxconn }));
+  }
   return lines;
 }
 
@@ -217,7 +245,7 @@ function sharedFrontend(input: ConfigInput, tls: boolean): string[] {
   const lines = [
     '',
     `frontend ${tls ? 'nearby_https' : 'nearby_http'}`,
-    `  bind ${formatListen(listen)}${tls ? sslBind(input, ['h2', 'http/1.1']) : ''}`,
+    `  bind ${tls && input.acmeTlsAlpn ? innerTlsBind(input.paths) : formatListen(listen)}${tls ? sslBind(input, ['h2', 'http/1.1']) : ''}`,
     `  maxconn ${input.limits.maxconn}`,
     ...nearbyFrontendLines(input),
     ...httpRequestRules(input, tls),
@@ -254,13 +282,46 @@ function dedicatedFrontend(input: ConfigInput, frontend: WantedFrontend): string
   } else {
     lines.push(...nearbyFrontendLines(input), ...httpRequestRules(input, frontend.tls));
     if (frontend.forceHttps) lines.push(...httpsRedirect(input.tlsListen.port, 'TRUE'));
+    if (input.replayer) lines.push(...dedicatedReplayLines(frontend.backend));
   }
   lines.push(`  default_backend ${frontend.backend}`);
   return lines;
 }
 
-function serverLine(server: WantedBackend['servers'][number]): string {
-  return [`  server ${server.name} ${server.address}:${server.port}`, ...server.options].join(' ');
+/**
+ * The backend's server slots (slots.ts): each machine's slot pointed at it, the others disabled
+ * until the Runtime API points them at a machine. The same options on every slot; a machine's
+ * own limits (maxconn, weight) are set on its slot.
+ */
+function slotLines(backend: WantedBackend): string[] {
+  const bySlot = new Map<string, WantedBackend['servers'][number]>();
+  const unplaced: WantedBackend['servers'] = [];
+  for (const server of backend.servers) {
+    if (server.slot === undefined || bySlot.has(server.slot)) unplaced.push(server);
+    else bySlot.set(server.slot, server);
+  }
+  const count = backend.slots ?? poolSize(0, backend.servers.length);
+  const lines: string[] = [];
+  for (let index = 1; index <= count; index++) {
+    const name = slotName(backend.name, index);
+    const server = bySlot.get(name) ?? (bySlot.size < count ? unplaced.shift() : undefined);
+    if (server === undefined) {
+      lines.push([`  server ${name} 0.0.0.0:80 disabled`, ...backend.slotOptions].join(' '));
+      continue;
+    }
+    bySlot.set(name, server);
+    const limits = server.options.filter(
+      (option) => !backend.slotOptions.includes(option) && /^(maxconn|weight) /.test(option),
+    );
+    lines.push(
+      [`  server ${name} ${server.address}:${server.port}`, ...limits, ...backend.slotOptions].join(' '),
+    );
+  }
+  if (backend.backup !== undefined) {
+    const disabled = backend.backup.enabled ? '' : ' disabled';
+    lines.push(`  server ${ACTIVATOR_SERVER} ${formatListen(backend.backup)} backup${disabled}`);
+  }
+  return lines;
 }
 
 /** Backend lines without its servers: what a change of needs a reload. */
@@ -274,8 +335,13 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       '  retry-on conn-failure empty-response 0rtt-rejected',
       '  http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS !{ method PUT DELETE TRACE }',
       `  http-request set-var(txn.app) str(${backend.app})`,
+      ...latencyLines(backend.app, input.paths.latencyMap),
     );
-    if (backend.forceHttps) lines.push(...httpsRedirect(input.tlsListen.port, '!{ ssl_fc }'));
+    // X-Forwarded-SSL, set by every HTTP frontend, still says it when a request comes back
+    // through nearby_buffered (replay-config.ts).
+    if (backend.forceHttps) {
+      lines.push(...httpsRedirect(input.tlsListen.port, '!{ req.hdr(x-forwarded-ssl) -m str on }'));
+    }
     lines.push(
       '  acl wants_html req.hdr(accept) -m sub text/html',
       `  http-request return status 503 ${html} lf-file ${page(input, 'no-machine.html')} hdr Retry-After 1 if { nbsrv eq 0 } wants_html`,
@@ -294,7 +360,14 @@ export function structureKey(input: ConfigInput): string {
   const { routes } = input;
   return renderConfig({
     ...input,
-    routes: { ...routes, backends: routes.backends.map((b) => ({ ...b, servers: [] })) },
+    routes: {
+      ...routes,
+      backends: routes.backends.map((b) => ({
+        ...b,
+        servers: [],
+        ...(b.backup ? { backup: { ...b.backup, enabled: false } } : {}),
+      })),
+    },
   });
 }
 
@@ -344,8 +417,8 @@ export function renderConfig(input: ConfigInput): string {
     `  http-request return status 404 ${text} file ${page(input, 'no-host.txt')}`,
   ];
   for (const backend of routes.backends) {
-    lines.push(...backendHead(input, backend), ...backend.servers.map(serverLine));
+    lines.push(...backendHead(input, backend), ...slotLines(backend));
   }
-  lines.push(...nearbySections(input));
+  lines.push(...latencyTableLines(), ...nearbySections(input));
   return `${lines.join('\n')}\n`;
 }

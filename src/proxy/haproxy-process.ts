@@ -22,6 +22,8 @@ export interface HaproxyProcessOptions {
   onReady: (workerPid: number) => void;
   /** On stop, how long requests in flight may take before HAProxy is told to quit; default 10 s. */
   drainMs?: number;
+  /** A file descriptor HAProxy gets as its fd 3, for the access log (access-log-config.ts). */
+  logFd?: number;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -89,7 +91,12 @@ export class HaproxyProcess {
       bin,
       ['-W', '-db', '-f', paths.config, '-p', paths.pidFile, '-S', `${paths.masterSocket},mode,600`],
       {
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [
+          'ignore',
+          'pipe',
+          'pipe',
+          ...(this.#options.logFd === undefined ? [] : [this.#options.logFd]),
+        ],
       },
     );
     this.#child = child;

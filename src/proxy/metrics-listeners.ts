@@ -6,11 +6,12 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type pino from 'pino';
-import { startChallengeResponder } from '../certs/mod.ts';
+import { startChallengeResponder, startTlsAlpnResponder } from '../certs/mod.ts';
 import { errorMessage } from '../errors.ts';
 import type { Store } from '../store/types.ts';
-import { startAccessLog } from './access-log.ts';
+import type { MachineOfServer } from './autostop-stats.ts';
 import { type ListenAddress, parseListen } from './haproxy-config.ts';
+import type { HttpStats } from './http-stats.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import type { ReplayerTarget } from './replay-config.ts';
@@ -20,8 +21,9 @@ const replayLua = new URL('./replay.lua', import.meta.url);
 
 export interface NodeListeners {
   metrics: ProxyMetrics;
-  accessLog: ListenAddress;
   acmeResponder: ListenAddress;
+  /** The ACME TLS-ALPN-01 responder, when asked for. */
+  acmeTlsAlpn?: ListenAddress;
   metricsSocket: string;
   replayer: ReplayerTarget;
   /** Where `/metrics` answers, unless turned off or the address was taken. */
@@ -38,17 +40,29 @@ export async function startNodeListeners(options: {
   appsDomain: string;
   /** Where HAProxy loads replay.lua from. */
   replayLuaPath: string;
+  /** HAProxy's internal frontend for requests whose body the replayer holds. */
+  bufferedSocket: string;
+  /** Answer ACME TLS-ALPN-01 challenges (the shared TLS port gets a TCP front, tls-alpn-config.ts). */
+  acmeTlsAlpn?: boolean;
+  /** The machine behind a server slot, for logs, replays and metrics. */
+  machineOf: MachineOfServer;
+  /** Per-app request and latency figures from HAProxy's counters. */
+  httpStats: HttpStats;
   log: pino.Logger;
 }): Promise<NodeListeners> {
   const { log } = options;
   const metrics = new ProxyMetrics();
-  const accessLog = await startAccessLog({ region: options.region, log, metrics });
   const acme = await startChallengeResponder(options.store, log.child({ component: 'acme' }));
+  const tlsAlpn = options.acmeTlsAlpn
+    ? await startTlsAlpnResponder(options.store, log.child({ component: 'acme' }))
+    : undefined;
   const replayer = await startReplayer({
     store: options.store,
     region: options.region,
     appsDomain: options.appsDomain,
     metrics,
+    machineOf: options.machineOf,
+    bufferedSocket: options.bufferedSocket,
     log,
   });
   await mkdir(dirname(options.replayLuaPath), { recursive: true });
@@ -62,6 +76,8 @@ export async function startNodeListeners(options: {
         ...listen,
         haproxySocket: options.metricsSocket,
         metrics,
+        httpStats: options.httpStats,
+        machineOf: options.machineOf,
         log,
       });
       log.info({ metrics: `http://${metricsServer.address}/metrics` }, 'metrics served');
@@ -75,13 +91,17 @@ export async function startNodeListeners(options: {
   }
   return {
     metrics,
-    accessLog: { host: accessLog.host, port: accessLog.port },
     acmeResponder: { host: acme.host, port: acme.port },
+    ...(tlsAlpn ? { acmeTlsAlpn: { host: tlsAlpn.host, port: tlsAlpn.port } } : {}),
     metricsSocket: options.metricsSocket,
-    replayer: { address: { host: replayer.host, port: replayer.port }, lua: options.replayLuaPath },
+    replayer: {
+      address: { host: replayer.host, port: replayer.port },
+      lua: options.replayLuaPath,
+      bufferedSocket: options.bufferedSocket,
+    },
     metricsAddress: metricsServer?.address,
     async close() {
-      await Promise.all([accessLog.close(), acme.close(), replayer.close(), metricsServer?.close()]);
+      await Promise.all([acme.close(), tlsAlpn?.close(), replayer.close(), metricsServer?.close()]);
     },
   };
 }

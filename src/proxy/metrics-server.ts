@@ -6,6 +6,8 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import type { MachineOfServer } from './autostop-stats.ts';
+import type { HttpStats } from './http-stats.ts';
 import type { ProxyMetrics } from './metrics.ts';
 
 export interface MetricsServer {
@@ -28,12 +30,36 @@ function haproxyMetrics(socketPath: string): Promise<string> {
   });
 }
 
+const SERVER_LABELS = /\{proxy="([^"]*)",server="([^"]*)"/;
+
+/**
+ * HAProxy labels per-server series with the slot (`server="s3"`): name the machine instead, and
+ * leave out free slots, so that series follow machines. Runs per scrape, never per request.
+ */
+export function nameServers(exposition: string, machineOf: MachineOfServer): string {
+  const lines: string[] = [];
+  for (const line of exposition.split('\n')) {
+    const match = line.startsWith('haproxy_server_') ? SERVER_LABELS.exec(line) : null;
+    if (match === null) {
+      lines.push(line);
+      continue;
+    }
+    const machine = machineOf(match[1], match[2]);
+    if (machine !== undefined) {
+      lines.push(line.replace(SERVER_LABELS, `{proxy="${match[1]}",server="${machine}"`));
+    }
+  }
+  return lines.join('\n');
+}
+
 /** Listens on `host:port`. @throws the listen error (EADDRINUSE…) */
 export async function startMetricsServer(options: {
   host: string;
   port: number;
   haproxySocket: string;
   metrics: ProxyMetrics;
+  httpStats: HttpStats;
+  machineOf: MachineOfServer;
   log: pino.Logger;
 }): Promise<MetricsServer> {
   const server = createServer(async (request, response) => {
@@ -43,14 +69,18 @@ export async function startMetricsServer(options: {
     }
     let haproxy = '';
     try {
-      haproxy = await haproxyMetrics(options.haproxySocket);
+      haproxy = nameServers(await haproxyMetrics(options.haproxySocket), options.machineOf);
     } catch (error) {
       options.log.warn({ err: errorMessage(error) }, 'HAProxy metrics not available');
       haproxy = '# HAProxy metrics not available right now\n';
     }
+    // Last values seen are rendered if HAProxy does not answer right now.
+    await options.httpStats
+      .sample()
+      .catch((error) => options.log.warn({ err: errorMessage(error) }, 'HAProxy counters not available'));
     response
       .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-      .end(`${haproxy}${options.metrics.render()}`);
+      .end(`${haproxy}${options.httpStats.render()}${options.metrics.render()}`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

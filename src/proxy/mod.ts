@@ -9,6 +9,7 @@ import type pino from 'pino';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, CertRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
 import type { Store } from '../store/types.ts';
+import type { AccessLogTarget } from './access-log.ts';
 import {
   ACTIVATOR_SERVER,
   type Activator,
@@ -30,9 +31,11 @@ import {
   structureKey,
 } from './haproxy-config.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
+import { HttpStats } from './http-stats.ts';
 import { type NodeListeners, startNodeListeners } from './metrics-listeners.ts';
 import { backendName, computeRoutes, type RouteTable } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
+import { SlotTable } from './slots.ts';
 import { mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
 import { Reconciler } from './sync.ts';
 
@@ -62,8 +65,12 @@ export interface ProxyOptions {
   machineControl?: MachineControl;
   /** Autostop's pass interval and idle threshold; defaults in `autostopDefaults`. */
   autostop?: { intervalMs?: number; idleMs?: number };
+  /** Where HAProxy writes one line per request (access-log.ts); none when not given. */
+  accessLog?: AccessLogTarget;
   /** How long the activator holds a request for a waking machine before a 503. */
   wakeTimeoutMs?: number;
+  /** Answer ACME TLS-ALPN-01 on the shared TLS port (a TCP front reads ClientHellos first). */
+  acmeTlsAlpn?: boolean;
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
@@ -109,7 +116,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     throw invalidProxyOption('region', options.region, 'a region code such as fra');
   }
   const paths = proxyPaths(options.dataDir);
-  for (const path of [paths.adminSocket, paths.masterSocket]) {
+  for (const path of [paths.adminSocket, paths.masterSocket, join(paths.dir, 'buffered.sock')]) {
     if (Buffer.byteLength(path) > 100) throw socketPathTooLong(path);
   }
   const bin = options.haproxyBin ?? defaults.haproxyBin;
@@ -146,6 +153,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       log.warn({ skipped }, 'records HAProxy cannot serve; left out');
     skippedBefore = skipped;
     if (activator !== undefined) withActivator(routes, activator);
+    slots.assign(routes);
     lastRoutes = routes;
     return routes;
   }
@@ -154,6 +162,12 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   let activator: Activator | undefined;
   let autostop: Autostop | undefined;
   let lastRoutes: RouteTable | undefined;
+  /** Machines → server slots of each backend (slots.ts). */
+  const slots = new SlotTable();
+  const httpStats = new HttpStats(new RuntimeApi(paths.adminSocket), options.region);
+  /** What HAProxy names (a slot, or the activator) as the machine it stands for. */
+  const machineOf = (backend: string, server: string) =>
+    server === ACTIVATOR_SERVER ? server : slots.machineOf(backend, server);
   const machineEntries = (): MachineEntry[] =>
     [...machines.values()].map((record) => ({
       record,
@@ -163,14 +177,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   function withActivator(routes: RouteTable, running: Activator) {
     const wakeable = wakeableApps(machines.values());
     for (const backend of routes.backends) {
-      if (backend.mode !== 'http' || backend.name !== backendName(backend.app) || !wakeable.has(backend.app))
-        continue;
-      backend.servers.push({
-        name: ACTIVATOR_SERVER,
-        address: running.address.host,
-        port: running.address.port,
-        options: ['backup'],
-      });
+      if (backend.mode !== 'http' || backend.name !== backendName(backend.app)) continue;
+      backend.backup = { ...running.address, enabled: wakeable.has(backend.app) };
     }
   }
 
@@ -184,7 +192,10 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     routes,
     limits,
     acmeResponder: listeners?.acmeResponder,
-    accessLog: listeners?.accessLog,
+    acmeTlsAlpn: listeners?.acmeTlsAlpn,
+    accessLog: options.accessLog
+      ? { ...options.accessLog, region: options.region, slotsMap: paths.slotsMap }
+      : undefined,
     metricsSocket: listeners?.metricsSocket,
     replayer: listeners?.replayer,
   });
@@ -195,6 +206,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     await writeProxyFiles(input, bin);
     renderedStructure = structureKey(input);
     reconciler.rendered(routes);
+    // A new worker has no requests on the slots machines left: they are free again.
+    slots.releaseAll();
   };
 
   const haproxy = new HaproxyProcess({
@@ -203,20 +216,25 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     log,
     prepare: () => writeConfig(wanted()),
     drainMs: options.drainMs,
+    logFd: options.accessLog?.fd,
     onReady: () => reconciler?.kick(0),
   });
   const reconciler: Reconciler = new Reconciler({
     api: new RuntimeApi(paths.adminSocket),
     paths,
     hostsMap: paths.hostsMap,
+    slotsMap: paths.slotsMap,
     log,
     wanted,
     structureChanged: (routes) => structureKey(configInput(routes)) !== renderedStructure,
     reload: async (routes) => {
+      // The old worker's counters go with it: read them first.
+      await httpStats.sample().catch(() => {});
       await writeConfig(routes);
       await haproxy.reload();
     },
     isRunning: () => haproxy.workerPid !== undefined,
+    slotFreed: (backend, slot) => slots.release(backend, slot),
   });
 
   const stopped = new Promise<never>((_, reject) =>
@@ -232,6 +250,10 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       metricsSocket: join(paths.dir, 'metrics.sock'),
       appsDomain,
       replayLuaPath: join(paths.dir, 'replay.lua'),
+      bufferedSocket: join(paths.dir, 'buffered.sock'),
+      acmeTlsAlpn: options.acmeTlsAlpn,
+      machineOf,
+      httpStats,
       log,
     });
     if (controller.signal.aborted) await listeners.close();
@@ -260,6 +282,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
         idleMs: options.autostop?.idleMs ?? autostopDefaults.idleMs,
         machines: machineEntries,
+        machineOf,
         log: log.child({ component: 'autostop' }),
       });
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -139,26 +139,49 @@ async function setup(t: test.TestContext) {
   const port = await freePort();
   const tlsPort = await freePort();
   const paths = proxyPaths(dataDir);
+  // HAProxy writes the access log itself, to the file descriptor it is given.
+  const accessLogFile = join(dataDir, 'access.log');
+  const accessLogFd = openSync(accessLogFile, 'a');
   const proxy = startProxy({
     store,
     region: 'fra',
     dataDir,
     httpListen: `127.0.0.1:${port}`,
     tlsListen: `127.0.0.1:${tlsPort}`,
+    accessLog: { fd: accessLogFd, format: 'json' },
     log,
   });
+  /**
+   * The access log's request lines so far, parsed. (An old worker stopping after a reload adds
+   * a `Proxy … stopped` notice: HAProxy 2.6 has no switch for it.)
+   */
+  const accessLog = () =>
+    readFileSync(accessLogFile, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !/^Proxy \S+ (started|stopped)/.test(line))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   const closers: (() => Promise<void>)[] = [];
   t.after(async () => {
     await proxy.stop();
     for (const close of closers) await close();
     await store.close();
+    closeSync(accessLogFd);
     for (const pid of haproxyProcesses(paths.config)) process.kill(pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
   const machinePort = await freePort();
+  const api = new RuntimeApi(paths.adminSocket);
+  /** Machine ids by address: HAProxy reports server slots (`s3`) pointed at addresses. */
+  const machineAt = new Map<string, string>();
+  /** The machines in a backend's slots, with whether each is in maintenance. */
+  const slotted = async (backend: string) =>
+    (await api.servers())
+      .filter((server) => server.backend === backend && server.address !== '0.0.0.0')
+      .map((server) => [machineAt.get(server.address) ?? server.address, server.adminState & 0x01] as const);
   /** Starts an upstream on 127.0.0.<n> and records a started machine for it. */
   async function startMachine(app: string, id: string, n: number) {
     const address = `127.0.0.${n}`;
+    machineAt.set(address, id);
     const server = await upstream(address, machinePort, id);
     closers.push(server.close);
     const record = machineRecord(app, id, machinePort);
@@ -166,12 +189,11 @@ async function setup(t: test.TestContext) {
     await store.put(keys.machineStatus(HOST, id), machineStatus(record, 'started', address));
     return { record, address, server };
   }
-  const api = new RuntimeApi(paths.adminSocket);
-  return { store, proxy, port, paths, api, logLines, machinePort, startMachine };
+  return { store, proxy, port, paths, api, logLines, accessLog, machinePort, startMachine, slotted };
 }
 
 test('routes by host, shares load, adds headers, and changes servers without reloading', async (t) => {
-  const { store, proxy, port, api, logLines, machinePort, startMachine } = await setup(t);
+  const { store, proxy, port, api, accessLog, machinePort, startMachine, slotted } = await setup(t);
   await store.put(keys.app('hello'), appRecord('hello'));
   await store.put(keys.app('other'), appRecord('other'));
   const one = await startMachine('hello', 'm1hello', 2);
@@ -221,9 +243,7 @@ test('routes by host, shares load, adds headers, and changes servers without rel
   }
   assert.equal(await api.pid(), pid, 'same HAProxy worker: no reload');
   const inRotation = async () =>
-    (await api.servers())
-      .filter((server) => server.backend === 'app_hello' && (server.adminState & 0x01) === 0)
-      .map((server) => server.name);
+    (await slotted('app_hello')).filter(([, maintenance]) => maintenance === 0).map(([name]) => name);
   assert.deepEqual(await inRotation(), ['m2hello']);
 
   // A new instance of the same machine (the agent has not reported it yet) is not routed to.
@@ -251,24 +271,55 @@ test('routes by host, shares load, adds headers, and changes servers without rel
   assert.notEqual(await api.pid(), pid, 'a new worker after the reload');
   assert.equal(JSON.parse((await get(port, 'other.localhost')).body).machine, 'm1other');
 
-  // A burst of machines (an app scaled out) is applied without a reload.
+  // A burst of machines beyond the backend's slots (8) grows its pool by doubling: one reload.
   const worldPid = await api.pid();
-  await Promise.all(
+  const burst = await Promise.all(
     Array.from({ length: 20 }, async (_, i) => {
       const record = machineRecord('world', `burst${i}`, machinePort);
       await store.put(keys.machine('world', record.id), record);
       await store.put(keys.machineStatus(HOST, record.id), machineStatus(record, 'started', '127.0.0.5'));
+      return record;
     }),
   );
   await proxy.synced();
-  assert.equal((await api.servers()).filter((server) => server.backend === 'app_world').length, 21);
-  assert.equal(await api.pid(), worldPid);
+  const worldSlots = (await api.servers()).filter((server) => server.backend === 'app_world');
+  assert.equal(worldSlots.length, 32, 'the pool doubled from 8 until 21 machines fit');
+  assert.equal(worldSlots.filter((server) => (server.adminState & 0x01) === 0).length, 21);
+  assert.notEqual(await api.pid(), worldPid);
   assert.equal((await get(port, 'world.localhost')).status, 200);
+  // Within the pool, machines come and go without a reload.
+  const grownPid = await api.pid();
+  await store.put(keys.machineStatus(HOST, burst[0].id), machineStatus(burst[0], 'stopped', '127.0.0.5'));
+  await proxy.synced();
+  const after = (await api.servers()).filter((server) => server.backend === 'app_world');
+  assert.equal(after.filter((server) => (server.adminState & 0x01) === 0).length, 20);
+  assert.equal(await api.pid(), grownPid, 'same worker: no reload');
 
-  assert.ok(
-    logLines.some((line) => line.includes('"component":"access"') && line.includes('"path":"/slow"')),
-    'an access log line per request reaches the logger',
+  // One JSON line per request, written by HAProxy, naming the machine behind the slot.
+  await get(port, 'world.localhost', '/json?q="x"&a[0]=\\');
+  let lines = accessLog();
+  for (
+    let attempt = 0;
+    attempt < 100 && !lines.some((line) => line.path === '/json?q="x"&a[0]=\\');
+    attempt++
+  ) {
+    await sleep(20);
+    lines = accessLog();
+  }
+  const slow = lines.find((line) => line.path === '/slow');
+  assert.equal(slow?.component, 'access');
+  assert.equal(slow?.app, 'hello');
+  assert.ok(slow?.machine === 'm1hello' || slow?.machine === 'm2hello', JSON.stringify(slow));
+  assert.match(String(slow?.request_id), /-fra$/);
+  assert.equal(slow?.msg, 'GET /slow 200');
+  const odd = lines.find((line) => line.path === '/json?q="x"&a[0]=\\');
+  // (The burst machines share m1world's address: any of them may have answered.)
+  assert.match(
+    String(odd?.machine),
+    /^(m1world|burst\d+)$/,
+    'a target with quotes and backslashes stays JSON',
   );
+  assert.equal(typeof (odd?.timing as { total_ms?: number } | undefined)?.total_ms, 'number');
 });
 
 test('answers 404, 503 and 502 with short pages', async (t) => {
@@ -350,7 +401,7 @@ test('restarts HAProxy killed with SIGKILL, and stop() leaves no HAProxy process
 });
 
 test('a stopping machine leaves rotation at once and finishes the request it serves', async (t) => {
-  const { store, proxy, port, api, startMachine } = await setup(t);
+  const { store, proxy, port, startMachine, slotted } = await setup(t);
   await store.put(keys.app('hello'), appRecord('hello'));
   const one = await startMachine('hello', 'm1hello', 10);
   await proxy.ready;
@@ -361,9 +412,8 @@ test('a stopping machine leaves rotation at once and finishes the request it ser
   await startMachine('hello', 'm2hello', 11);
   await store.put(keys.machineStatus(HOST, 'm1hello'), machineStatus(one.record, 'stopped', one.address));
   await proxy.synced();
-  const servers = (await api.servers()).filter((server) => server.backend === 'app_hello');
   assert.deepEqual(
-    servers.map((server) => [server.name, server.adminState & 0x01]),
+    await slotted('app_hello'),
     [
       ['m1hello', 1],
       ['m2hello', 0],
@@ -376,17 +426,12 @@ test('a stopping machine leaves rotation at once and finishes the request it ser
   const answer = await inFlight;
   assert.equal(answer.status, 200);
   assert.equal(JSON.parse(answer.body).machine, 'm1hello');
-  // Its idle keep-alive connections go within HAProxy's pool-purge-delay (5 s); then it is deleted.
+  // Once its request is done, its slot's address is cleared: the slot may take another machine.
   for (let attempt = 0; attempt < 600; attempt++) {
-    const names = (await api.servers()).filter((server) => server.backend === 'app_hello').map((s) => s.name);
-    if (names.length === 1) break;
+    if ((await slotted('app_hello')).length === 1) break;
     await sleep(25);
   }
-  assert.deepEqual(
-    (await api.servers()).filter((server) => server.backend === 'app_hello').map((server) => server.name),
-    ['m2hello'],
-    'deleted once its connections are done',
-  );
+  assert.deepEqual(await slotted('app_hello'), [['m2hello', 0]], 'its slot freed once its requests are done');
 });
 
 test('ready rejects when the HTTP port is taken, and stop() ends the retries', async (t) => {

@@ -10,7 +10,16 @@ export interface ReplayerTarget {
   address: ListenAddress;
   /** Path of replay.lua in the proxy's directory. */
   lua: string;
+  /** HAProxy's internal frontend, where the replayer sends requests whose body it holds. */
+  bufferedSocket: string;
 }
+
+/** The largest request body a Fly-Replay can resend; larger ones get a 413 saying so. */
+export const REPLAY_BODY_LIMIT = 1024 * 1024;
+/** Set by HAProxy on a request whose body the replayer should hold: the backend it goes to. */
+export const BUFFERED_HEADER = 'x-nearby-backend';
+/** Set by the internal frontend on answers: the server slot that answered. */
+export const SLOT_HEADER = 'x-nearby-slot';
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
@@ -25,8 +34,9 @@ export function replayGlobalLines(target: ReplayerTarget): string[] {
 export function replayFrontendLines(): string[] {
   const hasBody = '{ req.hdr_val(content-length) gt 0 }';
   return [
-    // Only HAProxy's Lua may talk to the replayer as a replay.
+    // Only HAProxy's Lua may talk to the replayer as a replay, and only HAProxy asks it to buffer.
     '  http-request del-header x-nearby-replay',
+    `  http-request del-header ${BUFFERED_HEADER}`,
     // A body is replayed when HAProxy holds all of it (it waits briefly for it to arrive).
     `  http-request wait-for-body time 1s if ${hasBody}`,
     '  http-request set-var(txn.nb_method) method',
@@ -40,15 +50,54 @@ export function replayFrontendLines(): string[] {
   ];
 }
 
-/** `region`: requests forcing this very region need no detour. `use_backend` lines: after every `http-request` rule (HAProxy warns otherwise). */
-export function replayRoutingLines(region: string): string[] {
+/**
+ * A body HAProxy could not hold in its buffer (it holds what arrived within `wait-for-body`),
+ * up to REPLAY_BODY_LIMIT: the replayer holds it instead, so that a Fly-Replay can resend it.
+ * `backend`: the backend the request would go to (a sample expression).
+ */
+function bufferedLines(backend: string): string[] {
+  const partial = `{ var(txn.nb_length) -m int le ${REPLAY_BODY_LIMIT} } { req.body_len,sub(txn.nb_length) lt 0 }`;
   return [
-    // HAProxy 2.6 cannot pick a dynamic server by a value from the request: these rare requests
+    `  http-request set-header ${BUFFERED_HEADER} %[${backend}] if ${partial}`,
+    `  use_backend nearby_replay if { req.hdr(${BUFFERED_HEADER}) -m found }`,
+  ];
+}
+
+/** For a dedicated HTTP port: only the buffering of bodies (instance headers route on shared ports). */
+export function dedicatedReplayLines(backend: string): string[] {
+  return bufferedLines(`str(${backend})`);
+}
+
+/**
+ * `region`: requests forcing this very region need no detour. `hostsMap`: where the shared
+ * ports find a host's backend. `use_backend` lines: after every `http-request` rule (HAProxy
+ * warns otherwise).
+ */
+export function replayRoutingLines(region: string, hostsMap: string): string[] {
+  return [
+    ...bufferedLines(`var(txn.host),map(${quote(hostsMap)},nearby_no_app)`),
+    // HAProxy 2.6 cannot pick a server by a value from the request: these rare requests
     // go through the replayer, which picks the machine (docs/certs.md, "Routing controls").
     `  use_backend nearby_replay if { req.hdr(fly-force-instance-id) -m found } || { req.hdr(fly-prefer-instance-id) -m found } || { req.hdr(fly-force-region) -m found } !{ req.hdr(fly-force-region) -m str ${region} }`,
   ];
 }
 
-export function replaySections(target: ReplayerTarget): string[] {
-  return ['', 'backend nearby_replay', `  server replayer ${formatListen(target.address)}`];
+export function replaySections(target: ReplayerTarget, accessLog: string[]): string[] {
+  return [
+    '',
+    'backend nearby_replay',
+    `  server replayer ${formatListen(target.address)}`,
+    '',
+    // The replayer sends requests whose body it holds back in here, to the backend HAProxy named.
+    'frontend nearby_buffered',
+    `  bind ${quote(`unix@${target.bufferedSocket}`)} mode 600`,
+    ...accessLog,
+    // The same request id as the request the client sent.
+    '  unique-id-format %[req.hdr(fly-request-id)]',
+    `  http-request set-var(txn.nb_backend) req.hdr(${BUFFERED_HEADER})`,
+    `  http-request del-header ${BUFFERED_HEADER}`,
+    `  http-response set-header ${SLOT_HEADER} %[srv_name]`,
+    '  use_backend %[var(txn.nb_backend)]',
+    '  default_backend nearby_no_app',
+  ];
 }

@@ -13,6 +13,7 @@ import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import type { Store } from '../store/types.ts';
+import type { MachineOfServer } from './autostop-stats.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import {
   type Candidate,
@@ -22,10 +23,10 @@ import {
   pickTarget,
   replaySource,
 } from './replay.ts';
+import { BUFFERED_HEADER, forwardBuffered } from './replay-buffered.ts';
+import { REPLAY_BODY_LIMIT } from './replay-config.ts';
 import { httpPort, routableServer } from './routes.ts';
 
-/** What HAProxy keeps for a replay; larger bodies get a 413 from the Lua side. */
-export const REPLAY_BODY_LIMIT = 1024 * 1024;
 /** A replayed answer may ask for one more replay, and so on, this many times. */
 const MAX_HOPS = 3;
 
@@ -35,10 +36,23 @@ export interface Replayer {
   close(): Promise<void>;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   headers: [string, string][];
   body: Buffer;
+}
+
+/** A request to replay: what the client sent, which machine answered `Fly-Replay`, and the directive. */
+export interface ReplayRequest {
+  headers: [string, string][];
+  body: Buffer;
+  method: string;
+  path: string;
+  /** The machine id that answered with Fly-Replay. */
+  source: string;
+  sourceApp: string;
+  /** The `Fly-Replay` header's value. */
+  directive: string;
 }
 
 async function candidates(store: Store, app: string): Promise<Candidate[]> {
@@ -53,7 +67,7 @@ async function candidates(store: Store, app: string): Promise<Candidate[]> {
   return found;
 }
 
-function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -116,22 +130,36 @@ export async function startReplayer(options: {
   region: string;
   appsDomain: string;
   metrics: ProxyMetrics;
+  /** The machine behind a server slot. */
+  machineOf: MachineOfServer;
+  /** HAProxy's internal frontend for requests whose body this replayer buffered (replay-buffered.ts). */
+  bufferedSocket: string;
   log: pino.Logger;
 }): Promise<Replayer> {
   const { store, region, metrics } = options;
   const log = options.log.child({ component: 'replay' });
 
   /** POST /replay from the Lua action: the request as HAProxy kept it, and the directive. */
-  async function replay(request: IncomingMessage): Promise<Answer> {
+  async function replayFromLua(request: IncomingMessage): Promise<Answer> {
     const all = await readBody(request, REPLAY_BODY_LIMIT);
     const headLength = Number(request.headers['x-nearby-head-length'] ?? 0);
-    const headers = parseHeaderBlock(all.subarray(0, headLength).toString('latin1'));
-    let body = all.subarray(headLength);
-    const method = String(request.headers['x-nearby-method'] ?? 'GET');
-    const path = String(request.headers['x-nearby-path'] ?? '/');
-    let source = String(request.headers['x-nearby-instance'] ?? '');
-    const sourceApp = String(request.headers['x-nearby-app'] ?? '');
-    let directive = parseReplay(String(request.headers['x-nearby-replay'] ?? ''));
+    const slot = String(request.headers['x-nearby-instance'] ?? '');
+    return replay({
+      headers: parseHeaderBlock(all.subarray(0, headLength).toString('latin1')),
+      body: all.subarray(headLength),
+      method: String(request.headers['x-nearby-method'] ?? 'GET'),
+      path: String(request.headers['x-nearby-path'] ?? '/'),
+      source: options.machineOf(String(request.headers['x-nearby-backend'] ?? ''), slot) ?? slot,
+      sourceApp: String(request.headers['x-nearby-app'] ?? ''),
+      directive: String(request.headers['x-nearby-replay'] ?? ''),
+    });
+  }
+
+  /** Sends a request whose answer said `Fly-Replay` where the directive asks; returns the final answer. */
+  async function replay(request: ReplayRequest): Promise<Answer> {
+    const { headers, method, path, sourceApp } = request;
+    let { body, source } = request;
+    let directive = parseReplay(request.directive);
     for (let hop = 0; ; hop++) {
       const app = directive.app ?? sourceApp;
       if (!app) return plain(502, 'Fly-Replay: the app of this request is unknown');
@@ -248,10 +276,18 @@ export async function startReplayer(options: {
   }
 
   const server = createServer((request, response) => {
-    const work =
-      request.url === '/replay' && request.headers['x-nearby-replay'] !== undefined
-        ? replay(request).then((answer) => reply(response, answer))
-        : route(request, response);
+    let work: Promise<void>;
+    if (request.url === '/replay' && request.headers['x-nearby-replay'] !== undefined) {
+      work = replayFromLua(request).then((answer) => reply(response, answer));
+    } else if (request.headers[BUFFERED_HEADER] !== undefined) {
+      work = forwardBuffered(request, response, {
+        socketPath: options.bufferedSocket,
+        machineOf: options.machineOf,
+        replay: (input) => replay(input).then((answer) => reply(response, answer)),
+      });
+    } else {
+      work = route(request, response);
+    }
     work.catch((error) => {
       log.warn({ err: errorMessage(error) }, 'replay failed');
       if (!response.headersSent) reply(response, plain(502, `replay failed: ${errorMessage(error)}`));

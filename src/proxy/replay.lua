@@ -22,9 +22,14 @@ core.register_action("nearby_replay", { "http-res" }, function(txn)
   if txn:get_var("txn.nb_chunked") ~= nil then
     return fail(txn, 413, "413 Fly-Replay: a request body sent without Content-Length (chunked) cannot be replayed")
   end
-  if length > #body then
+  if length > 1048576 then
     return fail(txn, 413, "413 Fly-Replay: the request body (" .. length
-      .. " bytes) is larger than what the proxy keeps for a replay; send it to the right instance directly")
+      .. " bytes) is larger than what the proxy keeps for a replay (1 MiB); send it to the right"
+      .. " instance directly (fly-force-instance-id)")
+  end
+  if length > #body then
+    return fail(txn, 502, "502 Fly-Replay: the proxy did not get the whole request body (" .. #body
+      .. " of " .. length .. " bytes) in time to replay it")
   end
   local client = core.httpclient()
   local response = client:post({
@@ -32,6 +37,7 @@ core.register_action("nearby_replay", { "http-res" }, function(txn)
     headers = {
       ["x-nearby-replay"] = { directive },
       ["x-nearby-app"] = { txn:get_var("txn.app") or "" },
+      ["x-nearby-backend"] = { txn.sf:be_name() or "" },
       ["x-nearby-instance"] = { txn.sf:srv_name() or "" },
       ["x-nearby-head-length"] = { tostring(#head) },
       ["x-nearby-method"] = { txn:get_var("txn.nb_method") or "GET" },

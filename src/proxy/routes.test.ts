@@ -111,7 +111,7 @@ test('routes: a backend per app (even without machines), servers sorted, a host 
     statuses,
     appsDomain: 'apps.example.com',
   });
-  const http = { mode: 'http', checks: [], forceHttps: false };
+  const http = { mode: 'http', checks: [], forceHttps: false, slotOptions: [] };
   assert.deepEqual(routes.backends, [
     { app: 'empty', name: 'app_empty', ...http, servers: [] },
     {
@@ -189,6 +189,8 @@ test('services: dedicated ports get a frontend and a backend each; limits, h2c, 
     'rise 1',
   ]);
   assert.equal(main?.servers[0].healthGraceMs, 3000);
+  // Every slot of the backend gets the options all machines share; limits are set per slot.
+  assert.deepEqual(main?.slotOptions, ['proto h2', 'check', 'inter 5000ms', 'fall 2', 'rise 1']);
   assert.deepEqual(main?.checks, [
     '  timeout check 1000ms',
     '  option httpchk',

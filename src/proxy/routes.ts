@@ -20,6 +20,8 @@ export interface WantedServer {
   options: string[];
   /** Health-checked: checks start counting this long after the server is added. */
   healthGraceMs?: number;
+  /** The backend's server slot it takes (`s3`), set by `SlotTable.assign` (slots.ts). */
+  slot?: string;
 }
 
 export interface WantedBackend {
@@ -33,6 +35,15 @@ export interface WantedBackend {
   forceHttps: boolean;
   /** By server name, sorted. */
   servers: WantedServer[];
+  /** Options of every server slot (checks, proto h2, send-proxy): the newest machine config's. */
+  slotOptions: string[];
+  /** Server slots declared, set by `SlotTable.assign` (slots.ts). */
+  slots?: number;
+  /**
+   * The activator, where HAProxy sends requests when no machine is in rotation: declared in every
+   * app's HTTP backend, enabled for apps it can wake (no reload when that changes).
+   */
+  backup?: { host: string; port: number; enabled: boolean };
 }
 
 /** A public port of its own (not 80/443): bound on the proxy host as given. */
@@ -130,6 +141,11 @@ const frontendName = (endpoint: Endpoint) =>
 const newestFirst = (a: MachineRecord, b: MachineRecord) =>
   b.updated_at.localeCompare(a.updated_at) || a.id.localeCompare(b.id);
 
+/** Server options that are the same for every slot: all but the per-machine limits, set at run time. */
+export function slotOptions(options: string[]): string[] {
+  return options.filter((option) => !/^(maxconn|weight) /.test(option));
+}
+
 export function computeRoutes(input: RouteInput): RouteTable {
   const skipped: string[] = [];
   const backends = new Map<string, WantedBackend>();
@@ -156,6 +172,7 @@ export function computeRoutes(input: RouteInput): RouteTable {
       checks: [],
       forceHttps: false,
       servers: [],
+      slotOptions: [],
     };
     backends.set(main.name, main);
     hosts.set(host, main.name);
@@ -174,6 +191,8 @@ export function computeRoutes(input: RouteInput): RouteTable {
 
     // Structure (backends, frontends) from every machine of the app, started or not, so that it
     // stays put while machines start and stop.
+    /** Backends whose slot options are set (by the newest machine). */
+    const shaped = new Set<string>();
     for (const record of machines) {
       const all = endpoints(record.config);
       // Shared ports first: they decide which service is the app's HTTP backend.
@@ -203,8 +222,13 @@ export function computeRoutes(input: RouteInput): RouteTable {
             checks: [],
             forceHttps: false,
             servers: [],
+            slotOptions: [],
           };
           backends.set(name, backend);
+        }
+        if (!shaped.has(backend.name)) {
+          shaped.add(backend.name);
+          backend.slotOptions = slotOptions(serverSettings(record.config, endpoint).options);
         }
         if (backend.checks.length === 0) {
           backend.checks = renderCheckRules(

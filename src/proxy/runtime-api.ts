@@ -59,9 +59,6 @@ export interface ServerState {
   adminState: number;
 }
 
-/** Admin flags that take a server out of rotation and that `set server … state ready` clears. */
-export const OUT_OF_ROTATION = 0x01 | 0x04 | 0x08 | 0x10;
-
 /** Parses `show servers state` (format version 1). */
 export function parseServersState(answer: string): ServerState[] {
   const servers: ServerState[] = [];
@@ -155,25 +152,12 @@ export class RuntimeApi {
     return parseServersState(await this.command('show servers state'));
   }
 
-  /**
-   * Dynamic servers start in maintenance (HAProxy 2.6): call `setServerState(…, 'ready')` next,
-   * and `enableHealth` when `options` include `check`.
-   */
-  addServer(
-    backend: string,
-    server: string,
-    address: string,
-    port: number,
-    options: string[] = [],
-  ): Promise<void> {
-    return this.#expect(
-      [`add server ${backend}/${server} ${address}:${port}`, ...options].join(' '),
-      (answer) => answer === 'New server registered.',
-    );
-  }
-
   enableHealth(backend: string, server: string): Promise<void> {
     return this.#expect(`enable health ${backend}/${server}`);
+  }
+
+  disableHealth(backend: string, server: string): Promise<void> {
+    return this.#expect(`disable health ${backend}/${server}`);
   }
 
   setServerState(backend: string, server: string, state: 'ready' | 'drain' | 'maint'): Promise<void> {
@@ -187,9 +171,28 @@ export class RuntimeApi {
     );
   }
 
-  /** Needs the server in maintenance with no connection left (HAProxy 2.6). */
-  deleteServer(backend: string, server: string): Promise<void> {
-    return this.#expect(`del server ${backend}/${server}`, (answer) => answer === 'Server deleted.');
+  /** 0: no limit. */
+  setServerMaxconn(backend: string, server: string, maxconn: number): Promise<void> {
+    return this.#expect(`set maxconn server ${backend}/${server} ${maxconn}`);
+  }
+
+  setServerWeight(backend: string, server: string, weight: number): Promise<void> {
+    return this.#expect(`set weight ${backend}/${server} ${weight}`);
+  }
+
+  /** Current sessions per server, by `backend/server` (`show stat`, servers only). */
+  async serverSessions(): Promise<Map<string, number>> {
+    const csv = await this.command('show stat -1 4 -1');
+    const lines = csv.split('\n');
+    const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+    const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((name) => header.indexOf(name));
+    const sessions = new Map<string, number>();
+    for (const line of lines.slice(1)) {
+      const fields = line.split(',');
+      if (fields.length < header.length - 1) continue;
+      sessions.set(`${fields[px]}/${fields[sv]}`, Number(fields[scur]) || 0);
+    }
+    return sessions;
   }
 
   shutdownSessions(backend: string, server: string): Promise<void> {

@@ -5,14 +5,23 @@ import type { ServerState } from './runtime-api.ts';
 import { planSync } from './sync.ts';
 import { certHash } from './tls.ts';
 
-const server = (backend: string, name: string, address: string, adminState = 0): ServerState => ({
+const slot = (backend: string, name: string, address: string, adminState = 0): ServerState => ({
   backend,
   name,
   address,
-  port: 8080,
-  opState: 2,
+  port: address === '0.0.0.0' ? 80 : 8080,
+  opState: address === '0.0.0.0' ? 0 : 2,
   adminState,
 });
+const machine = (name: string, address: string, slotName: string, options: string[] = []) => ({
+  name,
+  address,
+  port: 8080,
+  options,
+  slot: slotName,
+});
+const applied = (entries: [string, string][]) =>
+  new Map(entries.map(([key, name]) => [key, { machine: name, maxconn: 0, weight: 1 }]));
 
 const wanted: RouteTable = {
   backends: [
@@ -23,10 +32,12 @@ const wanted: RouteTable = {
       checks: [],
       forceHttps: false,
       servers: [
-        { name: 'm1', address: '10.0.0.1', port: 8080, options: [] },
-        { name: 'm2', address: '10.0.0.2', port: 8080, options: [] },
-        { name: 'm3', address: '10.0.0.3', port: 8080, options: [] },
+        machine('m1', '10.0.0.1', 'app_hello.1'),
+        machine('m2', '10.0.0.2', 'app_hello.2'),
+        machine('m3', '10.0.0.3', 'app_hello.3'),
       ],
+      slotOptions: [],
+      slots: 5,
     },
   ],
   hosts: new Map([['hello.localhost', 'app_hello']]),
@@ -34,16 +45,36 @@ const wanted: RouteTable = {
   certs: [],
   skipped: [],
 };
+const inSync = () => [
+  slot('app_hello', 'app_hello.1', '10.0.0.1'),
+  slot('app_hello', 'app_hello.2', '10.0.0.2'),
+  slot('app_hello', 'app_hello.3', '10.0.0.3'),
+  slot('app_hello', 'app_hello.4', '0.0.0.0', 0x05),
+  slot('app_hello', 'app_hello.5', '0.0.0.0', 0x05),
+];
+const inSyncApplied = applied([
+  ['app_hello/app_hello.1', 'm1'],
+  ['app_hello/app_hello.2', 'm2'],
+  ['app_hello/app_hello.3', 'm3'],
+]);
 
-test('same backends: servers and hosts are patched, new ones before removals, no reload', () => {
+test('same backends: slots are pointed at machines, freed ones drain, hosts patched, no reload', () => {
   const plan = planSync(wanted, {
     backends: ['nearby_no_app', 'app_hello'],
     servers: [
-      server('app_hello', 'm1', '10.0.0.1'),
-      server('app_hello', 'm2', '10.0.0.9', 0x01),
-      server('app_hello', 'old', '10.0.0.4'),
-      server('app_hello', 'gone', '10.0.0.5', 0x01),
+      slot('app_hello', 'app_hello.1', '10.0.0.1'),
+      slot('app_hello', 'app_hello.2', '10.0.0.9', 0x01),
+      slot('app_hello', 'app_hello.3', '0.0.0.0', 0x05),
+      slot('app_hello', 'app_hello.4', '10.0.0.4'),
+      slot('app_hello', 'app_hello.5', '10.0.0.5', 0x01),
     ],
+    applied: applied([
+      ['app_hello/app_hello.1', 'm1'],
+      ['app_hello/app_hello.2', 'm2'],
+      ['app_hello/app_hello.4', 'old'],
+      ['app_hello/app_hello.5', 'gone'],
+    ]),
+    sessions: new Map([['app_hello/app_hello.5', 2]]),
     hosts: new Map([['stale.localhost', 'app_stale']]),
   });
   assert.equal(plan.reload, false);
@@ -51,17 +82,34 @@ test('same backends: servers and hosts are patched, new ones before removals, no
     {
       kind: 'set-address',
       backend: 'app_hello',
-      server: { name: 'm2', address: '10.0.0.2', port: 8080, options: [] },
+      slot: 'app_hello.2',
+      server: machine('m2', '10.0.0.2', 'app_hello.2'),
     },
-    { kind: 'ready', backend: 'app_hello', server: 'm2' },
+    { kind: 'ready', backend: 'app_hello', slot: 'app_hello.2' },
     {
-      kind: 'add-server',
+      kind: 'point',
       backend: 'app_hello',
-      server: { name: 'm3', address: '10.0.0.3', port: 8080, options: [] },
+      slot: 'app_hello.3',
+      server: machine('m3', '10.0.0.3', 'app_hello.3'),
+      inMaintenance: true,
     },
     { kind: 'set-host', host: 'hello.localhost', backend: 'app_hello', exists: false },
-    { kind: 'remove-server', backend: 'app_hello', server: 'old', inMaintenance: false },
-    { kind: 'remove-server', backend: 'app_hello', server: 'gone', inMaintenance: true },
+    {
+      kind: 'free',
+      backend: 'app_hello',
+      slot: 'app_hello.4',
+      inMaintenance: false,
+      idle: true,
+      cleared: false,
+    },
+    {
+      kind: 'free',
+      backend: 'app_hello',
+      slot: 'app_hello.5',
+      inMaintenance: true,
+      idle: false,
+      cleared: false,
+    },
     { kind: 'delete-host', host: 'stale.localhost' },
   ]);
 });
@@ -69,45 +117,71 @@ test('same backends: servers and hosts are patched, new ones before removals, no
 test('in sync: nothing to do', () => {
   const plan = planSync(wanted, {
     backends: ['nearby_no_app', 'app_hello'],
-    servers: ['m1', 'm2', 'm3'].map((name, i) => server('app_hello', name, `10.0.0.${i + 1}`)),
+    servers: inSync(),
+    applied: inSyncApplied,
     hosts: new Map([['hello.localhost', 'app_hello']]),
   });
   assert.deepEqual(plan, { reload: false, ops: [] });
+});
+
+test('the activator is enabled for apps it can wake, and disabled again, at run time', () => {
+  const withActivator = (enabled: boolean): RouteTable => ({
+    ...wanted,
+    backends: wanted.backends.map((one) => ({ ...one, backup: { host: '127.0.0.1', port: 9, enabled } })),
+  });
+  const servers = (adminState: number) => [
+    ...inSync(),
+    slot('app_hello', 'nearby_activator', '127.0.0.1', adminState),
+  ];
+  const actual = {
+    backends: ['app_hello'],
+    applied: inSyncApplied,
+    hosts: new Map([['hello.localhost', 'app_hello']]),
+  };
+  assert.deepEqual(planSync(withActivator(true), { ...actual, servers: servers(0x05) }).ops, [
+    { kind: 'activator', backend: 'app_hello', enabled: true },
+  ]);
+  assert.deepEqual(planSync(withActivator(false), { ...actual, servers: servers(0x04) }).ops, [
+    { kind: 'activator', backend: 'app_hello', enabled: false },
+  ]);
+  assert.deepEqual(planSync(withActivator(false), { ...actual, servers: servers(0x05) }).ops, []);
 });
 
 test('an app created or deleted changes the backends: reload', () => {
   assert.equal(planSync(wanted, { backends: ['nearby_no_app'], servers: [], hosts: new Map() }).reload, true);
   const extra = planSync(wanted, {
     backends: ['nearby_no_app', 'app_hello', 'app_deleted'],
-    servers: ['m1', 'm2', 'm3'].map((name, i) => server('app_hello', name, `10.0.0.${i + 1}`)),
+    servers: inSync(),
+    applied: inSyncApplied,
     hosts: new Map([['hello.localhost', 'app_hello']]),
   });
   assert.deepEqual(extra, { reload: true, ops: [] });
 });
 
-test('a server whose options changed is drained and added again; a changed structure reloads', () => {
-  const withCheck: RouteTable = {
+test('new limits are set on the live slot; a changed structure reloads', () => {
+  const limited: RouteTable = {
     ...wanted,
     backends: wanted.backends.map((backend) => ({
       ...backend,
-      servers: backend.servers.map((one) => ({ ...one, options: ['maxconn 5'] })),
+      servers: backend.servers.map((one) => ({ ...one, options: ['maxconn 5', 'weight 3'] })),
     })),
   };
-  const servers = ['m1', 'm2', 'm3'].map((name, i) => server('app_hello', name, `10.0.0.${i + 1}`));
-  const plan = planSync(withCheck, {
+  const plan = planSync(limited, {
     backends: ['app_hello'],
-    servers,
+    servers: inSync(),
     hosts: new Map([['hello.localhost', 'app_hello']]),
-    serverOptions: new Map([
-      ['app_hello/m1', 'maxconn 5'],
-      ['app_hello/m2', ''],
+    applied: new Map([
+      ['app_hello/app_hello.1', { machine: 'm1', maxconn: 5, weight: 3 }],
+      ['app_hello/app_hello.2', { machine: 'm2', maxconn: 0, weight: 1 }],
+      ['app_hello/app_hello.3', { machine: 'm3', maxconn: 5, weight: 3 }],
     ]),
   });
   assert.deepEqual(plan.ops, [
-    { kind: 'remove-server', backend: 'app_hello', server: 'm2', inMaintenance: false },
+    { kind: 'set-limits', backend: 'app_hello', slot: 'app_hello.2', maxconn: 5, weight: 3 },
   ]);
   assert.equal(
-    planSync(wanted, { backends: ['app_hello'], servers, hosts: new Map(), structureChanged: true }).reload,
+    planSync(wanted, { backends: ['app_hello'], servers: inSync(), hosts: new Map(), structureChanged: true })
+      .reload,
     true,
   );
 });
@@ -117,7 +191,8 @@ test('certificates: new and changed ones are loaded, removed ones deleted', () =
   const withCerts: RouteTable = { ...wanted, certs: [cert('a.example', 'A2'), cert('b.example', 'B')] };
   const plan = planSync(withCerts, {
     backends: ['app_hello'],
-    servers: ['m1', 'm2', 'm3'].map((name, i) => server('app_hello', name, `10.0.0.${i + 1}`)),
+    servers: inSync(),
+    applied: inSyncApplied,
     hosts: new Map([['hello.localhost', 'app_hello']]),
     certs: new Map([
       ['a.example', certHash(cert('a.example', 'A1'))],

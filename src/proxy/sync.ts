@@ -6,28 +6,41 @@
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import { ACTIVATOR_SERVER } from './activator.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
 import type { RouteTable, WantedCert, WantedServer } from './routes.ts';
-import { OUT_OF_ROTATION, type RuntimeApi, type ServerState } from './runtime-api.ts';
+import type { RuntimeApi, ServerState } from './runtime-api.ts';
+import { slotIndex } from './slots.ts';
 import { certHash, deleteCertAtRuntime, putCertAtRuntime, writeCertFiles } from './tls.ts';
 
 export interface ActualState {
   backends: string[];
   servers: ServerState[];
   hosts: Map<string, string>;
-  /** Server options as last given to HAProxy, by `backend/server` (HAProxy cannot report them). */
-  serverOptions?: ReadonlyMap<string, string>;
+  /** What each slot was last given, by `backend/slot` (HAProxy cannot report the machine or maxconn). */
+  applied?: ReadonlyMap<string, AppliedSlot>;
+  /** Current sessions by `backend/slot` (`show stat`), for slots being freed. */
+  sessions?: ReadonlyMap<string, number>;
   /** Certificates loaded, by host name → content hash. */
   certs?: ReadonlyMap<string, string>;
   /** The rendered configuration's structure differs from the wanted one. */
   structureChanged?: boolean;
 }
 
+/** A slot's machine and the limits set on it. */
+export interface AppliedSlot {
+  machine: string;
+  maxconn: number;
+  weight: number;
+}
+
 export type SyncOp =
-  | { kind: 'add-server'; backend: string; server: WantedServer }
-  | { kind: 'set-address'; backend: string; server: WantedServer }
-  | { kind: 'ready'; backend: string; server: string }
-  | { kind: 'remove-server'; backend: string; server: string; inMaintenance: boolean }
+  | { kind: 'point'; backend: string; slot: string; server: WantedServer; inMaintenance: boolean }
+  | { kind: 'set-address'; backend: string; slot: string; server: WantedServer }
+  | { kind: 'set-limits'; backend: string; slot: string; maxconn: number; weight: number }
+  | { kind: 'ready'; backend: string; slot: string }
+  | { kind: 'activator'; backend: string; enabled: boolean }
+  | { kind: 'free'; backend: string; slot: string; inMaintenance: boolean; idle: boolean; cleared: boolean }
   | { kind: 'set-host'; host: string; backend: string; exists: boolean }
   | { kind: 'delete-host'; host: string }
   | { kind: 'put-cert'; cert: WantedCert; isNew: boolean }
@@ -40,6 +53,18 @@ export interface SyncPlan {
 }
 
 const isAppBackend = (name: string) => name.startsWith('app_');
+/** Forced maintenance or drain: `set server … state ready` clears them. */
+const FORCED_OUT = 0x01 | 0x08;
+export const NO_ADDRESS = '0.0.0.0';
+
+/** A machine's limits from its server options: `maxconn` 0 is unlimited, `weight` 1 HAProxy's default. */
+export function slotLimits(server: WantedServer): { maxconn: number; weight: number } {
+  const value = (keyword: string) =>
+    Number(server.options.find((option) => option.startsWith(`${keyword} `))?.split(' ')[1]);
+  const maxconn = value('maxconn');
+  const weight = value('weight');
+  return { maxconn: Number.isInteger(maxconn) ? maxconn : 0, weight: Number.isInteger(weight) ? weight : 1 };
+}
 
 export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
   const wantedNames = wanted.backends.map((backend) => backend.name);
@@ -52,37 +77,42 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
   const removals: SyncOp[] = [];
   for (const backend of wanted.backends) {
     if (!actualNames.has(backend.name)) continue;
-    const present = new Map(
-      actual.servers
-        .filter((server) => server.backend === backend.name)
-        .map((server) => [server.name, server]),
-    );
-    for (const server of backend.servers) {
-      const current = present.get(server.name);
-      const appliedOptions = actual.serverOptions?.get(`${backend.name}/${server.name}`);
-      // Options cannot change on a live server: drain it, then add it again with the new ones.
-      if (
-        current !== undefined &&
-        appliedOptions !== undefined &&
-        appliedOptions !== server.options.join(' ')
-      ) {
+    const bySlot = new Map(backend.servers.map((server) => [server.slot, server]));
+    for (const current of actual.servers) {
+      if (current.backend !== backend.name) continue;
+      if (current.name === ACTIVATOR_SERVER && backend.backup !== undefined) {
+        const enabled = (current.adminState & 0x01) === 0;
+        if (enabled !== backend.backup.enabled) {
+          ops.push({ kind: 'activator', backend: backend.name, enabled: backend.backup.enabled });
+        }
         continue;
       }
-      present.delete(server.name);
-      if (current === undefined) {
-        ops.push({ kind: 'add-server', backend: backend.name, server });
+      if (slotIndex(current.name) === undefined) continue;
+      const slot = current.name;
+      const key = `${backend.name}/${slot}`;
+      const applied = actual.applied?.get(key);
+      const inMaintenance = (current.adminState & 0x01) !== 0;
+      const server = bySlot.get(slot);
+      if (server === undefined) {
+        const cleared = current.address === NO_ADDRESS && applied === undefined;
+        if (!inMaintenance || !cleared) {
+          const idle = (actual.sessions?.get(key) ?? 0) === 0;
+          removals.push({ kind: 'free', backend: backend.name, slot, inMaintenance, idle, cleared });
+        }
+        continue;
+      }
+      if (applied?.machine !== server.name) {
+        ops.push({ kind: 'point', backend: backend.name, slot, server, inMaintenance });
         continue;
       }
       if (current.address !== server.address || current.port !== server.port) {
-        ops.push({ kind: 'set-address', backend: backend.name, server });
+        ops.push({ kind: 'set-address', backend: backend.name, slot, server });
       }
-      if ((current.adminState & OUT_OF_ROTATION) !== 0) {
-        ops.push({ kind: 'ready', backend: backend.name, server: server.name });
+      const limits = slotLimits(server);
+      if (applied.maxconn !== limits.maxconn || applied.weight !== limits.weight) {
+        ops.push({ kind: 'set-limits', backend: backend.name, slot, ...limits });
       }
-    }
-    for (const stale of present.values()) {
-      const inMaintenance = (stale.adminState & 0x01) !== 0;
-      removals.push({ kind: 'remove-server', backend: backend.name, server: stale.name, inMaintenance });
+      if ((current.adminState & FORCED_OUT) !== 0) ops.push({ kind: 'ready', backend: backend.name, slot });
     }
   }
   for (const [host, backend] of wanted.hosts) {
@@ -110,6 +140,8 @@ export interface ReconcilerOptions {
   api: RuntimeApi;
   paths: ProxyPaths;
   hostsMap: string;
+  /** Slot → machine id, for the access log: set when a slot takes a machine. */
+  slotsMap: string;
   log: pino.Logger;
   /** The routes wanted now (from the store). */
   wanted: () => RouteTable;
@@ -119,6 +151,8 @@ export interface ReconcilerOptions {
   reload: (routes: RouteTable) => Promise<void>;
   /** Whether a worker is up to talk to. */
   isRunning: () => boolean;
+  /** A slot's last requests are done and its address cleared: it may take another machine. */
+  slotFreed: (backend: string, slot: string) => void;
 }
 
 const COALESCE_MS = 5;
@@ -137,7 +171,9 @@ export class Reconciler {
   #waiters: { generation: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #drainingSince = new Map<string, number>();
   #stopError: unknown;
-  #serverOptions = new Map<string, string>();
+  #applied = new Map<string, AppliedSlot>();
+  /** Slots with an entry in the slots map. */
+  #mapped = new Set<string>();
   #certs = new Map<string, string>();
   /** `backend/server` → when its health checks start counting (after the grace period). */
   #healthDue = new Map<string, { backend: string; server: string; at: number }>();
@@ -148,14 +184,20 @@ export class Reconciler {
 
   /** HAProxy was given a configuration rendered from `routes` (start, restart or reload). */
   rendered(routes: RouteTable) {
-    this.#serverOptions = new Map(
+    this.#applied = new Map(
       routes.backends.flatMap((backend) =>
-        backend.servers.map(
-          (server) => [`${backend.name}/${server.name}`, server.options.join(' ')] as const,
-        ),
+        backend.servers
+          .filter((server) => server.slot !== undefined)
+          .map(
+            (server) =>
+              [`${backend.name}/${server.slot}`, { machine: server.name, ...slotLimits(server) }] as const,
+          ),
       ),
     );
     this.#certs = new Map(routes.certs.map((cert) => [cert.hostname, certHash(cert)]));
+    this.#mapped = new Set(
+      routes.backends.flatMap((backend) => backend.servers.map((server) => server.slot ?? '')),
+    );
     this.#healthDue.clear();
   }
 
@@ -214,16 +256,18 @@ export class Reconciler {
 
   async #actual(): Promise<ActualState> {
     const { api, hostsMap } = this.#options;
-    const [backends, servers, hosts] = await Promise.all([
+    const [backends, servers, hosts, sessions] = await Promise.all([
       api.backends(),
       api.servers(),
       api.showMap(hostsMap),
+      api.serverSessions(),
     ]);
     return {
       backends,
       servers,
       hosts,
-      serverOptions: this.#serverOptions,
+      sessions,
+      applied: this.#applied,
       certs: this.#certs,
       structureChanged: this.#options.structureChanged(this.#options.wanted()),
     };
@@ -250,9 +294,9 @@ export class Reconciler {
     const removing = new Set<string>();
     for (const op of plan.ops) {
       try {
-        if (op.kind === 'remove-server') {
-          removing.add(`${op.backend}/${op.server}`);
-          draining = (await this.#remove(op.backend, op.server, op.inMaintenance)) || draining;
+        if (op.kind === 'free') {
+          removing.add(`${op.backend}/${op.slot}`);
+          draining = (await this.#free(op)) || draining;
         } else {
           await this.#apply(op);
         }
@@ -266,32 +310,54 @@ export class Reconciler {
     return { complete, draining: draining || healthPending };
   }
 
-  async #apply(op: Exclude<SyncOp, { kind: 'remove-server' }>): Promise<void> {
+  async #apply(op: Exclude<SyncOp, { kind: 'free' }>): Promise<void> {
     const { api, hostsMap, log } = this.#options;
     switch (op.kind) {
-      case 'add-server': {
-        const key = `${op.backend}/${op.server.name}`;
-        await api.addServer(op.backend, op.server.name, op.server.address, op.server.port, op.server.options);
-        this.#serverOptions.set(key, op.server.options.join(' '));
-        await api.setServerState(op.backend, op.server.name, 'ready');
-        if (op.server.healthGraceMs !== undefined) {
+      case 'point': {
+        // A slot takes a machine: address and limits while out of rotation, then ready.
+        const key = `${op.backend}/${op.slot}`;
+        const limits = slotLimits(op.server);
+        if (!op.inMaintenance) await api.setServerState(op.backend, op.slot, 'maint');
+        this.#applied.delete(key);
+        await api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port);
+        await api.setServerMaxconn(op.backend, op.slot, limits.maxconn);
+        await api.setServerWeight(op.backend, op.slot, limits.weight);
+        const checked = op.server.options.includes('check');
+        // Checks count once the grace period is over (enableDueHealthChecks).
+        if (checked && op.server.healthGraceMs !== undefined) await api.disableHealth(op.backend, op.slot);
+        await this.#mapSlot(op.slot, op.server.name);
+        await api.setServerState(op.backend, op.slot, 'ready');
+        this.#applied.set(key, { machine: op.server.name, ...limits });
+        if (checked && op.server.healthGraceMs !== undefined) {
           this.#healthDue.set(key, {
             backend: op.backend,
-            server: op.server.name,
+            server: op.slot,
             at: Date.now() + op.server.healthGraceMs,
           });
         }
         log.info(
-          { backend: op.backend, server: op.server.name, address: op.server.address },
+          { backend: op.backend, machine: op.server.name, slot: op.slot, address: op.server.address },
           'machine in rotation',
         );
         return;
       }
       case 'set-address':
-        await api.setServerAddress(op.backend, op.server.name, op.server.address, op.server.port);
+        await api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port);
         return;
+      case 'set-limits': {
+        const key = `${op.backend}/${op.slot}`;
+        await api.setServerMaxconn(op.backend, op.slot, op.maxconn);
+        await api.setServerWeight(op.backend, op.slot, op.weight);
+        const applied = this.#applied.get(key);
+        if (applied !== undefined)
+          this.#applied.set(key, { ...applied, maxconn: op.maxconn, weight: op.weight });
+        return;
+      }
       case 'ready':
-        await api.setServerState(op.backend, op.server, 'ready');
+        await api.setServerState(op.backend, op.slot, 'ready');
+        return;
+      case 'activator':
+        await api.setServerState(op.backend, ACTIVATOR_SERVER, op.enabled ? 'ready' : 'maint');
         return;
       case 'set-host':
         if (op.exists) await api.setMap(hostsMap, op.host, op.backend);
@@ -313,6 +379,14 @@ export class Reconciler {
     }
   }
 
+  /** The access log names the slot's machine from now on. */
+  async #mapSlot(slot: string, machine: string): Promise<void> {
+    const { api, slotsMap } = this.#options;
+    if (this.#mapped.has(slot)) await api.setMap(slotsMap, slot, machine);
+    else await api.addMap(slotsMap, slot, machine);
+    this.#mapped.add(slot);
+  }
+
   /** Turns on the checks of servers whose grace period is over. Returns true while some wait. */
   async #enableDueHealthChecks(): Promise<boolean> {
     const now = Date.now();
@@ -329,29 +403,33 @@ export class Reconciler {
   }
 
   /**
-   * Out of rotation at once; deleted when its last request is done (cut after a while).
-   * Returns true while it still has requests to finish.
+   * A machine left its slot: out of rotation at once; its address cleared (and the slot free for
+   * another machine) when its last request is done, cut after a while. True while it drains.
    */
-  async #remove(backend: string, server: string, inMaintenance: boolean): Promise<boolean> {
+  async #free(op: Extract<SyncOp, { kind: 'free' }>): Promise<boolean> {
     const { api, log } = this.#options;
-    const key = `${backend}/${server}`;
-    if (!inMaintenance) {
-      await api.setServerState(backend, server, 'maint');
-      log.info({ backend, server }, 'machine out of rotation');
+    const key = `${op.backend}/${op.slot}`;
+    if (!op.inMaintenance) {
+      await api.setServerState(op.backend, op.slot, 'maint');
+      log.info(
+        { backend: op.backend, slot: op.slot, machine: this.#applied.get(key)?.machine },
+        'machine out of rotation',
+      );
     }
-    if (!this.#drainingSince.has(key)) this.#drainingSince.set(key, Date.now());
-    if (Date.now() - (this.#drainingSince.get(key) ?? 0) > DRAIN_LIMIT_MS) {
-      await api.shutdownSessions(backend, server);
+    this.#healthDue.delete(key);
+    if (!op.idle && !op.cleared) {
+      if (!this.#drainingSince.has(key)) this.#drainingSince.set(key, Date.now());
+      if (Date.now() - (this.#drainingSince.get(key) ?? 0) <= DRAIN_LIMIT_MS) return true;
+      await api.shutdownSessions(op.backend, op.slot);
     }
-    try {
-      await api.deleteServer(backend, server);
-    } catch (error) {
-      log.debug({ backend, server, err: errorMessage(error) }, 'machine still draining');
-      return true;
+    await api.setServerAddress(op.backend, op.slot, NO_ADDRESS, 80);
+    if (this.#mapped.has(op.slot)) {
+      await api.deleteMap(this.#options.slotsMap, op.slot);
+      this.#mapped.delete(op.slot);
     }
     this.#drainingSince.delete(key);
-    this.#serverOptions.delete(key);
-    this.#healthDue.delete(key);
+    this.#applied.delete(key);
+    this.#options.slotFreed(op.backend, op.slot);
     return false;
   }
 }

@@ -6,12 +6,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent } from '../agent/mod.ts';
-import { createRuntime } from '../agent/runtime/mod.ts';
+import { createHostRuntime } from '../agent/runtime/mod.ts';
 import { ensureAdminToken, startApi } from '../api/mod.ts';
 import { startCertificates } from '../certs/mod.ts';
 import { createHostNetwork } from '../net/mod.ts';
 import { ImageStore } from '../oci/mod.ts';
 import { startProxy } from '../proxy/mod.ts';
+import { prepareRegistry } from '../registry/mod.ts';
 import { openStore } from '../store/mod.ts';
 import { createLogger } from './log.ts';
 import { machineControl } from './machine-control.ts';
@@ -25,13 +26,23 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
   await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
   const store = openStore(settings.dataDir);
   await ensureAdminToken(store, settings.dataDir);
+  const registry =
+    settings.registryListen === 'off'
+      ? undefined
+      : await prepareRegistry({
+          dataDir: settings.dataDir,
+          listen: settings.registryListen,
+          apiListen: settings.apiListen,
+          log: log.child({ part: 'registry' }),
+        });
   const images = new ImageStore({
     dir: join(settings.dataDir, 'images'),
     insecureRegistries: settings.insecureRegistries,
+    // Agents and the control plane pull from nearby's own registry with an internal credential.
+    credentials: registry?.credentials,
     log: log.child({ part: 'images' }),
   });
-  const runtime = await createRuntime({
-    runtimeBin: settings.runtime === 'auto' ? undefined : settings.runtime,
+  const runtime = await createHostRuntime(settings.runtime, {
     stateDir: join(settings.dataDir, 'runtime'),
     logger: log.child({ part: 'runtime' }),
   });
@@ -61,11 +72,14 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     dataDir: settings.dataDir,
     httpListen: settings.proxyListen,
     tlsListen: settings.proxyTlsListen,
+    acmeTlsAlpn: settings.acmeChallenge === 'tls-alpn-01',
     appsDomain: settings.appsDomain,
     metricsListen: settings.metricsListen,
     machineControl: machineControl({ store, images, defaultRegion: settings.region }),
     autostop: { intervalMs: settings.autostopIntervalMs, idleMs: settings.autostopIdleMs },
     wakeTimeoutMs: settings.wakeTimeoutMs,
+    // HAProxy writes one line per request straight to nearby's log (stderr), never through Node.
+    accessLog: { fd: 2, format: settings.logFormat },
     log: log.child({ part: 'proxy' }),
     signal,
   });
@@ -75,10 +89,14 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     dataDir: settings.dataDir,
     appsDomain: settings.appsDomain,
     acmeDirectory: settings.acmeDirectory,
+    acmeChallenge: settings.acmeChallenge,
+    acmeDnsListen: settings.acmeDnsListen || undefined,
     hostName: settings.hostName,
     log: log.child({ part: 'certs' }),
     signal,
   });
+  // Before the API: once the API answers /health, the registry answers too.
+  await registry?.start();
   const api = await startApi({
     store,
     images,
@@ -88,6 +106,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     log,
     listen: settings.apiListen,
     dataDir: settings.dataDir,
+    registry: registry?.tokenService,
     signal,
   });
   log.info(
@@ -104,6 +123,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   log.info('shutting down (machines keep running and are adopted on the next start)');
   await api.close();
+  await registry?.stop();
   await proxy.stop();
   await certificates.done;
   await agent.done;

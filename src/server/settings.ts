@@ -19,6 +19,10 @@ export interface ServerSettings {
   appsDomain: string;
   /** ACME directory URL for `nearby certs add` (default Let's Encrypt). */
   acmeDirectory: string;
+  /** How `certs add` host names are validated: HTTP-01 (port 80) or TLS-ALPN-01 (port 443). */
+  acmeChallenge: 'http-01' | 'tls-alpn-01';
+  /** `host:port` where nearby answers `_acme-challenge.<apps domain>` (DNS-01 wildcard), or '' (local CA). */
+  acmeDnsListen: string;
   /** Where `/metrics` (Prometheus) is served; `off` for nowhere. */
   metricsListen: string;
   /** Scale to zero: how often autostop looks, how long a machine idles before it stops, and how
@@ -26,11 +30,14 @@ export interface ServerSettings {
   autostopIntervalMs: number;
   autostopIdleMs: number;
   wakeTimeoutMs: number;
-  runtime: 'auto' | 'crun' | 'runc';
+  /** `microvm`: every machine of this host runs as a QEMU microVM (docs/microvm.md). */
+  runtime: 'auto' | 'crun' | 'runc' | 'microvm';
   bridge: string;
   ipv4Cidr: string;
   ipv6Cidr: string;
   insecureRegistries: string[];
+  /** Where nearby's own registry (docker-registry child) listens, or `off`. */
+  registryListen: string;
   logFormat: 'json' | 'text';
 }
 
@@ -43,6 +50,8 @@ export const serverOptions = {
   'host-name': { type: 'string' },
   'apps-domain': { type: 'string' },
   'acme-directory': { type: 'string' },
+  'acme-challenge': { type: 'string' },
+  'acme-dns-listen': { type: 'string' },
   'metrics-listen': { type: 'string' },
   'autostop-interval': { type: 'string' },
   'autostop-idle': { type: 'string' },
@@ -52,6 +61,7 @@ export const serverOptions = {
   'machine-cidr': { type: 'string' },
   'machine-cidr6': { type: 'string' },
   'insecure-registry': { type: 'string', multiple: true },
+  'registry-listen': { type: 'string' },
   'log-format': { type: 'string' },
 } as const;
 
@@ -59,8 +69,8 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
   const pick = (flag: string, name: string, fallback: string) =>
     (values[flag] as string | undefined) ?? env[`NEARBY_${name}`] ?? fallback;
   const runtime = pick('runtime', 'RUNTIME', 'auto');
-  if (!['auto', 'crun', 'runc'].includes(runtime))
-    throw new Error(`--runtime: expected crun, runc or auto, got '${runtime}'`);
+  if (!['auto', 'crun', 'runc', 'microvm'].includes(runtime))
+    throw new Error(`--runtime: expected crun, runc, microvm or auto, got '${runtime}'`);
   const insecure =
     (values['insecure-registry'] as string[] | undefined) ?? env.NEARBY_INSECURE_REGISTRIES?.split(',');
   return {
@@ -72,6 +82,12 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     hostName: pick('host-name', 'HOST_NAME', hostname()),
     appsDomain: pick('apps-domain', 'APPS_DOMAIN', 'localhost'),
     acmeDirectory: pick('acme-directory', 'ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
+    acmeChallenge: acmeChallenge(
+      pick('acme-challenge', 'ACME_CHALLENGE', ''),
+      pick('proxy-listen', 'PROXY_LISTEN', '0.0.0.0:8080'),
+      pick('proxy-tls-listen', 'PROXY_TLS_LISTEN', '0.0.0.0:8443'),
+    ),
+    acmeDnsListen: listenOrOff('acme-dns-listen', pick('acme-dns-listen', 'ACME_DNS_LISTEN', '')),
     metricsListen: pick('metrics-listen', 'METRICS_LISTEN', '127.0.0.1:9480'),
     autostopIntervalMs: duration('autostop-interval', pick('autostop-interval', 'AUTOSTOP_INTERVAL', '10s')),
     autostopIdleMs: duration('autostop-idle', pick('autostop-idle', 'AUTOSTOP_IDLE', '5m')),
@@ -81,6 +97,7 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     ipv4Cidr: pick('machine-cidr', 'MACHINE_CIDR', '172.19.0.0/16'),
     ipv6Cidr: pick('machine-cidr6', 'MACHINE_CIDR6', 'fdaa:0:1::/64'),
     insecureRegistries: (insecure ?? []).filter(Boolean),
+    registryListen: pick('registry-listen', 'REGISTRY_LISTEN', '127.0.0.1:5050'),
     logFormat:
       pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json') === 'json' ? 'json' : 'text',
   };
@@ -91,6 +108,25 @@ function duration(flag: string, text: string): number {
   if (ms === undefined || ms <= 0)
     throw new Error(`--${flag}: expected a duration such as 2s or 5m, got '${text}'`);
   return ms;
+}
+
+/**
+ * The ACME challenge `certs add` uses. Unset: the one the proxy's listeners can answer where ACME
+ * servers look (HTTP-01 needs port 80, TLS-ALPN-01 port 443), HTTP-01 when neither or both.
+ */
+function acmeChallenge(text: string, httpListen: string, tlsListen: string): ServerSettings['acmeChallenge'] {
+  if (text === 'http-01' || text === 'tls-alpn-01') return text;
+  if (text !== '') throw new Error(`--acme-challenge: expected http-01 or tls-alpn-01, got '${text}'`);
+  const port = (listen: string) => listen.slice(listen.lastIndexOf(':') + 1);
+  return port(tlsListen) === '443' && port(httpListen) !== '80' ? 'tls-alpn-01' : 'http-01';
+}
+
+function listenOrOff(flag: string, text: string): string {
+  if (text === '' || text === 'off') return '';
+  const port = Number(/^(?:\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(text)?.[1]);
+  if (!(port >= 1 && port <= 65535))
+    throw new Error(`--${flag}: expected HOST:PORT such as 0.0.0.0:53, got '${text}'`);
+  return text;
 }
 
 export const settingsFile = (dataDir: string) => join(dataDir, 'server.json');

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,8 @@ export interface CliResult {
 export interface RunningNearby {
   apiUrl: string;
   proxyPort: number;
+  /** The proxy's TLS port (apps' port 443). */
+  tlsPort: number;
   dataDir: string;
   token: string;
   region: string;
@@ -44,11 +47,18 @@ interface TestContextLike {
 
 export async function startNearby(
   t: TestContextLike,
-  options: { region?: string /** More `nearby server` flags. */; args?: string[] } = {},
+  options: {
+    region?: string;
+    /** More `nearby server` flags. */
+    args?: string[];
+    /** The server's stdout and stderr go to this file instead of memory (a benchmark's access log). */
+    logFile?: string;
+  } = {},
 ): Promise<RunningNearby> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nearby-e2e-'));
   const apiPort = await freePort();
   const proxyPort = await freePort();
+  const tlsPort = await freePort();
   const net = randomInt(16, 250);
   const region = options.region ?? 'fra';
   const args = [
@@ -60,7 +70,7 @@ export async function startNearby(
     '--proxy-listen',
     `127.0.0.1:${proxyPort}`,
     '--proxy-tls-listen',
-    `127.0.0.1:${await freePort()}`,
+    `127.0.0.1:${tlsPort}`,
     '--region',
     region,
     '--host-name',
@@ -73,14 +83,21 @@ export async function startNearby(
     `fdaa:0:${net.toString(16)}::/64`,
     '--log-format',
     'json',
+    // Each test server's registry child gets a port of its own (the default 5050 is shared).
+    '--registry-listen',
+    `127.0.0.1:${await freePort()}`,
     ...(options.args ?? []),
   ];
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   let child: ChildProcess | undefined;
   let output = '';
+  const currentOutput = () =>
+    options.logFile === undefined ? output : readFileSync(options.logFile, 'utf8');
 
   const start = async () => {
-    child = spawn(nearbyBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+    child = spawn(nearbyBin, args, { stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+    if (logFd !== undefined) closeSync(logFd); // the child has its own copy
     child.stdout?.on('data', (chunk) => {
       output += chunk;
     });
@@ -89,7 +106,8 @@ export async function startNearby(
     });
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`nearby server exited with ${child.exitCode}:\n${output}`);
+      if (child.exitCode !== null)
+        throw new Error(`nearby server exited with ${child.exitCode}:\n${currentOutput()}`);
       const ok = await fetch(`${apiUrl}/health`).then(
         (r) => r.ok,
         () => false,
@@ -97,7 +115,7 @@ export async function startNearby(
       if (ok) return;
       await delay(100);
     }
-    throw new Error(`nearby server did not answer within 60s:\n${output}`);
+    throw new Error(`nearby server did not answer within 60s:\n${currentOutput()}`);
   };
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
@@ -175,6 +193,7 @@ export async function startNearby(
   return {
     apiUrl,
     proxyPort,
+    tlsPort,
     dataDir,
     token,
     region,
@@ -187,7 +206,7 @@ export async function startNearby(
     },
     stop: () => stop(),
     clean,
-    output: () => output,
+    output: currentOutput,
   };
 }
 

@@ -25,9 +25,30 @@ export interface RunningPebble {
   resolvable: Set<string>;
 }
 
-/** A DNS server on UDP that answers A queries for `resolvable` names with 127.0.0.1. */
-export async function startDns(t: TestContextLike, resolvable: Set<string>): Promise<number> {
+/** A zone served by another DNS server on loopback (what an NS record delegates). */
+export interface Delegation {
+  zone: string;
+  port: number;
+}
+
+/**
+ * A DNS server on UDP that answers A queries for `resolvable` names with 127.0.0.1, and relays
+ * queries for a delegated zone to its server (as a recursive resolver follows an NS record).
+ */
+export async function startDns(
+  t: TestContextLike,
+  resolvable: Set<string>,
+  delegate?: Delegation,
+): Promise<number> {
   const socket = createSocket('udp4');
+  const relay = createSocket('udp4');
+  const waiting = new Map<number, { port: number; address: string }>();
+  relay.on('message', (response) => {
+    const peer = waiting.get(response.readUInt16BE(0));
+    if (peer === undefined) return;
+    waiting.delete(response.readUInt16BE(0));
+    socket.send(response, peer.port, peer.address);
+  });
   socket.on('message', (query, peer) => {
     if (query.length < 17) return;
     let offset = 12;
@@ -40,6 +61,11 @@ export async function startDns(t: TestContextLike, resolvable: Set<string>): Pro
     const questionEnd = offset + 5;
     const type = query.readUInt16BE(offset + 1);
     const name = labels.join('.').toLowerCase();
+    if (delegate && (name === delegate.zone || name.endsWith(`.${delegate.zone}`))) {
+      waiting.set(query.readUInt16BE(0), peer);
+      relay.send(query, delegate.port, '127.0.0.1');
+      return;
+    }
     const known = resolvable.has(name);
     const answers = known && type === 1 ? 1 : 0;
     const header = Buffer.alloc(12);
@@ -54,7 +80,9 @@ export async function startDns(t: TestContextLike, resolvable: Set<string>): Pro
     socket.send(Buffer.concat(parts), peer.port, peer.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => relay.bind(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  t.after(() => new Promise<void>((resolve) => relay.close(() => resolve())));
   return socket.address().port;
 }
 
@@ -85,15 +113,24 @@ export async function preparePebble(t: TestContextLike): Promise<PebbleTls> {
   };
 }
 
-/** Starts pebble validating HTTP-01 on `httpPort` of 127.0.0.1 (through the DNS responder). */
+/**
+ * Starts pebble validating HTTP-01 on `httpPort` and TLS-ALPN-01 on `tlsPort` of 127.0.0.1 (names
+ * through the DNS responder), and DNS-01 through `delegate`'s DNS server.
+ */
 export async function startPebble(
   t: TestContextLike,
-  options: { httpPort: number; resolvable?: Iterable<string>; tls?: PebbleTls },
+  options: {
+    httpPort: number;
+    tlsPort?: number;
+    resolvable?: Iterable<string>;
+    tls?: PebbleTls;
+    delegate?: Delegation;
+  },
 ): Promise<RunningPebble> {
   const tls = options.tls ?? (await preparePebble(t));
   const dir = await mkdtemp(join(tmpdir(), 'nearby-pebble-run-'));
   const resolvable = new Set(options.resolvable ?? []);
-  const dnsPort = await startDns(t, resolvable);
+  const dnsPort = await startDns(t, resolvable, options.delegate);
   let child: ChildProcess | undefined;
   t.after(async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -110,7 +147,7 @@ export async function startPebble(
       certificate: tls.certFile,
       privateKey: tls.keyFile,
       httpPort: options.httpPort,
-      tlsPort: await freePort(),
+      tlsPort: options.tlsPort ?? (await freePort()),
       ocspResponderURL: '',
       externalAccountBindingRequired: false,
     },

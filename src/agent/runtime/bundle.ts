@@ -107,7 +107,15 @@ export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<str
     },
     root: { path: options.rootfs, readonly: false },
     hostname: spec.hostname,
-    mounts: MOUNTS,
+    mounts: [
+      ...MOUNTS,
+      ...(spec.mounts ?? []).map((mount) => ({
+        destination: mount.destination,
+        type: 'bind',
+        source: mount.source,
+        options: ['rbind', 'rw', 'nosuid', 'nodev'],
+      })),
+    ],
     linux: {
       cgroupsPath: options.cgroupsPath,
       resources: {

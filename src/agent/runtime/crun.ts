@@ -10,6 +10,7 @@ import { NearbyError } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
 import { bundleDir, writeBundle } from './bundle.ts';
 import { cgroupsPath, oomCounterFile, oomKills, readUsage, removeCgroups } from './cgroups.ts';
+import { runtimeConsole } from './console.ts';
 import {
   runtimeCommandFailed,
   sandboxIdInvalid,
@@ -23,6 +24,8 @@ import { writeRootFiles } from './root-files.ts';
 import { saveCompiledSeccomp, useCachedSeccomp } from './seccomp-cache.ts';
 import { launchShim, liveShimPid, logTail, readContainerPid, readExit, shimFiles } from './shim.ts';
 import type {
+  ConsoleOptions,
+  ConsoleProcess,
   ExecResult,
   ExitInfo,
   RuntimeDriver,
@@ -319,6 +322,16 @@ export class OciRuntimeDriver implements RuntimeDriver {
       });
     }
     return { stdout: result.stdout, stderr: result.stderr, exitCode: result.code };
+  }
+
+  async console(id: string, args: string[], options: ConsoleOptions): Promise<ConsoleProcess> {
+    this.#record(id);
+    const state = await this.#state(id);
+    if (state?.status !== 'running') throw sandboxNotRunning(id, state?.status ?? 'not started');
+    // `exec --env` replaces the process environment instead of adding to it: start from the machine's.
+    const config = JSON.parse(readFileSync(join(bundleDir(this.#record(id).dir), 'config.json'), 'utf8'));
+    const env = [...(config.process?.env ?? []), ...(options.env ?? [])];
+    return runtimeConsole({ bin: this.#options.runtimeBin, root: this.#root }, id, args, { ...options, env });
   }
 
   async stats(id: string): Promise<SandboxStats> {

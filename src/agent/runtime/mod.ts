@@ -10,10 +10,13 @@ import { DEFAULT_CAPABILITIES } from './bundle.ts';
 import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
 import { OciRuntimeDriver } from './crun.ts';
 import { runtimeUnavailable } from './errors.ts';
+import { createMicroVmRuntime } from './microvm/mod.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
+import type { RuntimeDriver } from './types.ts';
 
 export type { OciDriverOptions } from './crun.ts';
 export { OciRuntimeDriver } from './crun.ts';
+export { createMicroVmRuntime, MicroVmDriver, microvmMissing } from './microvm/mod.ts';
 export type * from './types.ts';
 
 export interface RuntimeOptions {
@@ -42,7 +45,7 @@ async function works(bin: string): Promise<boolean> {
 
 /** Builds the shim and hello when missing or older than their sources. */
 export async function ensureNativeBuilt(): Promise<void> {
-  const stale = ['shim', 'hello'].some((name) => {
+  const stale = ['shim', 'hello', 'pty-relay'].some((name) => {
     const out = join(repoRoot, 'native', 'build', name);
     return (
       !existsSync(out) || statSync(join(repoRoot, 'native', `${name}.c`)).mtimeMs > statSync(out).mtimeMs
@@ -108,5 +111,22 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
     shimPath,
     limitSwap,
     nofile: nofileLimit(),
+  });
+}
+
+/** The driver a host runs its machines with (`nearby server --runtime`): `microvm` for QEMU
+ *  microVMs, otherwise an OCI runtime (`crun`, `runc`, or `auto`). */
+export async function createHostRuntime(
+  kind: string,
+  options: RuntimeOptions & { logger?: { warn(message: string): void; info(message: string): void } },
+): Promise<RuntimeDriver> {
+  if (kind !== 'microvm')
+    return createRuntime({ ...options, runtimeBin: kind === 'auto' ? undefined : kind });
+  const shimPath = options.shimPath ?? DEFAULT_SHIM_PATH;
+  if (!options.shimPath) await ensureNativeBuilt();
+  return createMicroVmRuntime({
+    stateDir: join(options.stateDir, 'microvm'),
+    shimPath,
+    logger: options.logger,
   });
 }

@@ -30,6 +30,8 @@ export interface SandboxSpec {
   netnsPath: string;
   /** Files written into the machine's root before it starts (machine config `files`, /etc/hosts…). */
   files: { path: string; content: string | Buffer; mode?: number }[];
+  /** Host directories bind-mounted into the machine (volumes), read-write. */
+  mounts?: { source: string; destination: string }[];
 }
 
 export type SandboxState = 'absent' | 'created' | 'running' | 'paused' | 'stopped';
@@ -67,6 +69,28 @@ export interface SandboxStats {
   pids: number;
 }
 
+/** A command running interactively in a sandbox (`nearby ssh console`). */
+export interface ConsoleProcess {
+  stdin: NodeJS.WritableStream;
+  /** With a terminal, stdout carries both streams (a terminal has one output). */
+  stdout: NodeJS.ReadableStream;
+  stderr: NodeJS.ReadableStream;
+  /** Sets the terminal's window size (no-op without one). */
+  resize(rows: number, cols: number): void;
+  /** Resolves with the command's exit code (128 + signal number when killed). */
+  exited: Promise<number>;
+  /** Ends the session: the command gets SIGHUP (terminal) or SIGKILL. */
+  kill(): void;
+}
+
+export interface ConsoleOptions {
+  tty: boolean;
+  rows?: number;
+  cols?: number;
+  /** `KEY=value` strings added to the command's environment (TERM…). */
+  env?: string[];
+}
+
 export interface RuntimeDriver {
   readonly name: string;
   /** Creates everything a start needs (bundle, copy-on-write root). Idempotent; kept while stopped. */
@@ -92,6 +116,8 @@ export interface RuntimeDriver {
     options?: { timeoutMs?: number; signal?: AbortSignal },
   ): Promise<ExecResult>;
   stats(id: string): Promise<SandboxStats>;
+  /** Starts an interactive command in a running sandbox; optional: drivers without it refuse consoles. */
+  console?(id: string, args: string[], options: ConsoleOptions): Promise<ConsoleProcess>;
   /** File the sandbox's stdout/stderr are written to, in CRI log format
    *  (`<RFC3339Nano> <stdout|stderr> <F|P> <text>`), appended across starts. */
   logPath(id: string): string;

@@ -8,6 +8,7 @@ import { canAccessApp, canManageOrg } from '../auth.ts';
 import { apiErrors } from '../errors.ts';
 import { type ControlPlane, getApp, listRecords } from '../machines.ts';
 import { appParams, createAppSchema } from '../schemas.ts';
+import { destroyAppVolumes } from '../volumes.ts';
 
 const appName = /^[a-z][a-z0-9-]{1,62}$/;
 
@@ -124,6 +125,7 @@ export function appRoutes(api: FastifyInstance, cp: ControlPlane): void {
             : undefined,
         );
       }
+      await destroyAppVolumes(store, app.name);
       for (const { key } of await store.list(keys.secrets(app.name))) await store.delete(key);
       await store.delete(keys.app(app.name));
       reply.code(202);

@@ -1,40 +1,55 @@
 /**
- * `nearby deploy`: make the app's machines run the config and image in nearby.toml. The first
- * deploy creates machines; later ones replace each machine's config one at a time (rolling),
- * waiting for each to start before touching the next. Progress is printed as it happens.
+ * `nearby deploy`: make the app's machines run the config and image in nearby.toml, as a new
+ * release: recorded, `release_command` first, rolled out with the `[deploy]` strategy (each new
+ * version must pass its health checks), rolled back to the previous release when one fails or the
+ * user presses Ctrl-C. Progress is printed as it happens.
  */
 import { dirname } from 'node:path';
 import type { PlatformInfo } from '../../api/routes/platform.ts';
-import { formatIssues, loadConfig, processGroups, toMachineConfig } from '../../config/mod.ts';
-import { NearbyError } from '../../errors.ts';
-import type { LogLine, MachineConfig, MachineView } from '../../model/mod.ts';
+import {
+  type AppConfig,
+  formatIssues,
+  loadConfig,
+  processGroups,
+  toMachineConfig,
+} from '../../config/mod.ts';
+import type { NearbyError } from '../../errors.ts';
+import { DEPLOY_STRATEGIES, type DeployStrategy, parseDurationString } from '../../model/mod.ts';
 import type { ApiClient } from '../client.ts';
-import { appOption, type Command, type Context, configOption, configPath, usageError } from '../command.ts';
+import { appOption, type Command, configOption, configPath, usageError } from '../command.ts';
+import { group } from '../deploy/changes.ts';
 import { deployImage } from '../deploy/image.ts';
-import { machinesApi, waitLong } from '../machines-client.ts';
+import { runRelease } from '../deploy/run.ts';
+import { machinesApi } from '../machines-client.ts';
 
-/** How long a machine must stay up after starting before the deploy calls it good. */
-const SETTLE_MS = 1500;
+const DEFAULT_WAIT_TIMEOUT_MS = 120_000;
 
 export const deploy: Command = {
   name: 'deploy',
-  summary: 'create or update the machines of the app in nearby.toml',
+  summary: 'roll out a new release of the app in nearby.toml',
   help: `Usage: nearby deploy [-c FILE] [-a APP] [--image IMAGE] [options]
 
 Options:
-  --image IMAGE        deploy this image instead of [build] image
+  --image IMAGE        deploy this image instead of [build] image (an older release's image rolls back)
+  --strategy NAME      rolling, immediate, canary or bluegreen (default: [deploy] strategy, else rolling)
+  --wait-timeout TIME  how long each machine gets to start and pass its health checks
+                       (seconds or a duration like 5m; default: [deploy] wait_timeout, else 120s)
   --no-ha              one machine per process group on the first deploy (default: two for
                        groups that serve traffic, so a rolling deploy never drops it)
-  --wait-timeout SECS  how long to wait for each machine to start (default 120)`,
+
+A machine that fails to start or to pass its checks rolls the app back to the previous release
+([experimental] auto_rollback = false turns that off). Ctrl-C stops the deploy and rolls back
+too, then exits with 130.`,
   options: {
     ...appOption,
     ...configOption,
     image: { type: 'string' },
+    strategy: { type: 'string' },
     'no-ha': { type: 'boolean' },
     'wait-timeout': { type: 'string' },
   },
   async run(context) {
-    const { values, out } = context;
+    const { values, out, signal } = context;
     const path = configPath(values, true);
     const result = await loadConfig(path);
     if (result.errors.length || !result.config) {
@@ -45,42 +60,68 @@ Options:
     const config = result.config;
     const app = (values.app as string | undefined) ?? config.app;
     if (!app) throw usageError('no app name: set `app = "NAME"` in the config or pass -a APP', deploy);
+    const strategy = strategyOf(values.strategy as string | undefined, config);
+    const timeoutMs = waitTimeoutOf(values['wait-timeout'] as string | undefined, config);
     const image = await deployImage(context, {
       app,
       config,
       configDir: dirname(path),
       image: values.image as string | undefined,
     });
-    const timeout = Number(values['wait-timeout'] ?? 120);
     const api = context.client();
     const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
     await ensureApp(api, app, out);
-    const existing = await machinesApi.list(api, app);
-    out(`==> Deploying ${app}: ${image}`);
-    const touched: MachineView[] = [];
-    for (const group of processGroups(config)) {
-      const machineConfig = toMachineConfig(config, { image, processGroup: group });
-      const mine = existing.filter((m) => (m.config.metadata?.fly_process_group ?? 'app') === group);
-      if (mine.length === 0) {
-        const count = values['no-ha'] || !machineConfig.services?.length ? 1 : 2;
-        for (let i = 0; i < count; i++) {
-          touched.push(await createOne(context, app, group, machineConfig, config.primary_region, timeout));
-        }
-      } else {
-        for (const machine of mine)
-          touched.push(await updateOne(context, app, machine, machineConfig, timeout));
-      }
-    }
-    await settle(api, app, touched);
-    out(`\n==> ${app} is deployed: ${touched.length} machine${touched.length === 1 ? '' : 's'} started`);
-    if (existing.length === 0 || touched.some((m) => m.config.services?.length)) {
-      out(`Visit it at ${platform.app_url_template.replace('{app}', app)}`);
-    }
-    return 0;
+    // A release command's machine left behind by a killed deploy is no process group of the app.
+    const existing = (await machinesApi.list(api, app)).filter(
+      (m) => !m.config.metadata?.fly_release_command,
+    );
+    const plans = processGroups(config).map((name) => {
+      const machineConfig = toMachineConfig(config, { image, processGroup: name });
+      return {
+        group: name,
+        config: machineConfig,
+        machines: existing.filter((m) => group(m) === name),
+        createCount: values['no-ha'] || !machineConfig.services?.length ? 1 : 2,
+        region: config.primary_region,
+      };
+    });
+    return runRelease({
+      api,
+      app,
+      out,
+      signal,
+      image,
+      strategy,
+      plans,
+      existing,
+      deploy: config.deploy,
+      maxUnavailable: config.deploy?.max_unavailable ?? 1,
+      timeoutMs,
+      autoRollback: config.experimental?.auto_rollback !== false,
+      region: config.primary_region,
+      url: platform.app_url_template.replace('{app}', app),
+    });
   },
 };
 
-async function ensureApp(api: ApiClient, app: string, out: (text: string) => void): Promise<void> {
+function strategyOf(flag: string | undefined, config: AppConfig): DeployStrategy {
+  const strategy = flag ?? config.deploy?.strategy ?? 'rolling';
+  if (!(DEPLOY_STRATEGIES as readonly string[]).includes(strategy)) {
+    throw usageError(`--strategy ${strategy}: expected one of ${DEPLOY_STRATEGIES.join(', ')}`, deploy);
+  }
+  return strategy as DeployStrategy;
+}
+
+function waitTimeoutOf(flag: string | undefined, config: AppConfig): number {
+  if (flag === undefined) return config.deploy?.wait_timeout ?? DEFAULT_WAIT_TIMEOUT_MS;
+  const ms = /^\d+$/.test(flag) ? Number(flag) * 1000 : parseDurationString(flag);
+  if (ms === undefined || ms <= 0) {
+    throw usageError(`--wait-timeout ${flag}: expected seconds (120) or a duration (5m, 90s)`, deploy);
+  }
+  return ms;
+}
+
+export async function ensureApp(api: ApiClient, app: string, out: (text: string) => void): Promise<void> {
   try {
     await api.request('GET', `/v1/apps/${encodeURIComponent(app)}`);
   } catch (error) {
@@ -88,82 +129,4 @@ async function ensureApp(api: ApiClient, app: string, out: (text: string) => voi
     await api.request('POST', '/v1/apps', { app_name: app });
     out(`Created app ${app}`);
   }
-}
-
-async function createOne(
-  { client, out }: Context,
-  app: string,
-  group: string,
-  config: MachineConfig,
-  region: string | undefined,
-  timeout: number,
-): Promise<MachineView> {
-  const api = client();
-  const machine = await machinesApi.create(api, app, { config, region });
-  out(`  Machine ${machine.id} [${group}] created in ${machine.region}, starting…`);
-  await waitStarted(api, app, machine, timeout, out);
-  return machine;
-}
-
-async function updateOne(
-  { client, out }: Context,
-  app: string,
-  machine: MachineView,
-  config: MachineConfig,
-  timeout: number,
-): Promise<MachineView> {
-  const api = client();
-  const updated = await machinesApi.update(api, app, machine.id, { config });
-  out(`  Machine ${machine.id} updating to version ${updated.instance_id}…`);
-  await waitStarted(api, app, updated, timeout, out);
-  return updated;
-}
-
-async function waitStarted(
-  api: ApiClient,
-  app: string,
-  machine: MachineView,
-  timeout: number,
-  out: (text: string) => void,
-): Promise<void> {
-  try {
-    await waitLong(api, app, machine.id, 'started', timeout, machine.instance_id);
-  } catch (error) {
-    const view = await machinesApi.get(api, app, machine.id).catch(() => undefined);
-    if ((error as NearbyError).code === 'WAIT_TIMEOUT' && view) {
-      await failDeploy(api, app, view, `did not start within ${timeout}s (state: ${view.state})`);
-    }
-    throw error;
-  }
-  out(`  Machine ${machine.id} started`);
-}
-
-/** A machine that exits right after starting fails the deploy, with its last output shown. */
-async function settle(api: ApiClient, app: string, machines: MachineView[]): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  for (const machine of machines) {
-    const view = await machinesApi.get(api, app, machine.id);
-    if (view.state !== 'started' || view.nearby.restarts > 0) {
-      await failDeploy(api, app, view, view.nearby.error ?? `is ${view.state} right after starting`);
-    }
-  }
-}
-
-async function failDeploy(api: ApiClient, app: string, view: MachineView, why: string): Promise<never> {
-  const lines: string[] = [];
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(), 2000).unref();
-  try {
-    for await (const line of api.lines<LogLine>(
-      `/v1/apps/${encodeURIComponent(app)}/logs?follow=false&tail=20&machine=${view.id}`,
-      controller.signal,
-    )) {
-      lines.push(`    ${line.stream === 'stderr' ? 'err ' : ''}${line.message}`);
-    }
-  } catch {}
-  throw new NearbyError(
-    'DEPLOY_FAILED',
-    `machine ${view.id} ${why}${lines.length ? `\n  Its last output:\n${lines.slice(-20).join('\n')}` : ''}`,
-    { hint: `see \`nearby logs -a ${app}\` and \`nearby machine status ${view.id} -a ${app}\`` },
-  );
 }

@@ -1,11 +1,12 @@
 /** `nearby host clean`: remove every machine, mount, namespace and bridge a data dir made on this host. */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRuntime } from '../../agent/runtime/mod.ts';
+import { createHostRuntime } from '../../agent/runtime/mod.ts';
 import { NearbyError } from '../../errors.ts';
 import { createHostNetwork } from '../../net/mod.ts';
 import { createLogger } from '../../server/log.ts';
 import { type ServerSettings, settingsFile } from '../../server/settings.ts';
+import { cleanVolumes } from '../../volumes/mod.ts';
 import { defaultDataDir } from '../client.ts';
 import type { Command } from '../command.ts';
 
@@ -14,8 +15,8 @@ const clean: Command = {
   summary: 'destroy every machine of a data dir and remove its network (stop the server first)',
   help: `Usage: nearby host clean [--data-dir DIR] [--purge]
 
-Kills and removes every sandbox the server with this data dir made, its overlay mounts, network
-namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
+Kills and removes every sandbox the server with this data dir made, its overlay mounts, volume
+mounts and loop devices, network namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
   options: { 'data-dir': { type: 'string' }, purge: { type: 'boolean' } },
   async run({ values, out }) {
     const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
@@ -27,13 +28,16 @@ namespaces, bridge and NAT rules. --purge also deletes the data dir (state, imag
     }
     const settings = JSON.parse(text) as ServerSettings;
     const log = createLogger('text', 'warn');
-    const runtime = await createRuntime({
-      runtimeBin: settings.runtime === 'auto' ? undefined : settings.runtime,
+    const runtime = await createHostRuntime(settings.runtime, {
       stateDir: join(dataDir, 'runtime'),
       logger: log,
     });
     const ids = await runtime.list();
     for (const id of ids) await runtime.destroy(id);
+    // After the machines: a volume's mount and loop device go once nothing uses them.
+    const volumes = await cleanVolumes(dataDir);
+    if (volumes > 0)
+      out(`Unmounted ${volumes} volume${volumes === 1 ? '' : 's'} (their files stay unless --purge)`);
     await createHostNetwork({
       bridge: settings.bridge,
       ipv4Cidr: settings.ipv4Cidr,

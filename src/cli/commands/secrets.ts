@@ -1,7 +1,15 @@
-/** `nearby secrets set|list|unset`: app secrets, injected into machines as env vars at boot. */
+/**
+ * `nearby secrets set|list|unset|deploy`: app secrets, injected into machines as env vars at boot.
+ * Setting or unsetting restarts the app's started machines one at a time so they see the change,
+ * unless `--stage` asks to keep it for the next deploy (or `nearby secrets deploy`).
+ */
+import type { MachineView } from '../../model/mod.ts';
 import { appName } from '../app-name.ts';
+import type { ApiClient } from '../client.ts';
 import { appOption, type Command, jsonOption, usageError } from '../command.ts';
+import { machinesApi } from '../machines-client.ts';
 import { ago, table } from '../output.ts';
+import { rollMachines } from '../rolling.ts';
 
 interface SecretView {
   name: string;
@@ -11,15 +19,40 @@ interface SecretView {
 }
 
 const base = (app: string) => `/v1/apps/${encodeURIComponent(app)}/secrets`;
-const nextStart = 'machines get them at their next start (`nearby machine restart ID`, or `nearby deploy`)';
+const staged = 'staged: machines get them at their next start, `nearby secrets deploy` or `nearby deploy`';
+const stageOption = { stage: { type: 'boolean' as const } };
+
+/** Restarts the started machines one by one; stopped ones read the secrets when they next start. */
+async function applySecrets(api: ApiClient, app: string, out: (text: string) => void): Promise<void> {
+  const machines = (await machinesApi.list(api, app)).filter((m) => m.state === 'started');
+  if (machines.length === 0) {
+    out('No started machines: the others get the secrets when they start');
+    return;
+  }
+  out(`Restarting ${machines.length} machine${machines.length === 1 ? '' : 's'} of ${app}, one at a time`);
+  await rollMachines(
+    api,
+    app,
+    machines,
+    {
+      done: 'restarted',
+      apply: async (m: MachineView) => {
+        await api.request('POST', `/v1/apps/${encodeURIComponent(app)}/machines/${m.id}/restart`);
+        return undefined;
+      },
+    },
+    out,
+  );
+}
 
 const set: Command = {
   name: 'secrets set',
   summary: 'set secrets (NAME=VALUE...)',
-  help: `Usage: nearby secrets set NAME=VALUE... [-a APP]
+  help: `Usage: nearby secrets set NAME=VALUE... [-a APP] [--stage]
 
-Values are encrypted at rest and never shown again; ${nextStart}.`,
-  options: { ...appOption },
+Values are encrypted at rest and never shown again. The app's started machines are restarted one
+at a time to see them; with --stage they are left alone until \`nearby secrets deploy\`.`,
+  options: { ...appOption, ...stageOption },
   async run({ client, out, values, positionals }) {
     if (positionals.length === 0) throw usageError('give NAME=VALUE pairs', set);
     const pairs = Object.fromEntries(
@@ -31,7 +64,8 @@ Values are encrypted at rest and never shown again; ${nextStart}.`,
     );
     const app = await appName(values);
     await client().request('POST', base(app), { values: pairs });
-    out(`Set ${Object.keys(pairs).join(', ')} on ${app}; ${nextStart}`);
+    out(`Set ${Object.keys(pairs).join(', ')} on ${app}${values.stage ? `; ${staged}` : ''}`);
+    if (!values.stage) await applySecrets(client(), app, out);
     return 0;
   },
 };
@@ -58,15 +92,27 @@ const list: Command = {
 const unset: Command = {
   name: 'secrets unset',
   summary: 'remove secrets',
-  help: 'Usage: nearby secrets unset NAME... [-a APP]',
-  options: { ...appOption },
+  help: 'Usage: nearby secrets unset NAME... [-a APP] [--stage]',
+  options: { ...appOption, ...stageOption },
   async run({ client, out, values, positionals }) {
     if (positionals.length === 0) throw usageError('which secrets? nearby secrets unset NAME...', unset);
     const app = await appName(values);
     await client().request('POST', base(app), {
       values: Object.fromEntries(positionals.map((name) => [name, null])),
     });
-    out(`Unset ${positionals.join(', ')} on ${app}`);
+    out(`Unset ${positionals.join(', ')} on ${app}${values.stage ? `; ${staged}` : ''}`);
+    if (!values.stage) await applySecrets(client(), app, out);
+    return 0;
+  },
+};
+
+const deploySecrets: Command = {
+  name: 'secrets deploy',
+  summary: 'restart the started machines so they see staged secrets',
+  help: 'Usage: nearby secrets deploy [-a APP]',
+  options: { ...appOption },
+  async run({ client, out, values }) {
+    await applySecrets(client(), await appName(values), out);
     return 0;
   },
 };
@@ -74,6 +120,6 @@ const unset: Command = {
 export const secrets: Command = {
   name: 'secrets',
   summary: 'manage app secrets',
-  help: 'Usage: nearby secrets <set|list|unset>',
-  subcommands: [set, list, unset],
+  help: 'Usage: nearby secrets <set|list|unset|deploy>',
+  subcommands: [set, list, unset, deploySecrets],
 };

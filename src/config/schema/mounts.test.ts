@@ -25,9 +25,16 @@ test('[[mounts]], [mounts] and the older [mount] are read alike; sizes become GB
       processes: [],
     },
   ]);
-  assert.deepEqual(warnings, [
-    'mounts: not supported yet — volumes; machines start without the mount and lose what they write on restart',
-  ]);
+  // Volumes are mounted; only their automatic growth and snapshot schedule are not acted on.
+  assert.deepEqual(
+    warnings.map((warning) => warning.split(': ')[0]),
+    [
+      '[mounts[0]] snapshot_retention',
+      '[mounts[0]] auto_extend_size_threshold',
+      '[mounts[0]] auto_extend_size_increment',
+      '[mounts[0]] auto_extend_size_limit',
+    ],
+  );
   assert.deepEqual(valid('[mount]\nsource = "d"\ndestination = "/d"\n').config.mounts, [
     { source: 'd', destination: '/d', processes: [] },
   ]);

@@ -36,6 +36,16 @@ export function readMount(table: Table): MountConfig | undefined {
   const threshold = table.int('auto_extend_size_threshold', { min: 0, max: 100 });
   const increment = size(table, 'auto_extend_size_increment');
   const limit = size(table, 'auto_extend_size_limit');
+  const byHand = 'grow volumes with `nearby volumes extend ID --size GB`';
+  table.notSupported('auto_extend_size_threshold', `automatic volume growth; ${byHand}`);
+  table.notSupported('auto_extend_size_increment', `automatic volume growth; ${byHand}`);
+  table.notSupported('auto_extend_size_limit', `automatic volume growth; ${byHand}`);
+  const byHandSnapshots = 'take them with `nearby volumes snapshots create ID`';
+  table.notSupported('scheduled_snapshots', `scheduled snapshots; ${byHandSnapshots}`);
+  table.notSupported(
+    'snapshot_retention',
+    `expiring snapshots; they are kept until the volume's data dir is removed`,
+  );
   table.finish();
   if (initial !== undefined) mount.initial_size = initial;
   if (retention !== undefined) mount.snapshot_retention = retention;

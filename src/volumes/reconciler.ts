@@ -1,0 +1,44 @@
+/**
+ * Follows the store for the volumes and snapshots of this host and hands each change to the
+ * volume manager. Level-triggered: after a restart every record is seen again and redone if needed.
+ */
+import type { Logger } from 'pino';
+import { keys, type SnapshotRecord, type VolumeRecord } from '../model/mod.ts';
+import type { Store } from '../store/mod.ts';
+import type { VolumeManager } from './manager.ts';
+
+export async function followVolumes(
+  store: Store,
+  host: string,
+  manager: VolumeManager,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const event of store.watch<VolumeRecord>(keys.volumes(), { signal })) {
+    if (event.type !== 'put' || event.value.host !== host) continue;
+    const record = event.value;
+    const work = record.desired === 'destroyed' ? manager.destroy(record) : manager.ensure(record);
+    work.catch((error: Error) => log.error({ volume: record.id, err: error }, `volume: ${error.message}`));
+  }
+}
+
+export async function followSnapshots(
+  store: Store,
+  host: string,
+  manager: VolumeManager,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const event of store.watch<SnapshotRecord>(keys.snapshots(), { signal })) {
+    if (event.type !== 'put' || event.value.host !== host) continue;
+    const snapshot = event.value;
+    manager
+      .snapshot(snapshot)
+      .catch((error: Error) =>
+        log.error(
+          { volume: snapshot.volume_id, snapshot: snapshot.id, err: error },
+          `snapshot: ${error.message}`,
+        ),
+      );
+  }
+}
