@@ -115,6 +115,14 @@ ${extra}`;
     assert.equal(first.code, 0, first.all);
     assert.match(first.stdout, /Deploying web v1 \(rolling\)/);
     assert.match(first.stdout, /checks passing \(1\/1\)/);
+    // The agent's pull progress, as the deploy printed it: the image and its bytes fetched / needed.
+    const pulled = first.stdout.match(
+      /Machine \S+ pulled (\S+)@sha256:[0-9a-f]{12}… ([\d.]+ [kMG]?B) \/ ([\d.]+ [kMG]?B)\n/,
+    );
+    assert.ok(pulled, `a pull line with a byte count:\n${first.stdout}`);
+    assert.equal(pulled[1], image.replace(/@.*$/, ''));
+    assert.equal(pulled[2], pulled[3], 'every byte of the image is in when it is pulled');
+    assert.notEqual(pulled[2], '0 B');
     assert.match(first.stdout, /Visit it at http:\/\/web\.localhost:\d+\//);
     const before = await machines('web');
     assert.equal(before.length, 2);

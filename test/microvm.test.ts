@@ -1,8 +1,9 @@
 /**
  * MicroVMs end to end: a real `nearby server --runtime microvm` boots the hello image as a QEMU
  * microvm guest (TCG here), the edge proxy reaches it, exec and logs work, a restart of the server
- * adopts the running VM, suspend pauses it, and stop/start boots it again. Skips where QEMU or the guest kernel is
- * missing (scripts/test.sh installs both).
+ * adopts the running VM, suspend pauses it, and stop/start boots it again. On a container host, a
+ * machine whose config asks for `runtime: microvm` is a VM beside a container of the same app.
+ * Skips where QEMU or the guest kernel is missing (scripts/test.sh installs both).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -161,5 +162,103 @@ describe('microVM runtime', {
     assert.equal(start.code, 0, start.stderr);
     const answer = await eventually(() => get(appUrl), BOOT_TIMEOUT_MS, 'the microVM to answer again');
     assert.equal(answer.trim(), `hello from ${id} in fra`);
+  });
+});
+
+describe('microVM per machine on a container host', {
+  concurrency: false,
+  skip: missing && `microVMs cannot run here: ${missing}`,
+}, () => {
+  let nearby: RunningNearby;
+  let workdir: string;
+  let appUrl: string;
+  let containerId: string;
+  let vmId: string;
+  const cleanups: (() => unknown)[] = [];
+  const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  before(async () => {
+    const registry = await startRegistry(hooks);
+    const image = await helloImage(registry.url);
+    // No --runtime: containers by default, microVMs for machines whose config asks.
+    nearby = await startNearby(hooks);
+    workdir = await mkdtemp(join(tmpdir(), 'nearby-microvm-mixed-'));
+    cleanups.push(() => rm(workdir, { recursive: true, force: true }));
+    appUrl = `http://mixed.localhost:${nearby.proxyPort}/`;
+    const launch = await nearby.cli(['launch', '--image', image, '--name', 'mixed'], { cwd: workdir });
+    assert.equal(launch.code, 0, launch.stderr);
+    const deploy = await nearby.cli(['deploy', '--no-ha'], { cwd: workdir });
+    assert.equal(deploy.code, 0, `${deploy.stdout}\n${deploy.stderr}`);
+  });
+
+  /** Ids of the machines that answered through the proxy, asking until every wanted one did. */
+  async function answering(ids: string[], timeoutMs: number): Promise<void> {
+    const seen = new Set<string>();
+    await eventually(
+      async () => {
+        const answer = (await get(appUrl))?.trim().match(/^hello from (\S+) in fra$/);
+        if (answer?.[1]) seen.add(answer[1]);
+        return ids.every((id) => seen.has(id)) ? true : undefined;
+      },
+      timeoutMs,
+      `machines ${ids.join(', ')} to answer through the proxy (seen: ${[...seen].join(', ')})`,
+    );
+  }
+
+  async function release(id: string): Promise<string> {
+    const exec = await nearby.cli(['machine', 'exec', id, '-a', 'mixed', '--', 'uname', '-r'], {
+      cwd: workdir,
+    });
+    assert.equal(exec.code, 0, exec.stderr);
+    return exec.stdout.trim();
+  }
+
+  test('a machine asking for runtime microvm boots as a VM beside a container of the same app', async () => {
+    const { body } = await nearby.api<MachineView[]>('GET', '/v1/apps/mixed/machines');
+    assert.equal(body.length, 1);
+    const container = body[0] as MachineView;
+    containerId = container.id;
+    const bad = await nearby.api<{ code: string; error: string }>('POST', '/v1/apps/mixed/machines', {
+      config: { ...container.config, runtime: 'firecracker' },
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(
+      bad.body.error,
+      /config\.runtime: must be equal to one of the allowed values \(container, microvm\)/,
+    );
+    const created = await nearby.api<MachineView>('POST', '/v1/apps/mixed/machines', {
+      config: { ...container.config, runtime: 'microvm' },
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    vmId = created.body.id;
+    assert.equal(created.body.config.runtime, 'microvm');
+    await answering([containerId, vmId], BOOT_TIMEOUT_MS);
+
+    const guest = (await readFile(join(defaultAssetsDir(), 'release'), 'utf8')).trim();
+    const host = (await run('uname', ['-r'])).stdout.trim();
+    assert.equal(await release(vmId), guest, 'the VM runs the guest kernel');
+    assert.equal(await release(containerId), host, 'the container runs on the host kernel');
+    assert.ok(
+      await processExists(
+        Number(await readFile(join(nearby.dataDir, 'machines', vmId, 'container.pid'), 'utf8')),
+      ),
+    );
+  });
+
+  test('a restarted server adopts both the VM and the container', async () => {
+    const pidFile = join(nearby.dataDir, 'machines', vmId, 'container.pid');
+    const qemuPid = Number(await readFile(pidFile, 'utf8'));
+    await nearby.restart();
+    await answering([containerId, vmId], 30_000);
+    for (const id of [containerId, vmId]) {
+      const { body } = await nearby.api<MachineView>('GET', `/v1/apps/mixed/machines/${id}`);
+      assert.equal(body.state, 'started');
+    }
+    assert.equal(Number(await readFile(pidFile, 'utf8')), qemuPid, 'the same QEMU, not a new boot');
+    assert.equal(await processExists(qemuPid), true);
+    assert.equal(await release(vmId), (await readFile(join(defaultAssetsDir(), 'release'), 'utf8')).trim());
   });
 });

@@ -7,7 +7,7 @@ export const HEARTBEAT_MS = 10_000;
 
 export async function runHeartbeat(
   store: Store,
-  host: Pick<HostRecord, 'name' | 'region' | 'runtime' | 'console_socket'>,
+  host: Pick<HostRecord, 'name' | 'region' | 'runtime' | 'runtimes' | 'console_socket'>,
   signal: AbortSignal,
 ): Promise<void> {
   const startedAt = new Date().toISOString();

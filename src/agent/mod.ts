@@ -30,6 +30,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       name: options.host,
       region: options.region,
       runtime: options.runtime.name,
+      ...(options.runtime.kinds ? { runtimes: options.runtime.kinds } : {}),
       console_socket: consoleSocket,
     },
     options.signal,

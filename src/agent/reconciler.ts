@@ -21,6 +21,7 @@ import {
   subjects,
 } from '../model/mod.ts';
 import type { HostNetwork } from '../net/types.ts';
+import { type PullTotals, throttle } from '../oci/pull-progress.ts';
 import type { ImageService } from '../oci/types.ts';
 import type { Store } from '../store/mod.ts';
 import type { VolumeMounter } from '../volumes/mod.ts';
@@ -47,6 +48,8 @@ const EXIT_POLL_MS = 250;
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const DEFAULT_MAX_RETRIES = 10;
 const PIDS_LIMIT = 4096;
+/** How often a running image pull's byte count is written to the machine's status. */
+const PULL_PROGRESS_MS = 250;
 
 export class Reconciler {
   readonly #o: ReconcilerOptions;
@@ -349,11 +352,28 @@ export class Reconciler {
     if (!status || status.instance_id !== record.instance_id) {
       await this.#setStatus(
         id,
-        { state: 'created', seq: 0, restarts: 0, exit: undefined, error: undefined, pid: undefined },
+        {
+          state: 'created',
+          seq: 0,
+          restarts: 0,
+          exit: undefined,
+          error: undefined,
+          pid: undefined,
+          pull: undefined,
+        },
         record,
       );
     }
-    const image = await this.#o.images.pull(imageRefString(record));
+    const ref = imageRefString(record);
+    const progress = throttle(
+      (totals: PullTotals) => this.#setStatus(id, { pull: { ref, ...totals } }),
+      PULL_PROGRESS_MS,
+      (error) =>
+        this.#o.log.warn({ machine: id, error: errorMessage(error) }, 'could not report pull progress'),
+    );
+    const image = await this.#o.images
+      .pull(ref, { onTotals: (totals) => progress.update(totals) })
+      .finally(() => progress.flush());
     const current = this.#statuses.get(id);
     const inUse = [...this.#statuses.values()]
       .filter((s) => s.id !== id)
@@ -401,6 +421,7 @@ export class Reconciler {
       netnsPath: attachment.netnsPath,
       files,
       mounts: await this.#volumeMounts(record),
+      ...(record.config.runtime ? { runtime: record.config.runtime } : {}),
     });
     this.#prepared.set(id, record.instance_id);
   }

@@ -98,7 +98,8 @@ export async function createMachine(
   const region = input.region ?? cp.defaultRegion;
   const resolved = await cp.images.resolve(input.config.image);
   const id = machineId();
-  const pick = async () => (await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256)).name;
+  const pick = async () =>
+    (await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256, input.config.runtime)).name;
   // Volumes first: a machine runs on the host of its volumes.
   const placed = await attachVolumes(cp.store, {
     app,

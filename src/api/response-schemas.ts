@@ -78,7 +78,8 @@ export const responseSchemas = {
       nonce: { type: 'string', description: 'lease nonce, when created with lease_ttl' },
       nearby: {
         type: 'object',
-        description: 'nearby additions: host, ipv4, last exit, restarts, error, stuck {state, since}',
+        description:
+          'nearby additions: host, ipv4, last exit, restarts, error, stuck {state, since}, pull {ref, done_bytes, total_bytes, layers_done, layers_total}',
       },
     },
   },

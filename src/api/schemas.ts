@@ -96,6 +96,7 @@ export const machineConfigSchema = {
       },
     },
     auto_destroy: { type: 'boolean' },
+    runtime: { enum: ['container', 'microvm'], description: 'nearby extension: container or microVM' },
     metadata: stringMap,
     files: {
       type: 'array',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isNearbyError } from '../errors.ts';
 import { processGroups, toMachineConfig } from './machine-config.ts';
+import { parseConfig } from './parse.ts';
 import { valid } from './test-helpers.ts';
 
 const typicalHttpApp = `
@@ -183,4 +184,24 @@ app = "db"
   assert.deepEqual(toMachineConfig(config, { image: 'db:1', processGroup: 'worker' }).mounts, [
     { name: 'jobs', path: '/jobs' },
   ]);
+});
+
+test('[[vm]] runtime = "microvm" gives its process group microVMs, the others the host default', () => {
+  const config = valid(`
+app = "a"
+[processes]
+  web = "/hello"
+  worker = "/hello --worker"
+[[vm]]
+  runtime = "microvm"
+  processes = ["worker"]
+[[vm]]
+  size = "shared-cpu-1x"
+`).config;
+  assert.equal(toMachineConfig(config, { image: 'i', processGroup: 'worker' }).runtime, 'microvm');
+  assert.equal(toMachineConfig(config, { image: 'i', processGroup: 'web' }).runtime, undefined);
+  assert.match(
+    parseConfig('[[vm]]\n  runtime = "firecracker"\n').errors[0].message,
+    /runtime.*container.*microvm/,
+  );
 });

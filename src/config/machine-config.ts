@@ -22,6 +22,7 @@ import type {
   Service,
   ServicePort,
   TopLevelCheck,
+  VmConfig,
 } from './types.ts';
 
 /** Process group names, sorted; ["app"] when the config has no [processes]. */
@@ -61,6 +62,8 @@ export function toMachineConfig(
   if (Object.keys(init).length > 0) machine.init = init;
 
   machine.guest = guestFor(config, group);
+  const runtime = vmFor(config, group)?.runtime;
+  if (runtime) machine.runtime = runtime;
 
   const services: MachineService[] = [];
   if (config.http_service && matches(config.http_service.processes))
@@ -103,9 +106,13 @@ export function toMachineConfig(
 }
 
 /** The most specific [[vm]] for the group (one naming it beats one naming none); Fly's default otherwise. */
-function guestFor(config: AppConfig, group: string): MachineConfig['guest'] {
+function vmFor(config: AppConfig, group: string): VmConfig | undefined {
   const candidates = config.vm.filter((vm) => vm.processes.length === 0 || vm.processes.includes(group));
-  const vm = candidates.find((item) => item.processes.includes(group)) ?? candidates[0];
+  return candidates.find((item) => item.processes.includes(group)) ?? candidates[0];
+}
+
+function guestFor(config: AppConfig, group: string): MachineConfig['guest'] {
+  const vm = vmFor(config, group);
   if (!vm) {
     const preset = VM_PRESETS[DEFAULT_VM_SIZE];
     return { cpu_kind: preset.cpu_kind, cpus: preset.cpus, memory_mb: preset.memory_mb };

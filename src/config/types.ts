@@ -146,6 +146,8 @@ export interface VmConfig {
   kernel_args?: string[];
   host_dedication_id?: string;
   persist_rootfs?: 'never' | 'always' | 'restart';
+  /** nearby extension: `microvm` runs the machines as QEMU microVMs; absent, the host's default. */
+  runtime?: 'container' | 'microvm';
   processes: string[];
 }
 

@@ -12,6 +12,8 @@ export interface HostRecord {
   name: string;
   region: string;
   runtime: string;
+  /** Machine `runtime`s it can run (`container`, `microvm`); absent: only its default. */
+  runtimes?: string[];
   memory_mb: number;
   cpus: number;
   heartbeat_at: string;

@@ -26,6 +26,8 @@ export interface MachineView {
     exit?: MachineStatus['exit'];
     restarts: number;
     error?: string;
+    /** The image pull of the machine's latest prepare, as its agent last reported it. */
+    pull?: MachineStatus['pull'];
     /** Set when a transient state has lasted far longer than it should: shown, never hidden. */
     stuck?: { state: MachineState; since: string };
   };
@@ -86,6 +88,7 @@ export function machineView(
       ipv4: status?.ipv4,
       exit: status?.exit,
       restarts: status?.restarts ?? 0,
+      ...(status?.pull && status.instance_id === record.instance_id ? { pull: status.pull } : {}),
       error:
         status?.error ??
         (stuck ? `stuck in '${stuck.state}' since ${stuck.since}` : undefined) ??

@@ -93,6 +93,8 @@ export interface MachineConfig {
   schedule?: MachineSchedule;
   /** Volumes mounted into the machine; the control plane fills in `volume` when only `name` is given. */
   mounts?: MachineMount[];
+  /** nearby extension: run as a container or a QEMU microVM; the host's `--runtime` when absent. */
+  runtime?: 'container' | 'microvm';
 }
 
 export type MachineSchedule = 'hourly' | 'daily' | 'weekly' | 'monthly';
@@ -184,8 +186,19 @@ export interface MachineStatus {
   exit?: { exit_code: number; signal?: string; oom_killed: boolean; at: string };
   restarts: number;
   error?: string;
+  /** The image pull of the latest prepare: written while it runs (a few times a second) and when done. */
+  pull?: PullStatus;
   events: MachineEvent[];
   updated_at: string;
+}
+
+/** Bytes fetched of the layers an image needs (cached layers count as done); done when layers_done = layers_total. */
+export interface PullStatus {
+  ref: string;
+  done_bytes: number;
+  total_bytes: number;
+  layers_done: number;
+  layers_total: number;
 }
 
 /** Newest first, at most this many events are kept per record. */

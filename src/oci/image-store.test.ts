@@ -21,6 +21,7 @@ import { isNearbyError } from '../errors.ts';
 import { buildImage, buildIndex, sha256 } from './build.ts';
 import { ImageStore } from './image-store.ts';
 import { MEDIA } from './manifest.ts';
+import type { PullTotals } from './pull-progress.ts';
 import { pushImage, pushIndex } from './push.ts';
 
 async function cacheDir(t: TestContext): Promise<string> {
@@ -47,7 +48,11 @@ test('pulls and unpacks an image from a real registry, anonymously, then reuses 
   const counter = countingFetch();
   const progress: number[] = [];
   const store = new ImageStore({ dir, fetch: counter.fetch });
-  const pulled = await store.pull(reference, { onProgress: (p) => progress.push(p.bytes) });
+  const totals: PullTotals[] = [];
+  const pulled = await store.pull(reference, {
+    onProgress: (p) => progress.push(p.bytes),
+    onTotals: (sum) => totals.push(sum),
+  });
 
   assert.deepEqual(
     { ...pulled.ref, digest: undefined },
@@ -68,10 +73,27 @@ test('pulls and unpacks an image from a real registry, anonymously, then reuses 
   assert.equal((await stat(join(pulled.rootfs, 'home/app'))).uid, 1000);
   assert.ok(progress.length > 0 && progress.at(-1)! >= pulled.size - 1000);
   assert.equal(counter.blobGets.length, 2, 'one layer and the config');
+  assert.deepEqual(totals[0], { done_bytes: 0, total_bytes: pulled.size, layers_done: 0, layers_total: 1 });
+  assert.deepEqual(totals.at(-1), {
+    done_bytes: pulled.size,
+    total_bytes: pulled.size,
+    layers_done: 1,
+    layers_total: 1,
+  });
+  assert.ok(
+    totals.some((sum) => sum.done_bytes > 0 && sum.done_bytes < pulled.size),
+    'bytes are counted as they arrive',
+  );
   assert.equal((await readdir(join(dir, 'blobs', 'sha256'))).length, 2);
 
   const again = new ImageStore({ dir, fetch: counter.fetch });
-  const second = await again.pull(`${registry.url}/busybox@${pulled.ref.digest}`);
+  const cachedTotals: PullTotals[] = [];
+  const second = await again.pull(`${registry.url}/busybox@${pulled.ref.digest}`, {
+    onTotals: (sum) => cachedTotals.push(sum),
+  });
+  assert.deepEqual(cachedTotals, [
+    { done_bytes: pulled.size, total_bytes: pulled.size, layers_done: 1, layers_total: 1 },
+  ]);
   assert.equal(second.rootfs, pulled.rootfs);
   assert.equal(second.ref.tag, '');
   assert.equal(counter.blobGets.length, 2, 'nothing downloaded again');

@@ -9,6 +9,7 @@ import type { CredentialsLookup } from './auth.ts';
 import { BlobCache, digestHex } from './blob-cache.ts';
 import { manifestUnsupported, pullFailed } from './errors.ts';
 import { type Descriptor, type ImageManifest, parseManifest, selectPlatform } from './manifest.ts';
+import { PullTally, type PullTotals } from './pull-progress.ts';
 import { formatReference, parseReference } from './reference.ts';
 import { RegistryClient } from './registry-client.ts';
 import type { ImageConfig, ImageService, PulledImage, PullProgress, ResolvedImage } from './types.ts';
@@ -30,6 +31,14 @@ export interface ImageStoreOptions {
   platform?: { architecture: string; os: string };
   /** The fetch to use; tests pass one that counts requests. */
   fetch?: typeof fetch;
+}
+
+export interface PullOptions {
+  signal?: AbortSignal;
+  /** Each chunk of each layer fetched. */
+  onProgress?: (progress: PullProgress) => void;
+  /** The whole image's bytes and layers so far (cached layers count as done): at the start, per chunk, at the end. */
+  onTotals?: (totals: PullTotals) => void;
 }
 
 interface Resolution {
@@ -64,22 +73,23 @@ export class ImageStore implements ImageService {
   }
 
   /** Pulls missing blobs and unpacks; concurrent pulls of one image share the downloads and the unpack. */
-  async pull(
-    reference: string,
-    options: { signal?: AbortSignal; onProgress?: (progress: PullProgress) => void } = {},
-  ): Promise<PulledImage> {
+  async pull(reference: string, options: PullOptions = {}): Promise<PulledImage> {
     const started = Date.now();
     this.#swept ??= this.#sweepStaleTemps();
     await this.#swept;
     const { resolved, display, manifest, manifestDigest } = await this.#resolve(reference, options.signal);
     const { registry, repository } = resolved.ref;
     const rootfs = join(this.dir, 'rootfs', digestHex(manifestDigest));
+    const tally = new PullTally(manifest.layers);
     try {
       if (!(await exists(rootfs))) {
         let unpack = this.#unpacks.get(manifestDigest);
         if (!unpack) {
           unpack = (async () => {
-            const paths = await this.#downloadLayers(registry, repository, display, manifest.layers, options);
+            const paths = await this.#downloadLayers(registry, repository, display, manifest.layers, {
+              ...options,
+              tally,
+            });
             const layers = manifest.layers.map((layer, index) => ({
               digest: layer.digest,
               path: paths[index],
@@ -92,10 +102,15 @@ export class ImageStore implements ImageService {
           this.#unpacks.set(manifestDigest, unpack);
         }
         await unpack;
+        tally.completeAll();
+        options.onTotals?.(tally.totals);
         this.#options.log?.info(
           { image: display, digest: manifestDigest, ms: Date.now() - started },
           'image pulled',
         );
+      } else {
+        tally.completeAll();
+        options.onTotals?.(tally.totals);
       }
     } catch (error) {
       throw wrap(display, error);
@@ -186,8 +201,11 @@ export class ImageStore implements ImageService {
     repository: string,
     display: string,
     layers: Descriptor[],
-    options: { signal?: AbortSignal; onProgress?: (progress: PullProgress) => void },
+    options: PullOptions & { tally: PullTally },
   ): Promise<string[]> {
+    const { tally, onTotals } = options;
+    for (const layer of layers) if (await this.blobs.has(layer.digest)) tally.complete(layer.digest);
+    onTotals?.(tally.totals);
     const paths: string[] = new Array(layers.length);
     let next = 0;
     const worker = async () => {
@@ -201,9 +219,15 @@ export class ImageStore implements ImageService {
           {
             size: layer.size,
             what: `layer ${layer.digest} of ${display}`,
-            onBytes: (bytes) => options.onProgress?.({ layer: layer.digest, bytes, total: layer.size }),
+            onBytes: (bytes) => {
+              options.onProgress?.({ layer: layer.digest, bytes, total: layer.size });
+              tally.progress(layer.digest, bytes);
+              onTotals?.(tally.totals);
+            },
           },
         );
+        tally.complete(layer.digest);
+        onTotals?.(tally.totals);
       }
     };
     await Promise.all(Array.from({ length: Math.min(LAYER_DOWNLOADS, layers.length) }, worker));

@@ -1,5 +1,6 @@
 /** The image contract the agent and the control plane use: resolve a reference, pull an image. */
 import type { ImageRef } from '../model/machine.ts';
+import type { PullTotals } from './pull-progress.ts';
 
 /** The `config` object of an OCI image configuration. */
 export interface ImageConfig {
@@ -38,6 +39,11 @@ export interface ImageService {
   /** Pulls (missing blobs only) and unpacks; a digest in `reference` pins the manifest. */
   pull(
     reference: string,
-    options?: { signal?: AbortSignal; onProgress?: (progress: PullProgress) => void },
+    options?: {
+      signal?: AbortSignal;
+      onProgress?: (progress: PullProgress) => void;
+      /** The whole image's bytes and layers so far; cached layers count as done. */
+      onTotals?: (totals: PullTotals) => void;
+    },
   ): Promise<PulledImage>;
 }

@@ -4,27 +4,22 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
+import { freePort } from '../../test/helpers/registry.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineConfig, MachineRecord, MachineService, MachineStatus } from '../model/mod.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { ProxyLimits } from './haproxy-config.ts';
 import { proxyPaths, RuntimeApi, startProxy } from './mod.ts';
 
+export { freePort };
+
 export const TEST_HOST = 'host-1';
 const now = () => new Date().toISOString();
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** HAProxy processes started from this configuration that are still alive. */
 export function haproxyProcesses(configPath: string): number[] {

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,6 +45,18 @@ interface TestContextLike {
   after(fn: () => unknown): void;
 }
 
+/** A bridge number no other running test server uses: two tests sharing `nbe<N>` would tear down each other's. */
+function freeBridgeNumber(): number {
+  for (;;) {
+    const net = randomInt(16, 250);
+    if (!existsSync(`/sys/class/net/nbe${net}`) && !claimedBridges.has(net)) {
+      claimedBridges.add(net);
+      return net;
+    }
+  }
+}
+const claimedBridges = new Set<number>();
+
 export async function startNearby(
   t: TestContextLike,
   options: {
@@ -59,7 +71,7 @@ export async function startNearby(
   const apiPort = await freePort();
   const proxyPort = await freePort();
   const tlsPort = await freePort();
-  const net = randomInt(16, 250);
+  const net = freeBridgeNumber();
   const region = options.region ?? 'fra';
   const args = [
     'server',

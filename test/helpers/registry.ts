@@ -2,7 +2,9 @@
  * Starts a real CNCF distribution registry (Debian's `docker-registry`) on a free loopback port with
  * temp storage, for tests and benchmarks. `stop()` (or the test's end) kills it and removes the storage.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,13 +26,24 @@ interface TestContextLike {
 
 const REGISTRY_BINARY = '/usr/bin/docker-registry';
 
+/**
+ * A loopback port nobody listens on, below the kernel's ephemeral range (32768+): a port the
+ * kernel handed out for listening can be taken again as the source port of an outgoing connection
+ * (HAProxy's, a client's) before the test binds it.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  for (;;) {
+    const port = randomInt(20_000, 32_000);
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
 }
 
 export async function startRegistry(t?: TestContextLike): Promise<RunningRegistry> {

@@ -2,20 +2,23 @@
  * The runtime driver part's public face: `createRuntime` picks crun (preferred) or runc, checks the
  * host can run it, and returns a `RuntimeDriver`.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
 import { DEFAULT_CAPABILITIES } from './bundle.ts';
 import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
 import { OciRuntimeDriver } from './crun.ts';
+import { DispatchRuntime, type RuntimeKind } from './dispatch.ts';
 import { runtimeUnavailable } from './errors.ts';
-import { createMicroVmRuntime } from './microvm/mod.ts';
+import { createMicroVmRuntime, microvmMissing } from './microvm/mod.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
 import type { RuntimeDriver } from './types.ts';
 
 export type { OciDriverOptions } from './crun.ts';
 export { OciRuntimeDriver } from './crun.ts';
+export { DispatchRuntime, type RuntimeKind } from './dispatch.ts';
 export { createMicroVmRuntime, MicroVmDriver, microvmMissing } from './microvm/mod.ts';
 export type * from './types.ts';
 
@@ -114,19 +117,49 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
   });
 }
 
+function hasEntries(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).length > 0;
+}
+
 /** The driver a host runs its machines with (`nearby server --runtime`): `microvm` for QEMU
- *  microVMs, otherwise an OCI runtime (`crun`, `runc`, or `auto`). */
+ *  microVMs, otherwise an OCI runtime (`crun`, `runc`, or `auto`). That is the host default; a
+ *  machine's `config.runtime` picks the other one (made at start when this host can run it, or
+ *  has sandboxes of it, else on first use; `kinds` says which were made, for the scheduler). */
 export async function createHostRuntime(
   kind: string,
   options: RuntimeOptions & { logger?: { warn(message: string): void; info(message: string): void } },
-): Promise<RuntimeDriver> {
-  if (kind !== 'microvm')
-    return createRuntime({ ...options, runtimeBin: kind === 'auto' ? undefined : kind });
+): Promise<DispatchRuntime> {
   const shimPath = options.shimPath ?? DEFAULT_SHIM_PATH;
-  if (!options.shimPath) await ensureNativeBuilt();
-  return createMicroVmRuntime({
-    stateDir: join(options.stateDir, 'microvm'),
-    shimPath,
-    logger: options.logger,
-  });
+  const microvmDir = join(options.stateDir, 'microvm');
+  const make = async (which: RuntimeKind): Promise<RuntimeDriver> => {
+    if (which === 'container')
+      return createRuntime({
+        ...options,
+        runtimeBin: kind === 'auto' || kind === 'microvm' ? undefined : kind,
+      });
+    if (!options.shimPath) await ensureNativeBuilt();
+    return createMicroVmRuntime({ stateDir: microvmDir, shimPath, logger: options.logger });
+  };
+  const defaultKind: RuntimeKind = kind === 'microvm' ? 'microvm' : 'container';
+  const drivers: Partial<Record<RuntimeKind, RuntimeDriver>> = { [defaultKind]: await make(defaultKind) };
+  if (defaultKind === 'container') {
+    if (hasEntries(join(microvmDir, 'vms')) || !(await microvmMissing())) {
+      try {
+        drivers.microvm = await make('microvm');
+      } catch (error) {
+        options.logger?.warn(`machines asking for a microVM cannot run here: ${errorMessage(error)}`);
+      }
+    }
+  } else {
+    try {
+      drivers.container = await make('container');
+    } catch (error) {
+      // Containers adopted from an earlier start need it; otherwise the host runs microVMs only.
+      if (hasEntries(join(options.stateDir, 'sandboxes'))) throw error;
+      options.logger?.warn(`machines asking for a container cannot run here: ${errorMessage(error)}`);
+    }
+  }
+  const runtime = new DispatchRuntime({ defaultKind, drivers, make });
+  await runtime.load();
+  return runtime;
 }

@@ -32,6 +32,8 @@ export interface SandboxSpec {
   files: { path: string; content: string | Buffer; mode?: number }[];
   /** Host directories bind-mounted into the machine (volumes), read-write. */
   mounts?: { source: string; destination: string }[];
+  /** Which runtime runs it (machine config `runtime`); the host default when absent. */
+  runtime?: 'container' | 'microvm';
 }
 
 export type SandboxState = 'absent' | 'created' | 'running' | 'paused' | 'stopped';
@@ -93,6 +95,8 @@ export interface ConsoleOptions {
 
 export interface RuntimeDriver {
   readonly name: string;
+  /** What machines it can run (`container`, `microvm`; several when it dispatches), for the scheduler. */
+  readonly kinds?: string[];
   /** Creates everything a start needs (bundle, copy-on-write root). Idempotent; kept while stopped. */
   prepare(spec: SandboxSpec, signal?: AbortSignal): Promise<void>;
   /** Starts the prepared sandbox; resolves once the process runs. Its stdout/stderr go to `logPath(id)`. */

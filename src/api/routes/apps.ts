@@ -126,7 +126,9 @@ export function appRoutes(api: FastifyInstance, cp: ControlPlane): void {
         );
       }
       await destroyAppVolumes(store, app.name);
-      for (const { key } of await store.list(keys.secrets(app.name))) await store.delete(key);
+      for (const prefix of [keys.secrets(app.name), keys.releases(app.name)]) {
+        for (const { key } of await store.list(prefix)) await store.delete(key);
+      }
       await store.delete(keys.app(app.name));
       reply.code(202);
       return { ok: true };

@@ -105,7 +105,10 @@ async function addLike(
   region: string,
   out: (text: string) => void,
 ): Promise<void> {
-  const created = await machinesApi.create(api, app, { config: template.config, region });
+  // A volume belongs to one machine: the copy asks for its own by name (a free one, or a new one).
+  const mounts = template.config.mounts?.map(({ volume: _volume, ...mount }) => mount);
+  const config = mounts ? { ...template.config, mounts } : template.config;
+  const created = await machinesApi.create(api, app, { config, region });
   out(`  Machine ${created.id} created in ${created.region}, starting…`);
   await waitLong(api, app, created.id, 'started', 120);
   out(`  Machine ${created.id} started`);

@@ -9,6 +9,7 @@ import type { MachineView } from '../../model/mod.ts';
 import type { ApiClient } from '../client.ts';
 import { machinesApi } from '../machines-client.ts';
 import { deployApi } from './api.ts';
+import { followPull } from './pull-progress.ts';
 
 /** How long a machine without checks must stay up after starting before it counts as good. */
 const SETTLE_MS = 1500;
@@ -31,7 +32,7 @@ export async function waitHealthy(
 ): Promise<void> {
   const { api, app, out, signal } = options;
   const deadline = Date.now() + options.timeoutMs;
-  await waitStarted(options, machine, deadline);
+  await followPull(options, machine, () => waitStarted(options, machine, deadline));
   out(`  Machine ${machine.id} started`);
   const hasChecks = countChecks(machine) > 0;
   if (!checks) return;

@@ -20,6 +20,8 @@ export function readVm(
   const kernelArgs = table.strings('kernel_args');
   const dedication = table.string('host_dedication_id');
   const persist = table.oneOf('persist_rootfs', ['never', 'always', 'restart'] as const);
+  // nearby's own key (flyctl warns about it and goes on): run the group's machines as microVMs.
+  const runtime = table.oneOf('runtime', ['container', 'microvm'] as const);
   table.int('max_memory_mb', { min: 1 });
   for (const key of ['gpus', 'gpu_kind'])
     table.notSupported(key, 'nearby hosts have no GPUs to hand to machines');
@@ -70,5 +72,6 @@ export function readVm(
   if (kernelArgs !== undefined) vm.kernel_args = kernelArgs;
   if (dedication !== undefined) vm.host_dedication_id = dedication;
   if (persist !== undefined) vm.persist_rootfs = persist;
+  if (runtime !== undefined) vm.runtime = runtime;
   return vm;
 }
