@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fd-passing.h"
+
 #define MAX_UNKNOWN 64
 #define MAX_LINE (16 * 1024) /* longer lines are written as partial (P) records, like CRI-O */
 
@@ -126,23 +128,6 @@ static void shim_error(const char *what) {
   if (log_fd >= 0) write_record("stderr", 'F', msg, (size_t)n);
 }
 
-/* Accepts the runtime's connection on the console socket and takes the fd it sends. */
-static int receive_fd(int listen_fd) {
-  int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-  if (conn < 0) return -1;
-  char data[256];
-  char control[CMSG_SPACE(sizeof(int))];
-  struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-  int fd = -1;
-  if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) >= 0) {
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
-      memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
-  }
-  close(conn);
-  return fd;
-}
 
 int main(int argc, char **argv) {
   const char *pid_file = NULL, *exit_file = NULL, *log_path = NULL, *container_pid_file = NULL;
