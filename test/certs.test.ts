@@ -187,22 +187,7 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
   });
 
   test('HAProxy serves each certificate by SNI; a client trusting the local CA verifies the app', async () => {
-    const handshake = (servername: string, ca?: string) =>
-      new Promise<{ names: string; issuer: string; authorized: boolean }>((resolve, reject) => {
-        const socket = connect(
-          { host: '127.0.0.1', port: tlsPort, servername, ca, rejectUnauthorized: false },
-          () => {
-            const peer = socket.getPeerCertificate();
-            resolve({
-              names: peer.subjectaltname ?? '',
-              issuer: String(peer.issuer?.CN ?? ''),
-              authorized: socket.authorized,
-            });
-            socket.end();
-          },
-        );
-        socket.on('error', reject);
-      });
+    const handshake = (servername: string, ca?: string) => tlsHandshake(tlsPort, servername, { ca });
     const ca = (await nearby.cli(['certs', 'ca', '--pem'])).stdout;
     const app = await eventually(
       async () => {
@@ -267,21 +252,7 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
     assert.match(second.output(), /ACME TLS-ALPN-01 challenge answered/);
 
     const handshake = (servername: string, ALPNProtocols?: string[]) =>
-      new Promise<{ names: string; issuer: string; protocol: string | false | null }>((resolve, reject) => {
-        const socket = connect(
-          { host: '127.0.0.1', port: alpnTlsPort, servername, ALPNProtocols, rejectUnauthorized: false },
-          () => {
-            const peer = socket.getPeerCertificate();
-            resolve({
-              names: peer.subjectaltname ?? '',
-              issuer: String(peer.issuer?.CN ?? ''),
-              protocol: socket.alpnProtocol,
-            });
-            socket.end();
-          },
-        );
-        socket.on('error', reject);
-      });
+      tlsHandshake(alpnTlsPort, servername, { ALPNProtocols });
     // Ordinary clients still reach HAProxy's TLS termination through the TCP front.
     const served = await eventually(
       async () => {
@@ -370,3 +341,27 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
     assert.match(metrics, /^nearby_http_request_duration_seconds_count\{app="web",region="fra"\} [1-9]/m);
   });
 });
+
+/** One TLS handshake with the proxy: the certificate it served, and the protocol agreed. */
+function tlsHandshake(
+  port: number,
+  servername: string,
+  options: { ca?: string; ALPNProtocols?: string[] } = {},
+): Promise<{ names: string; issuer: string; authorized: boolean; protocol: string | false | null }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      { host: '127.0.0.1', port, servername, ...options, rejectUnauthorized: false },
+      () => {
+        const peer = socket.getPeerCertificate();
+        resolve({
+          names: peer.subjectaltname ?? '',
+          issuer: String(peer.issuer?.CN ?? ''),
+          authorized: socket.authorized,
+          protocol: socket.alpnProtocol,
+        });
+        socket.end();
+      },
+    );
+    socket.on('error', reject);
+  });
+}

@@ -131,7 +131,12 @@ function openSession(path: string, ask: ConsoleRequest): Promise<{ socket: Socke
       socket.off('data', onData);
       socket.removeAllListeners('close');
       socket.removeAllListeners('error');
-      const answer = JSON.parse(buffered.subarray(0, newline).toString()) as ConsoleAnswer;
+      let answer: ConsoleAnswer;
+      try {
+        answer = JSON.parse(buffered.subarray(0, newline).toString());
+      } catch (error) {
+        return fail(error);
+      }
       if (!answer.ok) return fail(new NearbyError(answer.code, answer.message, { status: answer.status }));
       socket.pause();
       resolve({ socket, rest: buffered.subarray(newline + 1) });
