@@ -52,8 +52,8 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
-  /** CPU time of the processes asked about, per request (µs): steadier than rates on a busy host. */
-  cpuUsPerRequest: number;
+  /** CPU time of each group of processes asked about, per request (µs): steadier than rates on a busy host. */
+  cpu: Record<string, number>;
 }
 
 /** Processes whose command line matches, and their descendants (nginx's workers). */
@@ -90,13 +90,19 @@ async function cpuTicks(matches: (cmdline: string) => boolean, descendants = tru
 }
 const TICK_US = 10_000; // USER_HZ 100
 
+/** Processes whose command line matches (with their descendants unless `descendants` is false). */
+interface CpuGroup {
+  matches: (cmdline: string) => boolean;
+  descendants?: boolean;
+}
+
 async function wrk(
   url: string,
   options: {
     host?: string;
     paceMs?: number;
     connections?: number;
-    cpu?: { matches: (cmdline: string) => boolean; descendants?: boolean };
+    cpu?: Record<string, CpuGroup>;
   } = {},
 ) {
   const args = [
@@ -110,15 +116,17 @@ async function wrk(
   ];
   if (options.host) args.push('-H', `Host: ${options.host}`);
   if (options.paceMs !== undefined) args.push('-s', join(import.meta.dirname, 'wrk-pace.lua'));
-  const cpu = options.cpu;
-  const before = cpu ? await cpuTicks(cpu.matches, cpu.descendants) : 0;
+  const groups = Object.entries(options.cpu ?? {});
+  const before = await Promise.all(groups.map(([, group]) => cpuTicks(group.matches, group.descendants)));
   const { stdout } = await run('wrk', [...args, url], {
     env: { ...process.env, NEARBY_BENCH_DELAY_MS: String(options.paceMs ?? 0) },
     maxBuffer: 1 << 20,
   });
-  const ticks = cpu ? (await cpuTicks(cpu.matches, cpu.descendants)) - before : 0;
+  const after = await Promise.all(groups.map(([, group]) => cpuTicks(group.matches, group.descendants)));
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  const cpuUsPerRequest = requests > 0 ? (ticks * TICK_US) / requests : 0;
+  const cpu = Object.fromEntries(
+    groups.map(([name], i) => [name, requests > 0 ? ((after[i] - before[i]) * TICK_US) / requests : 0]),
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
@@ -126,7 +134,7 @@ async function wrk(
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
   if (!Number.isFinite(rps)) throw new Error(`wrk printed no rate:\n${stdout}`);
-  return { rps, p50, p99, errors, cpuUsPerRequest } satisfies WrkResult;
+  return { rps, p50, p99, errors, cpu } satisfies WrkResult;
 }
 
 async function h2load(url: string, connectTo: string): Promise<number> {
@@ -393,16 +401,23 @@ try {
     matches: (cmdline: string) => cmdline.includes(' server ') && cmdline.includes(` ${server.dataDir} `),
     descendants: false,
   };
-  const nearby = await wrk(nearbyUrl, { host: HOST, cpu: nearbyHaproxy });
-  const nearbyAgain = await wrk(nearbyUrl, { host: HOST, cpu: nearbyNode });
+  // The nearby process runs the agent too, which ships the machine's log (a line per request):
+  // its CPU is measured in every run, so what the proxy adds in Node shows as the difference.
+  const nearby = await wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } });
   const nginx = await wrk(`http://127.0.0.1:${ports.nginx}/`, {
-    cpu: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx', 'nginx.conf')) },
+    cpu: {
+      proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx', 'nginx.conf')) },
+      node: nearbyNode,
+    },
   });
   const haproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`, {
-    cpu: { matches: (cmdline) => cmdline.includes(join(dir, 'haproxy', 'haproxy.cfg')) },
+    cpu: {
+      proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'haproxy', 'haproxy.cfg')) },
+      node: nearbyNode,
+    },
   });
   const rules = await wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST });
-  for (const [name, result] of Object.entries({ direct, nearby, nearbyAgain, nginx, haproxy, rules })) {
+  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules })) {
     if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx answers`);
   }
   report('proxy_rps_direct', direct.rps, 0);
@@ -414,10 +429,12 @@ try {
   report('proxy_rps_ratio_vs_haproxy', nearby.rps / haproxy.rps);
   report('proxy_rps_ratio_rules_vs_haproxy', rules.rps / haproxy.rps);
   // CPU per request of each proxy's processes: what it costs, whatever else runs on the host.
-  report('proxy_cpu_us_per_request_nearby_haproxy', nearby.cpuUsPerRequest, 1);
-  report('proxy_cpu_us_per_request_nearby_node', nearbyAgain.cpuUsPerRequest, 1);
-  report('proxy_cpu_us_per_request_haproxy', haproxy.cpuUsPerRequest, 1);
-  report('proxy_cpu_us_per_request_nginx', nginx.cpuUsPerRequest, 1);
+  report('proxy_cpu_us_per_request_nearby_haproxy', nearby.cpu.proxy, 1);
+  report('proxy_cpu_us_per_request_nearby_node', nearby.cpu.node, 1);
+  report('proxy_cpu_us_per_request_haproxy', haproxy.cpu.proxy, 1);
+  report('proxy_cpu_us_per_request_nginx', nginx.cpu.proxy, 1);
+  report('proxy_cpu_us_per_request_node_during_haproxy', haproxy.cpu.node, 1);
+  report('proxy_cpu_us_per_request_node_during_nginx', nginx.cpu.node, 1);
 
   // p99 at a fixed rate, half nginx's peak: each connection waits PACE_MS between requests.
   const paceMs = 5;

@@ -70,7 +70,11 @@ export class LogShipper {
         const text = buffer.subarray(0, bytesRead).toString('utf8');
         const end = text.lastIndexOf('\n');
         if (end < 0) return;
-        for (const line of text.slice(0, end).split('\n')) await this.#ship(line);
+        const entries = text
+          .slice(0, end)
+          .split('\n')
+          .flatMap((line) => this.#entry(line) ?? []);
+        await this.store.appendAll(this.subject, entries);
         this.#offset += Buffer.byteLength(text.slice(0, end + 1));
         await writeFile(this.offsetPath, String(this.#offset));
       } finally {
@@ -81,17 +85,17 @@ export class LogShipper {
     }
   }
 
-  async #ship(line: string): Promise<void> {
+  /** A CRI line as a log entry; undefined for a partial line (kept until its end) or a garbled one. */
+  #entry(line: string): LogLine | undefined {
     const match = CRI.exec(line);
-    if (!match) return;
+    if (!match) return undefined;
     const [, timestamp, stream, tag, text] = match;
     if (tag === 'P') {
       this.#partial += text;
-      return;
+      return undefined;
     }
     const message = this.#partial + text;
     this.#partial = '';
-    const entry: LogLine = { timestamp, ...this.labels, stream: stream as LogLine['stream'], message };
-    await this.store.append(this.subject, entry);
+    return { timestamp, ...this.labels, stream: stream as LogLine['stream'], message };
   }
 }

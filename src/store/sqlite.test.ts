@@ -100,3 +100,28 @@ test('streams keep messages in order and follow new ones', async (t) => {
   await done;
   assert.deepEqual(followed, ['two', 'three']);
 });
+
+test('appendAll writes a batch in order, followers see each message, and the stream stays trimmed', async (t) => {
+  const { path, cleanup } = tempStore();
+  t.after(cleanup);
+  const store = new SqliteStore(path, { streamSize: 100 });
+  t.after(() => store.close());
+  assert.equal(await store.appendAll('logs.a.fra.1', []), 0);
+  const controller = new AbortController();
+  const followed: unknown[] = [];
+  const done = (async () => {
+    for await (const m of store.read('logs.a.', { follow: true, signal: controller.signal })) {
+      followed.push(m.data);
+      if (m.data === 'line 5999') controller.abort();
+    }
+  })();
+  const lines = Array.from({ length: 6000 }, (_, i) => `line ${i}`);
+  const last = await store.appendAll('logs.a.fra.1', lines);
+  assert.equal(last, 6000);
+  await done;
+  assert.deepEqual(followed, lines);
+  // Crossing seq 5000 inside the batch trimmed the stream to its last 100 messages.
+  const kept: unknown[] = [];
+  for await (const m of store.read('logs.a.', { afterSeq: 0 })) kept.push(m.data);
+  assert.deepEqual(kept, lines.slice(-100));
+});

@@ -58,6 +58,8 @@ export interface Store {
   watch<T>(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent<T>>;
   /** Appends to a stream subject such as `logs.<app>.<region>.<machine>`. */
   append(subject: string, data: unknown): Promise<number>;
+  /** Appends several messages to one subject at once (one write for all). Returns the last seq. */
+  appendAll(subject: string, items: readonly unknown[]): Promise<number>;
   /** Reads subjects starting with `subjectPrefix`, oldest first. */
   read<T>(subjectPrefix: string, options?: ReadOptions): AsyncIterable<StreamMessage<T>>;
   close(): Promise<void>;
