@@ -70,11 +70,14 @@ export class LogShipper {
         const text = buffer.subarray(0, bytesRead).toString('utf8');
         const end = text.lastIndexOf('\n');
         if (end < 0) return;
+        // The partial-line state advances only once the batch is stored (a failed append re-reads it).
+        const state = { partial: this.#partial };
         const entries = text
           .slice(0, end)
           .split('\n')
-          .flatMap((line) => this.#entry(line) ?? []);
+          .flatMap((line) => this.#entry(line, state) ?? []);
         await this.store.appendAll(this.subject, entries);
+        this.#partial = state.partial;
         this.#offset += Buffer.byteLength(text.slice(0, end + 1));
         await writeFile(this.offsetPath, String(this.#offset));
       } finally {
@@ -86,16 +89,16 @@ export class LogShipper {
   }
 
   /** A CRI line as a log entry; undefined for a partial line (kept until its end) or a garbled one. */
-  #entry(line: string): LogLine | undefined {
+  #entry(line: string, state: { partial: string }): LogLine | undefined {
     const match = CRI.exec(line);
     if (!match) return undefined;
     const [, timestamp, stream, tag, text] = match;
     if (tag === 'P') {
-      this.#partial += text;
+      state.partial += text;
       return undefined;
     }
-    const message = this.#partial + text;
-    this.#partial = '';
+    const message = state.partial + text;
+    state.partial = '';
     return { timestamp, ...this.labels, stream: stream as LogLine['stream'], message };
   }
 }

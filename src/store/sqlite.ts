@@ -134,27 +134,34 @@ export class SqliteStore implements Store {
     return existed;
   }
 
+  /** Runs `body` in one write transaction: committed when it returns, rolled back when it throws. */
+  #transaction<T>(body: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = body();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
   #write(
     key: string,
     options: PutOptions,
     apply: (current: Row | undefined, revision: number) => Change | undefined,
   ): number {
-    const db = this.#db;
-    db.exec('BEGIN IMMEDIATE');
-    let change: Change | undefined;
-    try {
+    const change = this.#transaction(() => {
       const current = this.#sql.get.get(key) as Row | undefined;
       if (options.expectRevision !== undefined) {
         const actual = current?.revision ?? 0;
         if (actual !== options.expectRevision) throw storeConflict(key, options.expectRevision, actual);
       }
-      change = apply(current, this.#revision + 1);
-      if (change) this.#sql.setRevision.run(change.revision);
-      db.exec('COMMIT');
-    } catch (error) {
-      db.exec('ROLLBACK');
-      throw error;
-    }
+      const next = apply(current, this.#revision + 1);
+      if (next) this.#sql.setRevision.run(next.revision);
+      return next;
+    });
     if (!change) return this.#revision;
     this.#revision = change.revision;
     if (++this.#writes % 1000 === 0) this.#sql.trimChanges.run(this.#revision - this.#options.changeLogSize);
@@ -212,23 +219,18 @@ export class SqliteStore implements Store {
   async appendAll(subject: string, items: readonly unknown[]): Promise<number> {
     if (items.length === 0) return 0;
     const time = Date.now();
-    const messages: StreamMessage[] = [];
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      for (const data of items) {
+    const messages = this.#transaction(() => {
+      const stored: StreamMessage[] = items.map((data) => {
         const { lastInsertRowid } = this.#sql.append.run(subject, time, JSON.stringify(data));
-        messages.push({ seq: Number(lastInsertRowid), subject, time, data });
-      }
-      const first = messages[0].seq;
-      const last = messages[messages.length - 1].seq;
+        return { seq: Number(lastInsertRowid), subject, time, data };
+      });
+      const first = stored[0].seq;
+      const last = stored[stored.length - 1].seq;
       if (Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) {
         this.#sql.trimStream.run(this.#options.streamSize);
       }
-      this.#db.exec('COMMIT');
-    } catch (error) {
-      this.#db.exec('ROLLBACK');
-      throw error;
-    }
+      return stored;
+    });
     for (const reader of this.#readers) {
       if (subject.startsWith(reader.prefix)) for (const message of messages) reader.queue.push(message);
     }
