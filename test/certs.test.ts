@@ -73,7 +73,7 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
     assert.equal(pem.stdout.trim(), (await readFile(path, 'utf8')).trim());
     const removed = await nearby.cli(['certs', 'remove', 'web.localhost', '-a', 'web']);
     assert.equal(removed.code, 1);
-    assert.match(removed.stderr, /issued by the local CA for as long as the app exists/);
+    assert.match(removed.stderr, /served by the local CA for as long as the app exists/);
   });
 
   test('certs add gets a certificate from pebble through the real HTTP-01 flow on the proxy port', async () => {
@@ -298,6 +298,17 @@ describe('certificates, access log and metrics', { concurrency: false }, () => {
     });
     assert.match(wildcard.issuer, /Pebble/i);
     assert.match(second.output(), /DNS-01 query answered/);
+    // The app's own host reports the wildcard that serves it, and cannot be removed by itself.
+    const covered = await second.cli(['certs', 'show', 'shop.apps.example.com', '-a', 'shop']);
+    assert.equal(covered.code, 0, covered.stderr);
+    assert.match(covered.stdout, /Status:\s+issued/);
+    assert.match(covered.stdout, /Served by:\s+\*\.apps\.example\.com/);
+    assert.match(covered.stdout, /Issuer:\s+.*Pebble/i);
+    const listed = await second.cli(['certs', 'list', '-a', 'shop']);
+    assert.match(listed.stdout, /shop\.apps\.example\.com\s+issued\s+acme/);
+    const removed = await second.cli(['certs', 'remove', 'shop.apps.example.com', '-a', 'shop']);
+    assert.equal(removed.code, 1);
+    assert.match(removed.stderr, /served by the wildcard \*\.apps\.example\.com/);
   });
 
   test('each request is one access-log line and shows in /metrics, per app', async () => {

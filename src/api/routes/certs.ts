@@ -5,7 +5,14 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { appDomainHost, certErrors, certFacts, normalizeHostname, renewAt } from '../../certs/mod.ts';
+import {
+  appDomainHost,
+  appsWildcardHost,
+  certErrors,
+  certFacts,
+  normalizeHostname,
+  renewAt,
+} from '../../certs/mod.ts';
 import { NearbyError } from '../../errors.ts';
 import type { CertRecord } from '../../model/cert.ts';
 import type { CertRequest, LocalCaRecord } from '../../model/cert-request.ts';
@@ -26,6 +33,8 @@ export interface CertificateView {
   attempts: number;
   next_attempt_at?: string;
   created_at?: string;
+  /** The certificate that serves this host name when it is not its own: the apps domain's wildcard. */
+  covered_by?: string;
 }
 
 function view(app: string, hostname: string, cert?: CertRecord, request?: CertRequest): CertificateView {
@@ -101,6 +110,17 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
     return { cert: cert?.value, request: request?.value, owner };
   }
 
+  /**
+   * The app's own host on the apps domain once the apps domain's wildcard serves it (the local
+   * CA's certificate for it is then removed): the wildcard's status, under the app's host name.
+   */
+  async function coveredByWildcard(app: string): Promise<CertificateView | undefined> {
+    const wildcard = await store.get<CertRecord>(keys.cert(appsWildcardHost(options.appsDomain)));
+    if (wildcard === undefined) return undefined;
+    const covered = view(app, appDomainHost(app, options.appsDomain), wildcard.value, undefined);
+    return { ...covered, covered_by: wildcard.value.hostname };
+  }
+
   api.post<{ Params: { app: string }; Body: { hostname?: string; cert_pem?: string; key_pem?: string } }>(
     '/v1/apps/:app/certificates',
     { schema: { body: certificateBody } },
@@ -165,16 +185,19 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
       (r) => r.app === app.name,
     );
     const names = [...new Set([...certs.map((c) => c.hostname), ...requests.map((r) => r.hostname)])].sort();
-    return {
-      certificates: names.map((hostname) =>
-        view(
-          app.name,
-          hostname,
-          certs.find((c) => c.hostname === hostname),
-          requests.find((r) => r.hostname === hostname),
-        ),
+    const certificates = names.map((hostname) =>
+      view(
+        app.name,
+        hostname,
+        certs.find((c) => c.hostname === hostname),
+        requests.find((r) => r.hostname === hostname),
       ),
-    };
+    );
+    if (!names.includes(appDomainHost(app.name, options.appsDomain))) {
+      const covered = await coveredByWildcard(app.name);
+      if (covered !== undefined) certificates.unshift(covered);
+    }
+    return { certificates };
   });
 
   api.get<{ Params: { app: string; hostname: string } }>(
@@ -183,8 +206,12 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
       const app = await getApp(store, request.params.app);
       const hostname = normalizeHostname(request.params.hostname);
       const current = await owned(hostname);
-      if (current.owner !== app.name) throw certErrors.notFound(hostname, app.name);
-      return view(app.name, hostname, current.cert, current.request);
+      if (current.owner === app.name) return view(app.name, hostname, current.cert, current.request);
+      if (current.owner === undefined && hostname === appDomainHost(app.name, options.appsDomain)) {
+        const covered = await coveredByWildcard(app.name);
+        if (covered !== undefined) return covered;
+      }
+      throw certErrors.notFound(hostname, app.name);
     },
   );
 
@@ -194,17 +221,18 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
       const app = await getApp(store, request.params.app);
       const hostname = normalizeHostname(request.params.hostname);
       const current = await owned(hostname);
-      if (current.owner !== app.name) throw certErrors.notFound(hostname, app.name);
-      if (current.request === undefined && current.cert?.source === 'local-ca') {
-        throw new NearbyError(
-          'CERT_AUTOMATIC',
-          `${hostname} is issued by the local CA for as long as the app exists`,
-          {
-            status: 409,
-            hint: 'it goes away with the app',
-          },
-        );
+      const automatic = (by: string) =>
+        new NearbyError('CERT_AUTOMATIC', `${hostname} is served by ${by} for as long as the app exists`, {
+          status: 409,
+          hint: 'it goes away with the app',
+        });
+      if (current.owner === undefined && hostname === appDomainHost(app.name, options.appsDomain)) {
+        const covered = await coveredByWildcard(app.name);
+        if (covered?.covered_by !== undefined) throw automatic(`the wildcard ${covered.covered_by}`);
       }
+      if (current.owner !== app.name) throw certErrors.notFound(hostname, app.name);
+      if (current.request === undefined && current.cert?.source === 'local-ca')
+        throw automatic('the local CA');
       await store.delete(keys.certRequest(hostname));
       await store.delete(keys.cert(hostname));
       return { ok: true, hostname };

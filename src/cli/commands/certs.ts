@@ -17,6 +17,7 @@ function details(cert: CertificateView): string {
     ['App', cert.app],
     ['Status', cert.status],
     ['Source', cert.source],
+    ['Served by', cert.covered_by],
     ['Issuer', cert.issuer],
     ['Expires', cert.not_after],
     ['Renews', cert.renew_at],
@@ -26,7 +27,7 @@ function details(cert: CertificateView): string {
   ];
   return rows
     .filter(([, value]) => value !== undefined && value !== '')
-    .map(([name, value]) => `${`${name}:`.padEnd(10)}${value}`)
+    .map(([name, value]) => `${`${name}:`.padEnd(11)}${value}`)
     .join('\n');
 }
 
