@@ -4,7 +4,8 @@
  * alive, small responses) against it directly; through nearby's proxy with everything on (headers,
  * request ids, access log, metrics); through a plain nginx and a plain HAProxy configured alike
  * (same threads, keep-alive to the upstream); and through plain HAProxy plus nearby's header rules
- * and request id (no logging), which splits what nearby adds into rules and logging. Then p99
+ * and request id (no logging), which splits what nearby adds into rules and logging; and through
+ * nginx doing the same work per request (headers, request id, a JSON access line), like for like. Then p99
  * at a fixed rate (half nginx's peak) and, when nearby serves TLS, h2load over HTTP/2 + TLS.
  * Prints `name=value` lines and writes them under "## Proxy" in docs/perf.md.
  */
@@ -229,8 +230,20 @@ async function selfSigned(dir: string): Promise<string> {
   return pem;
 }
 
-async function startNginx(dir: string, upstream: string, port: number, tlsPort: number, pem: string) {
-  const root = join(dir, 'nginx');
+/**
+ * nginx; with `work`, also what nearby's proxy does per request (the same added headers, a
+ * request id, a JSON access-log line written per request to a file), as a like-for-like reference.
+ */
+async function startNginx(
+  dir: string,
+  name: string,
+  upstream: string,
+  port: number,
+  tlsPort: number,
+  pem: string,
+  work: boolean,
+) {
+  const root = join(dir, name);
   await mkdir(root, { recursive: true });
   const config = join(root, 'nginx.conf');
   await writeFile(
@@ -240,7 +253,13 @@ pid ${root}/nginx.pid;
 error_log ${root}/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+${
+  work
+    ? `  log_format json escape=json '{"level":30,"time":$msec,"region":"fra","component":"access","request_id":"$request_id-fra","app":"bench","backend":"app","machine":"$upstream_addr","status":$status,"method":"$request_method","path":"$request_uri","http_version":"$server_protocol","client_ip":"$remote_addr","bytes":$bytes_sent,"timing":{"request_ms":$request_time,"connect_ms":$upstream_connect_time,"response_ms":$upstream_response_time},"msg":"$request_method $request_uri $status"}';
+  access_log ${root}/access.log json;
+  map $https $forwarded_ssl { on on; default off; }`
+    : '  access_log off;'
+}
   # HAProxy has no per-connection request limit; nginx closes after 1000 requests by default.
   keepalive_requests 1000000;
   client_body_temp_path ${root}/body;
@@ -259,7 +278,20 @@ http {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
+      proxy_set_header Host $host;${
+        work
+          ? `
+      proxy_set_header Fly-Client-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-SSL $forwarded_ssl;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header Fly-Forwarded-Port $server_port;
+      proxy_set_header Fly-Region fra;
+      proxy_set_header Fly-Request-Id $request_id-fra;
+      proxy_set_header Via "1.1 nearby";`
+          : ''
+      }
     }
   }
 }
@@ -375,12 +407,15 @@ try {
   const ports = {
     nginx: await freePort(),
     nginxTls: await freePort(),
+    nginxWork: await freePort(),
+    nginxWorkTls: await freePort(),
     haproxy: await freePort(),
     haproxyTls: await freePort(),
     rules: await freePort(),
     rulesTls: await freePort(),
   };
-  await startNginx(dir, upstream, ports.nginx, ports.nginxTls, pem);
+  await startNginx(dir, 'nginx', upstream, ports.nginx, ports.nginxTls, pem, false);
+  await startNginx(dir, 'nginx-work', upstream, ports.nginxWork, ports.nginxWorkTls, pem, true);
   await startHaproxy(dir, 'haproxy', upstream, ports.haproxy, ports.haproxyTls, pem, false);
   await startHaproxy(dir, 'haproxy-rules', upstream, ports.rules, ports.rulesTls, pem, true);
 
@@ -417,7 +452,10 @@ try {
     },
   });
   const rules = await wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST });
-  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules })) {
+  const nginxWork = await wrk(`http://127.0.0.1:${ports.nginxWork}/`, {
+    cpu: { proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx-work', 'nginx.conf')) } },
+  });
+  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules, nginxWork })) {
     if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx answers`);
   }
   report('proxy_rps_direct', direct.rps, 0);
@@ -428,11 +466,15 @@ try {
   report('proxy_rps_ratio_vs_nginx', nearby.rps / nginx.rps);
   report('proxy_rps_ratio_vs_haproxy', nearby.rps / haproxy.rps);
   report('proxy_rps_ratio_rules_vs_haproxy', rules.rps / haproxy.rps);
+  // Like for like: nginx doing what nearby does per request (headers, request id, access log).
+  report('proxy_rps_nginx_with_nearby_work', nginxWork.rps, 0);
+  report('proxy_rps_ratio_vs_nginx_with_nearby_work', nearby.rps / nginxWork.rps);
   // CPU per request of each proxy's processes: what it costs, whatever else runs on the host.
   report('proxy_cpu_us_per_request_nearby_haproxy', nearby.cpu.proxy, 1);
   report('proxy_cpu_us_per_request_nearby_node', nearby.cpu.node, 1);
   report('proxy_cpu_us_per_request_haproxy', haproxy.cpu.proxy, 1);
   report('proxy_cpu_us_per_request_nginx', nginx.cpu.proxy, 1);
+  report('proxy_cpu_us_per_request_nginx_with_nearby_work', nginxWork.cpu.proxy, 1);
   report('proxy_cpu_us_per_request_node_during_haproxy', haproxy.cpu.node, 1);
   report('proxy_cpu_us_per_request_node_during_nginx', nginx.cpu.node, 1);
 
