@@ -7,7 +7,8 @@
  * and request id (no logging), which splits what nearby adds into rules and logging; and through
  * nginx doing the same work per request (headers, request id, a JSON access line), like for like. Then p99
  * at a fixed rate (half nginx's peak) and, when nearby serves TLS, h2load over HTTP/2 + TLS.
- * Prints `name=value` lines and writes them under "## Proxy" in docs/perf.md.
+ * Every measurement runs BENCH_ROUNDS times (3), interleaved; medians are reported. Prints
+ * `name=value` lines and writes them under "## Proxy" in docs/perf.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -34,6 +35,29 @@ const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
 const figures: [string, string][] = [];
 /** Other work on this host skews every figure: the load when the run began is written beside them. */
 const loadAtStart = loadavg()[0];
+
+/** Rounds of every measurement, interleaved so that drift on the host hits each alike; medians are reported. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error(`BENCH_ROUNDS must be a whole number ≥ 1, not ${process.env.BENCH_ROUNDS}`);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Each measurement once per round, in the same order every round. */
+async function interleaved<T, K extends string>(
+  measurements: Record<K, () => Promise<T>>,
+): Promise<Record<K, T[]>> {
+  const names = Object.keys(measurements) as K[];
+  const results = Object.fromEntries(names.map((name) => [name, [] as T[]])) as Record<K, T[]>;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of names) results[name].push(await measurements[name]());
+  }
+  return results;
+}
 
 function report(name: string, value: number, digits = 2) {
   const text = value.toFixed(digits);
@@ -360,7 +384,7 @@ async function writePerf(lines: [string, string][]) {
   const section = [
     '## Proxy',
     '',
-    `\`npm run bench -- proxy\`, ${new Date().toISOString().slice(0, 16)}Z, ${THREADS} cores, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} (HTTP/1.1 keep-alive, \`GET /\` of the hello machine, ~40 B); h2load over TLS when nearby serves it. p99 at a fixed rate of half nginx's peak (wrk paced by a Lua delay). Load average when the run began: ${loadAtStart.toFixed(1)}; run on a quiet host for figures to compare.`,
+    `\`npm run bench -- proxy\`, ${new Date().toISOString().slice(0, 16)}Z, ${THREADS} cores, medians of ${ROUNDS} interleaved rounds (ratios taken within each round), wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} (HTTP/1.1 keep-alive, \`GET /\` of the hello machine, ~40 B); h2load over TLS when nearby serves it. p99 at a fixed rate of half nginx's peak (wrk paced by a Lua delay). Load average when the run began: ${loadAtStart.toFixed(1)}; run on a quiet host for figures to compare.`,
     '',
     '```',
     ...lines.map(([name, value]) => `${name}=${value}`),
@@ -428,7 +452,6 @@ try {
     await run('wrk', ['-t1', '-c4', '-d1s', url]);
   }
   await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, nearbyUrl]);
-  const direct = await wrk(`http://${upstream}/`);
   const nearbyHaproxy = {
     matches: (cmdline: string) => cmdline.includes(join(server.dataDir, 'proxy', 'haproxy.cfg')),
   };
@@ -436,72 +459,84 @@ try {
     matches: (cmdline: string) => cmdline.includes(' server ') && cmdline.includes(` ${server.dataDir} `),
     descendants: false,
   };
+  const proxyCpu = (name: string) => ({
+    matches: (cmdline: string) =>
+      cmdline.includes(join(dir, name, `${name.startsWith('nginx') ? 'nginx.conf' : 'haproxy.cfg'}`)),
+  });
   // The nearby process runs the agent too, which ships the machine's log (a line per request):
   // its CPU is measured in every run, so what the proxy adds in Node shows as the difference.
-  const nearby = await wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } });
-  const nginx = await wrk(`http://127.0.0.1:${ports.nginx}/`, {
-    cpu: {
-      proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx', 'nginx.conf')) },
-      node: nearbyNode,
-    },
+  const peak = await interleaved({
+    direct: () => wrk(`http://${upstream}/`),
+    nearby: () => wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } }),
+    nginx: () =>
+      wrk(`http://127.0.0.1:${ports.nginx}/`, { cpu: { proxy: proxyCpu('nginx'), node: nearbyNode } }),
+    haproxy: () =>
+      wrk(`http://127.0.0.1:${ports.haproxy}/`, { cpu: { proxy: proxyCpu('haproxy'), node: nearbyNode } }),
+    rules: () => wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST }),
+    nginxWork: () => wrk(`http://127.0.0.1:${ports.nginxWork}/`, { cpu: { proxy: proxyCpu('nginx-work') } }),
   });
-  const haproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`, {
-    cpu: {
-      proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'haproxy', 'haproxy.cfg')) },
-      node: nearbyNode,
-    },
-  });
-  const rules = await wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST });
-  const nginxWork = await wrk(`http://127.0.0.1:${ports.nginxWork}/`, {
-    cpu: { proxy: { matches: (cmdline) => cmdline.includes(join(dir, 'nginx-work', 'nginx.conf')) } },
-  });
-  for (const [name, result] of Object.entries({ direct, nearby, nginx, haproxy, rules, nginxWork })) {
-    if (result.errors > 0) throw new Error(`${name}: ${result.errors} errors or non-2xx answers`);
+  for (const [name, results] of Object.entries(peak)) {
+    const errors = results.reduce((sum, result) => sum + result.errors, 0);
+    if (errors > 0) throw new Error(`${name}: ${errors} errors or non-2xx answers`);
   }
-  report('proxy_rps_direct', direct.rps, 0);
-  report('proxy_rps_nearby', nearby.rps, 0);
-  report('proxy_rps_nginx', nginx.rps, 0);
-  report('proxy_rps_haproxy', haproxy.rps, 0);
-  report('proxy_rps_haproxy_with_nearby_rules', rules.rps, 0);
-  report('proxy_rps_ratio_vs_nginx', nearby.rps / nginx.rps);
-  report('proxy_rps_ratio_vs_haproxy', nearby.rps / haproxy.rps);
-  report('proxy_rps_ratio_rules_vs_haproxy', rules.rps / haproxy.rps);
+  const rps = (name: keyof typeof peak) => median(peak[name].map((result) => result.rps));
+  // A ratio is taken within each round (the same conditions for both), then the median.
+  const ratio = (a: keyof typeof peak, b: keyof typeof peak) =>
+    median(peak[a].map((result, i) => result.rps / peak[b][i].rps));
+  const cpu = (name: keyof typeof peak, group: string) =>
+    median(peak[name].map((result) => result.cpu[group]));
+  report('proxy_rps_direct', rps('direct'), 0);
+  report('proxy_rps_nearby', rps('nearby'), 0);
+  report('proxy_rps_nginx', rps('nginx'), 0);
+  report('proxy_rps_haproxy', rps('haproxy'), 0);
+  report('proxy_rps_haproxy_with_nearby_rules', rps('rules'), 0);
+  report('proxy_rps_ratio_vs_nginx', ratio('nearby', 'nginx'));
+  report('proxy_rps_ratio_vs_haproxy', ratio('nearby', 'haproxy'));
+  report('proxy_rps_ratio_rules_vs_haproxy', ratio('rules', 'haproxy'));
   // Like for like: nginx doing what nearby does per request (headers, request id, access log).
-  report('proxy_rps_nginx_with_nearby_work', nginxWork.rps, 0);
-  report('proxy_rps_ratio_vs_nginx_with_nearby_work', nearby.rps / nginxWork.rps);
+  report('proxy_rps_nginx_with_nearby_work', rps('nginxWork'), 0);
+  report('proxy_rps_ratio_vs_nginx_with_nearby_work', ratio('nearby', 'nginxWork'));
   // CPU per request of each proxy's processes: what it costs, whatever else runs on the host.
-  report('proxy_cpu_us_per_request_nearby_haproxy', nearby.cpu.proxy, 1);
-  report('proxy_cpu_us_per_request_nearby_node', nearby.cpu.node, 1);
-  report('proxy_cpu_us_per_request_haproxy', haproxy.cpu.proxy, 1);
-  report('proxy_cpu_us_per_request_nginx', nginx.cpu.proxy, 1);
-  report('proxy_cpu_us_per_request_nginx_with_nearby_work', nginxWork.cpu.proxy, 1);
-  report('proxy_cpu_us_per_request_node_during_haproxy', haproxy.cpu.node, 1);
-  report('proxy_cpu_us_per_request_node_during_nginx', nginx.cpu.node, 1);
+  report('proxy_cpu_us_per_request_nearby_haproxy', cpu('nearby', 'proxy'), 1);
+  report('proxy_cpu_us_per_request_nearby_node', cpu('nearby', 'node'), 1);
+  report('proxy_cpu_us_per_request_haproxy', cpu('haproxy', 'proxy'), 1);
+  report('proxy_cpu_us_per_request_nginx', cpu('nginx', 'proxy'), 1);
+  report('proxy_cpu_us_per_request_nginx_with_nearby_work', cpu('nginxWork', 'proxy'), 1);
+  report('proxy_cpu_us_per_request_node_during_haproxy', cpu('haproxy', 'node'), 1);
+  report('proxy_cpu_us_per_request_node_during_nginx', cpu('nginx', 'node'), 1);
 
   // p99 at a fixed rate, half nginx's peak: each connection waits PACE_MS between requests.
   const paceMs = 5;
-  const rate = nginx.rps / 2;
+  const rate = rps('nginx') / 2;
   const connections = Math.max(4, Math.round((rate * paceMs) / 1000));
-  const pacedDirect = await wrk(`http://${upstream}/`, { paceMs, connections });
-  const pacedNearby = await wrk(nearbyUrl, { host: HOST, paceMs, connections });
-  const pacedHaproxy = await wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections });
-  const pacedNginx = await wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections });
-  report('proxy_fixed_rate_rps', pacedNearby.rps, 0);
-  report('proxy_p99_direct_ms', pacedDirect.p99, 3);
-  report('proxy_p99_nearby_ms', pacedNearby.p99, 3);
-  report('proxy_p99_added_ms', pacedNearby.p99 - pacedDirect.p99, 3);
-  report('proxy_p99_added_haproxy_ms', pacedHaproxy.p99 - pacedDirect.p99, 3);
-  report('proxy_p99_added_nginx_ms', pacedNginx.p99 - pacedDirect.p99, 3);
+  const paced = await interleaved({
+    direct: () => wrk(`http://${upstream}/`, { paceMs, connections }),
+    nearby: () => wrk(nearbyUrl, { host: HOST, paceMs, connections }),
+    haproxy: () => wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections }),
+    nginx: () => wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections }),
+  });
+  const added = (name: keyof typeof paced) =>
+    median(paced[name].map((result, i) => result.p99 - paced.direct[i].p99));
+  report('proxy_fixed_rate_rps', median(paced.nearby.map((result) => result.rps)), 0);
+  report('proxy_p99_direct_ms', median(paced.direct.map((result) => result.p99)), 3);
+  report('proxy_p99_nearby_ms', median(paced.nearby.map((result) => result.p99)), 3);
+  report('proxy_p99_added_ms', added('nearby'), 3);
+  report('proxy_p99_added_haproxy_ms', added('haproxy'), 3);
+  report('proxy_p99_added_nginx_ms', added('nginx'), 3);
 
-  const h2 = (port: number) => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
-  const h2Nearby = await h2(server.tlsPort);
-  const h2Nginx = await h2(ports.nginxTls);
-  const h2Haproxy = await h2(ports.haproxyTls);
-  report('proxy_h2_rps_nearby', h2Nearby, 0);
-  report('proxy_h2_rps_nginx', h2Nginx, 0);
-  report('proxy_h2_rps_haproxy', h2Haproxy, 0);
-  report('proxy_h2_rps_ratio_vs_nginx', h2Nearby / h2Nginx);
-  report('proxy_h2_rps_ratio_vs_haproxy', h2Nearby / h2Haproxy);
+  const h2 = (port: number) => () => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
+  const h2Rates = await interleaved({
+    nearby: h2(server.tlsPort),
+    nginx: h2(ports.nginxTls),
+    haproxy: h2(ports.haproxyTls),
+  });
+  const h2Ratio = (other: keyof typeof h2Rates) =>
+    median(h2Rates.nearby.map((value, i) => value / h2Rates[other][i]));
+  report('proxy_h2_rps_nearby', median(h2Rates.nearby), 0);
+  report('proxy_h2_rps_nginx', median(h2Rates.nginx), 0);
+  report('proxy_h2_rps_haproxy', median(h2Rates.haproxy), 0);
+  report('proxy_h2_rps_ratio_vs_nginx', h2Ratio('nginx'));
+  report('proxy_h2_rps_ratio_vs_haproxy', h2Ratio('haproxy'));
   await writePerf(figures);
   process.stdout.write('written to docs/perf.md under "## Proxy"\n');
 } finally {
