@@ -14,7 +14,7 @@ import type { MachineView } from '../src/model/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
-import { stats } from './stats.ts';
+import { stats } from './lib/stats.ts';
 
 const ROUNDS = 20;
 const cleanups: (() => unknown)[] = [];

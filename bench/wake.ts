@@ -11,7 +11,7 @@ import { proxyPaths, RuntimeApi } from '../src/proxy/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
-import { stats } from './stats.ts';
+import { stats } from './lib/stats.ts';
 
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 30);
 const cleanups: (() => unknown)[] = [];
