@@ -47,16 +47,40 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-/** Each measurement once per round, in the same order every round. */
+/**
+ * Each measurement once per round, in the same order every round, each after `settle` (so that
+ * work a measurement left behind is not counted against the next one).
+ */
 async function interleaved<T, K extends string>(
   measurements: Record<K, () => Promise<T>>,
+  settle: () => Promise<void>,
 ): Promise<Record<K, T[]>> {
   const names = Object.keys(measurements) as K[];
   const results = Object.fromEntries(names.map((name) => [name, [] as T[]])) as Record<K, T[]>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of names) results[name].push(await measurements[name]());
+    for (const name of names) {
+      await settle();
+      results[name].push(await measurements[name]());
+    }
   }
   return results;
+}
+
+/**
+ * Waits (up to 10 s) until processes matching `group` are quiet: at most one CPU tick (10 ms) in
+ * 300 ms. nearby ships the hello machine's log (a line per request) a little behind, and after a
+ * fast run its backlog took ~150 ms of CPU in the next second — CPU that went to whichever proxy
+ * was measured next.
+ */
+async function quiet(group: CpuGroup): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let before = await cpuTicks(group.matches, group.descendants);
+  while (Date.now() < deadline) {
+    await delay(300);
+    const now = await cpuTicks(group.matches, group.descendants);
+    if (now - before <= 1) return;
+    before = now;
+  }
 }
 
 function report(name: string, value: number, digits = 2) {
@@ -459,22 +483,27 @@ try {
     matches: (cmdline: string) => cmdline.includes(' server ') && cmdline.includes(` ${server.dataDir} `),
     descendants: false,
   };
+  const settle = () => quiet(nearbyNode);
   const proxyCpu = (name: string) => ({
     matches: (cmdline: string) =>
       cmdline.includes(join(dir, name, `${name.startsWith('nginx') ? 'nginx.conf' : 'haproxy.cfg'}`)),
   });
   // The nearby process runs the agent too, which ships the machine's log (a line per request):
   // its CPU is measured in every run, so what the proxy adds in Node shows as the difference.
-  const peak = await interleaved({
-    direct: () => wrk(`http://${upstream}/`),
-    nearby: () => wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } }),
-    nginx: () =>
-      wrk(`http://127.0.0.1:${ports.nginx}/`, { cpu: { proxy: proxyCpu('nginx'), node: nearbyNode } }),
-    haproxy: () =>
-      wrk(`http://127.0.0.1:${ports.haproxy}/`, { cpu: { proxy: proxyCpu('haproxy'), node: nearbyNode } }),
-    rules: () => wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST }),
-    nginxWork: () => wrk(`http://127.0.0.1:${ports.nginxWork}/`, { cpu: { proxy: proxyCpu('nginx-work') } }),
-  });
+  const peak = await interleaved(
+    {
+      direct: () => wrk(`http://${upstream}/`),
+      nearby: () => wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } }),
+      nginx: () =>
+        wrk(`http://127.0.0.1:${ports.nginx}/`, { cpu: { proxy: proxyCpu('nginx'), node: nearbyNode } }),
+      haproxy: () =>
+        wrk(`http://127.0.0.1:${ports.haproxy}/`, { cpu: { proxy: proxyCpu('haproxy'), node: nearbyNode } }),
+      rules: () => wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST }),
+      nginxWork: () =>
+        wrk(`http://127.0.0.1:${ports.nginxWork}/`, { cpu: { proxy: proxyCpu('nginx-work') } }),
+    },
+    settle,
+  );
   for (const [name, results] of Object.entries(peak)) {
     const errors = results.reduce((sum, result) => sum + result.errors, 0);
     if (errors > 0) throw new Error(`${name}: ${errors} errors or non-2xx answers`);
@@ -509,12 +538,15 @@ try {
   const paceMs = 5;
   const rate = rps('nginx') / 2;
   const connections = Math.max(4, Math.round((rate * paceMs) / 1000));
-  const paced = await interleaved({
-    direct: () => wrk(`http://${upstream}/`, { paceMs, connections }),
-    nearby: () => wrk(nearbyUrl, { host: HOST, paceMs, connections }),
-    haproxy: () => wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections }),
-    nginx: () => wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections }),
-  });
+  const paced = await interleaved(
+    {
+      direct: () => wrk(`http://${upstream}/`, { paceMs, connections }),
+      nearby: () => wrk(nearbyUrl, { host: HOST, paceMs, connections }),
+      haproxy: () => wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections }),
+      nginx: () => wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections }),
+    },
+    settle,
+  );
   const added = (name: keyof typeof paced) =>
     median(paced[name].map((result, i) => result.p99 - paced.direct[i].p99));
   report('proxy_fixed_rate_rps', median(paced.nearby.map((result) => result.rps)), 0);
@@ -525,11 +557,14 @@ try {
   report('proxy_p99_added_nginx_ms', added('nginx'), 3);
 
   const h2 = (port: number) => () => h2load(`https://${HOST}:${port}/`, `127.0.0.1:${port}`);
-  const h2Rates = await interleaved({
-    nearby: h2(server.tlsPort),
-    nginx: h2(ports.nginxTls),
-    haproxy: h2(ports.haproxyTls),
-  });
+  const h2Rates = await interleaved(
+    {
+      nearby: h2(server.tlsPort),
+      nginx: h2(ports.nginxTls),
+      haproxy: h2(ports.haproxyTls),
+    },
+    settle,
+  );
   const h2Ratio = (other: keyof typeof h2Rates) =>
     median(h2Rates.nearby.map((value, i) => value / h2Rates[other][i]));
   report('proxy_h2_rps_nearby', median(h2Rates.nearby), 0);
