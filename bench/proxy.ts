@@ -472,10 +472,13 @@ try {
     `http://${upstream}/`,
     `http://127.0.0.1:${ports.nginx}/`,
     `http://127.0.0.1:${ports.haproxy}/`,
+    `http://127.0.0.1:${ports.nginxWork}/`,
   ]) {
     await run('wrk', ['-t1', '-c4', '-d1s', url]);
   }
-  await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, nearbyUrl]);
+  for (const url of [nearbyUrl, `http://127.0.0.1:${ports.rules}/`]) {
+    await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, url]);
+  }
   const nearbyHaproxy = {
     matches: (cmdline: string) => cmdline.includes(join(server.dataDir, 'proxy', 'haproxy.cfg')),
   };
