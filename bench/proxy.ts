@@ -278,19 +278,36 @@ async function selfSigned(dir: string): Promise<string> {
   return pem;
 }
 
+/** What every reference proxy is started with. */
+interface ReferenceSetup {
+  dir: string;
+  /** The machine, `address:port`. */
+  upstream: string;
+  /** Certificate and key for its TLS port. */
+  pem: string;
+}
+
+/** A reference proxy, running: where to send requests and how to find its processes. */
+interface Reference {
+  url: string;
+  tlsPort: number;
+  cpu: CpuGroup;
+}
+
+/** Waits until the proxy started with `config` answers on `port`. */
+async function reference(config: string, port: number, tlsPort: number): Promise<Reference> {
+  const url = `http://127.0.0.1:${port}/`;
+  await waitHttp(url);
+  return { url, tlsPort, cpu: { matches: (cmdline) => cmdline.includes(config) } };
+}
+
 /**
  * nginx; with `work`, also what nearby's proxy does per request (the same added headers, a
  * request id, a JSON access-log line written per request to a file), as a like-for-like reference.
  */
-async function startNginx(
-  dir: string,
-  name: string,
-  upstream: string,
-  port: number,
-  tlsPort: number,
-  pem: string,
-  work: boolean,
-) {
+async function startNginx(setup: ReferenceSetup, name: string, work: boolean): Promise<Reference> {
+  const { dir, upstream, pem } = setup;
+  const [port, tlsPort] = [await freePort(), await freePort()];
   const root = join(dir, name);
   await mkdir(root, { recursive: true });
   const config = join(root, 'nginx.conf');
@@ -346,19 +363,13 @@ ${
 `,
   );
   daemon('nginx', ['-p', root, '-c', config, '-g', 'daemon off;']);
-  await waitHttp(`http://127.0.0.1:${port}/`);
+  return reference(config, port, tlsPort);
 }
 
 /** Plain HAProxy; with `rules`, also nearby's request rules (request id, headers), still no logging. */
-async function startHaproxy(
-  dir: string,
-  name: string,
-  upstream: string,
-  port: number,
-  tlsPort: number,
-  pem: string,
-  rules: boolean,
-) {
+async function startHaproxy(setup: ReferenceSetup, name: string, rules: boolean): Promise<Reference> {
+  const { dir, upstream, pem } = setup;
+  const [port, tlsPort] = [await freePort(), await freePort()];
   const root = join(dir, name);
   await mkdir(root, { recursive: true });
   const nearbyRules = [
@@ -399,7 +410,7 @@ async function startHaproxy(
     ].join('\n'),
   );
   daemon('haproxy', ['-db', '-f', config]);
-  await waitHttp(`http://127.0.0.1:${port}/`);
+  return reference(config, port, tlsPort);
 }
 
 async function writePerf(lines: [string, string][]) {
@@ -451,32 +462,17 @@ try {
   const nearbyUrl = `http://127.0.0.1:${server.proxyPort}/`;
   await waitHttp(nearbyUrl, HOST);
 
-  const pem = await selfSigned(dir);
-  const ports = {
-    nginx: await freePort(),
-    nginxTls: await freePort(),
-    nginxWork: await freePort(),
-    nginxWorkTls: await freePort(),
-    haproxy: await freePort(),
-    haproxyTls: await freePort(),
-    rules: await freePort(),
-    rulesTls: await freePort(),
-  };
-  await startNginx(dir, 'nginx', upstream, ports.nginx, ports.nginxTls, pem, false);
-  await startNginx(dir, 'nginx-work', upstream, ports.nginxWork, ports.nginxWorkTls, pem, true);
-  await startHaproxy(dir, 'haproxy', upstream, ports.haproxy, ports.haproxyTls, pem, false);
-  await startHaproxy(dir, 'haproxy-rules', upstream, ports.rules, ports.rulesTls, pem, true);
+  const setup = { dir, upstream, pem: await selfSigned(dir) };
+  const nginx = await startNginx(setup, 'nginx', false);
+  const nginxWork = await startNginx(setup, 'nginx-work', true);
+  const haproxy = await startHaproxy(setup, 'haproxy', false);
+  const rules = await startHaproxy(setup, 'haproxy-rules', true);
 
   // Warm every path once, then the peaks.
-  for (const url of [
-    `http://${upstream}/`,
-    `http://127.0.0.1:${ports.nginx}/`,
-    `http://127.0.0.1:${ports.haproxy}/`,
-    `http://127.0.0.1:${ports.nginxWork}/`,
-  ]) {
+  for (const url of [`http://${upstream}/`, nginx.url, haproxy.url, nginxWork.url]) {
     await run('wrk', ['-t1', '-c4', '-d1s', url]);
   }
-  for (const url of [nearbyUrl, `http://127.0.0.1:${ports.rules}/`]) {
+  for (const url of [nearbyUrl, rules.url]) {
     await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, url]);
   }
   const nearbyHaproxy = {
@@ -487,23 +483,16 @@ try {
     descendants: false,
   };
   const settle = () => quiet(nearbyNode);
-  const proxyCpu = (name: string) => ({
-    matches: (cmdline: string) =>
-      cmdline.includes(join(dir, name, `${name.startsWith('nginx') ? 'nginx.conf' : 'haproxy.cfg'}`)),
-  });
   // The nearby process runs the agent too, which ships the machine's log (a line per request):
   // its CPU is measured in every run, so what the proxy adds in Node shows as the difference.
   const peak = await interleaved(
     {
       direct: () => wrk(`http://${upstream}/`),
       nearby: () => wrk(nearbyUrl, { host: HOST, cpu: { proxy: nearbyHaproxy, node: nearbyNode } }),
-      nginx: () =>
-        wrk(`http://127.0.0.1:${ports.nginx}/`, { cpu: { proxy: proxyCpu('nginx'), node: nearbyNode } }),
-      haproxy: () =>
-        wrk(`http://127.0.0.1:${ports.haproxy}/`, { cpu: { proxy: proxyCpu('haproxy'), node: nearbyNode } }),
-      rules: () => wrk(`http://127.0.0.1:${ports.rules}/`, { host: HOST }),
-      nginxWork: () =>
-        wrk(`http://127.0.0.1:${ports.nginxWork}/`, { cpu: { proxy: proxyCpu('nginx-work') } }),
+      nginx: () => wrk(nginx.url, { cpu: { proxy: nginx.cpu, node: nearbyNode } }),
+      haproxy: () => wrk(haproxy.url, { cpu: { proxy: haproxy.cpu, node: nearbyNode } }),
+      rules: () => wrk(rules.url, { host: HOST }),
+      nginxWork: () => wrk(nginxWork.url, { cpu: { proxy: nginxWork.cpu } }),
     },
     settle,
   );
@@ -545,8 +534,8 @@ try {
     {
       direct: () => wrk(`http://${upstream}/`, { paceMs, connections }),
       nearby: () => wrk(nearbyUrl, { host: HOST, paceMs, connections }),
-      haproxy: () => wrk(`http://127.0.0.1:${ports.haproxy}/`, { paceMs, connections }),
-      nginx: () => wrk(`http://127.0.0.1:${ports.nginx}/`, { paceMs, connections }),
+      haproxy: () => wrk(haproxy.url, { paceMs, connections }),
+      nginx: () => wrk(nginx.url, { paceMs, connections }),
     },
     settle,
   );
@@ -563,8 +552,8 @@ try {
   const h2Rates = await interleaved(
     {
       nearby: h2(server.tlsPort),
-      nginx: h2(ports.nginxTls),
-      haproxy: h2(ports.haproxyTls),
+      nginx: h2(nginx.tlsPort),
+      haproxy: h2(haproxy.tlsPort),
     },
     settle,
   );
