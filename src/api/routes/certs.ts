@@ -114,7 +114,9 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
    * The app's own host on the apps domain once the apps domain's wildcard serves it (the local
    * CA's certificate for it is then removed): the wildcard's status, under the app's host name.
    */
-  async function coveredByWildcard(app: string): Promise<CertificateView | undefined> {
+  async function coveredByWildcard(
+    app: string,
+  ): Promise<(CertificateView & { covered_by: string }) | undefined> {
     const wildcard = await store.get<CertRecord>(keys.cert(appsWildcardHost(options.appsDomain)));
     if (wildcard === undefined) return undefined;
     const covered = view(app, appDomainHost(app, options.appsDomain), wildcard.value, undefined);
@@ -228,7 +230,7 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
         });
       if (current.owner === undefined && hostname === appDomainHost(app.name, options.appsDomain)) {
         const covered = await coveredByWildcard(app.name);
-        if (covered?.covered_by !== undefined) throw automatic(`the wildcard ${covered.covered_by}`);
+        if (covered) throw automatic(`the wildcard ${covered.covered_by}`);
       }
       if (current.owner !== app.name) throw certErrors.notFound(hostname, app.name);
       if (current.request === undefined && current.cert?.source === 'local-ca')
