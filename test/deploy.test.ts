@@ -6,63 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { MachineView, ReleaseRecord } from '../src/model/mod.ts';
 import { helloImage } from './helpers/images.ts';
+import { steadyLoad } from './helpers/load.ts';
 import { nearbyBin, type RunningNearby, startNearby } from './helpers/nearby.ts';
 import { type RunningRegistry, startRegistry } from './helpers/registry.ts';
-
-interface Load {
-  ok: number;
-  failures: string[];
-  stop(): Promise<void>;
-}
-
-/** A client sending one request after another on a keep-alive connection (~80/s) until stopped. */
-function steadyLoad(port: number, host: string): Load {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const load = { ok: 0, failures: [] as string[], stop: async () => {} };
-  let running = true;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const req = request(
-        { host: '127.0.0.1', port, path: '/', headers: { host }, agent, timeout: 10_000 },
-        (res) => {
-          let body = '';
-          res.on('data', (chunk) => {
-            body += chunk;
-          });
-          res.on('end', () => {
-            if (res.statusCode === 200 && body.startsWith('hello from')) load.ok++;
-            else load.failures.push(`${res.statusCode} ${body.slice(0, 200)}`);
-            resolve();
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 10s')));
-      req.on('error', (error) => {
-        load.failures.push(error.message);
-        resolve();
-      });
-      req.end();
-    });
-  const loop = (async () => {
-    while (running) {
-      await one();
-      await delay(10);
-    }
-  })();
-  load.stop = async () => {
-    running = false;
-    await loop;
-    agent.destroy();
-  };
-  return load;
-}
 
 describe('deploy: strategies, releases, rollback, release_command', { concurrency: false }, () => {
   let registry: RunningRegistry;

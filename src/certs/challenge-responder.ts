@@ -19,7 +19,12 @@ export interface ChallengeResponder {
   close(): Promise<void>;
 }
 
-export async function startChallengeResponder(store: Store, log: pino.Logger): Promise<ChallengeResponder> {
+/** `port`: the loopback port to take when free (the one a running HAProxy names). */
+export async function startChallengeResponder(
+  store: Store,
+  log: pino.Logger,
+  port = 0,
+): Promise<ChallengeResponder> {
   const server = createServer(async (request, response) => {
     const path = (request.url ?? '').split('?')[0];
     const token = path.startsWith(CHALLENGE_PREFIX) ? path.slice(CHALLENGE_PREFIX.length) : '';
@@ -34,5 +39,5 @@ export async function startChallengeResponder(store: Store, log: pino.Logger): P
     log.info({ hostname: entry.value.hostname, token }, 'ACME challenge answered');
     response.writeHead(200, { 'content-type': 'text/plain' }).end(entry.value.key_authorization);
   });
-  return listenOnLoopback(server, 5000);
+  return listenOnLoopback(server, 5000, port);
 }

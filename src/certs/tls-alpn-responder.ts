@@ -3,9 +3,10 @@
  * ALPN `acme-tls/1` here (a loopback TLS listener in the proxy's process), and the certificate for
  * the SNI name comes from the store, so whichever proxy the ACME server reaches can answer.
  */
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type SecureContext } from 'node:tls';
 import type pino from 'pino';
+import { bindLoopback } from '../loopback-server.ts';
 import { keys } from '../model/keys.ts';
 import { values } from '../store/mod.ts';
 import type { Store } from '../store/types.ts';
@@ -31,7 +32,12 @@ async function contextFor(store: Store, servername: string): Promise<SecureConte
   return createSecureContext({ cert: record.cert_pem, key: record.key_pem });
 }
 
-export async function startTlsAlpnResponder(store: Store, log: pino.Logger): Promise<TlsAlpnResponder> {
+/** `port`: the loopback port to take when free (the one a running HAProxy names). */
+export async function startTlsAlpnResponder(
+  store: Store,
+  log: pino.Logger,
+  port = 0,
+): Promise<TlsAlpnResponder> {
   const server = createServer({
     ALPNProtocols: [ACME_TLS_ALPN],
     // The ACME server only needs the handshake; an idle connection is not kept.
@@ -53,11 +59,7 @@ export async function startTlsAlpnResponder(store: Store, log: pino.Logger): Pro
     socket.end();
   });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { address, port } = server.address() as AddressInfo;
+  const { address, port: bound } = await bindLoopback(server, port);
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -65,7 +67,7 @@ export async function startTlsAlpnResponder(store: Store, log: pino.Logger): Pro
   });
   return {
     host: address,
-    port,
+    port: bound,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

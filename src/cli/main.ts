@@ -1,5 +1,6 @@
 /** `nearby`: the command line. Prints errors as a message and a hint; `--debug` adds the stack. */
 import { NearbyError } from '../errors.ts';
+import { nearbyVersion } from '../version.ts';
 import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
 import { apps } from './commands/apps.ts';
@@ -72,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       return name ? 0 : 2;
     }
     if (name === '--version' || name === 'version') {
-      process.stdout.write('nearby 0.1.0\n');
+      process.stdout.write(`nearby ${nearbyVersion}\n`);
       return 0;
     }
     let command = commands.find((c) => c.name === name);

@@ -1,12 +1,14 @@
 /**
- * One structured access-log line per request, written by HAProxy itself to the file descriptor
- * nearby logs to (DESIGN.md §4: per-request work stays in HAProxy). In JSON it is shaped like
- * nearby's own pino lines; in text like its text lines. Node never handles a request's line: doing
- * so cost a quarter of the proxy's throughput on a 2-core host (docs/perf.md, "## Proxy").
+ * One structured access-log line per request, formatted by HAProxy itself (DESIGN.md §4:
+ * per-request work stays in HAProxy). In JSON it is shaped like nearby's own pino lines; in text
+ * like its text lines. HAProxy writes the lines to a FIFO (it outlives nearby, haproxy-output.ts),
+ * and nearby copies what it reads there to its own output in whole chunks: Node never parses or
+ * formats a request's line, which cost a quarter of the proxy's throughput on a 2-core host
+ * (docs/perf.md, "## Proxy").
  */
 
 export interface AccessLogTarget {
-  /** A file descriptor HAProxy inherits (nearby passes its own stderr). */
+  /** Where nearby copies the lines HAProxy writes to its FIFO (nearby passes its own stderr). */
   fd: number;
   format: 'json' | 'text';
 }

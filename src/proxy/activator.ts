@@ -33,6 +33,8 @@ export interface ActivatorOptions {
   region: string;
   /** How long a request may wait for a machine to listen before a 503. */
   wakeTimeoutMs: number;
+  /** The loopback port to take when free (the one a running HAProxy names); else any. */
+  port?: number;
   /** Told when a stopped or suspended machine was started for a request and listens. */
   onWake?(app: string, machine: string): void;
   /** Told when a request reached a machine through the activator (so autostop sees it as busy). */
@@ -183,7 +185,7 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
   }
 
   // HAProxy keeps connections to its servers open between requests.
-  const listener = await listenOnLoopback(server, 65_000);
+  const listener = await listenOnLoopback(server, 65_000, options.port);
   log.debug({ port: listener.port }, 'activator listening');
   return { address: { host: listener.host, port: listener.port }, close: listener.close };
 }

@@ -4,6 +4,7 @@
  * API, while anything else (backends, frontends, check rules) needs a reload.
  */
 import { join } from 'node:path';
+import { nearbyVersion } from '../version.ts';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
@@ -30,8 +31,14 @@ export interface ProxyPaths {
   latencyMap: string;
   adminSocket: string;
   masterSocket: string;
-  /** The master's pid, so a HAProxy left behind by a killed nearby can be found and stopped. */
+  /** The master's pid, so a HAProxy left running by an earlier nearby can be found and adopted. */
   pidFile: string;
+  /** HAProxy's own messages (stdout and stderr), followed into nearby's log while it runs. */
+  outputLog: string;
+  /** A FIFO: HAProxy's access log, copied to nearby's output while it runs (haproxy-output.ts). */
+  accessLogFifo: string;
+  /** A hash of the structure (`structureKey`) of the configuration HAProxy last loaded. */
+  structureFile: string;
   pagesDir: string;
   /** `<hostname>.pem` per certificate record. */
   certsDir: string;
@@ -52,6 +59,9 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     adminSocket: join(dir, 'admin.sock'),
     masterSocket: join(dir, 'master.sock'),
     pidFile: join(dir, 'haproxy.pid'),
+    outputLog: join(dir, 'haproxy.log'),
+    accessLogFifo: join(dir, 'access-log.fifo'),
+    structureFile: join(dir, 'haproxy.structure'),
     pagesDir: join(dir, 'pages'),
     certsDir: join(dir, 'certs'),
     crtList: join(dir, 'certs.list'),
@@ -379,7 +389,9 @@ export function structureKey(input: ConfigInput): string {
 export function renderConfig(input: ConfigInput): string {
   const { paths, limits, routes } = input;
   const lines = [
-    '# Rendered by nearby (src/proxy/haproxy-config.ts): edits are overwritten.',
+    // The version is part of the structure: a new nearby adopting a running HAProxy reloads it
+    // with its own configuration (hitless), whatever changed in how it renders.
+    `# Rendered by nearby ${nearbyVersion} (src/proxy/haproxy-config.ts): edits are overwritten.`,
     'global',
     `  stats socket ${quote(paths.adminSocket)} mode 600 level admin expose-fd listeners`,
     '  stats timeout 30s',

@@ -1,15 +1,25 @@
 /**
- * HAProxy as a child process in master-worker mode: started, watched, restarted with backoff when
- * it dies, reloaded hitlessly through the master CLI, and stopped cleanly. Its output goes to pino.
+ * HAProxy in master-worker mode, in a session of its own: started, or adopted when a HAProxy of
+ * this data dir still runs (nearby restarted, crashed or was upgraded); watched, restarted with
+ * backoff when it dies, reloaded hitlessly through the master CLI, and stopped cleanly — or left
+ * serving when nearby stops (`outliveNearby`), so the data plane outlives the control plane.
+ * Its messages go to `haproxy.log`, which nearby follows into its own log while it runs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { closeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { haproxyNotFound, haproxyReloadFailed, haproxyStartFailed } from './errors.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
+import {
+  followOutput,
+  openAccessLogFifo,
+  openOutputFile,
+  type Relay,
+  relayAccessLog,
+} from './haproxy-output.ts';
+import { isAlive, runningMaster, stopMaster } from './haproxy-pid.ts';
 import { cliCommand, parseShowProc, RuntimeApi } from './runtime-api.ts';
 
 export interface HaproxyProcessOptions {
@@ -22,16 +32,25 @@ export interface HaproxyProcessOptions {
   onReady: (workerPid: number) => void;
   /** On stop, how long requests in flight may take before HAProxy is told to quit; default 10 s. */
   drainMs?: number;
-  /** A file descriptor HAProxy gets as its fd 3, for the access log (access-log-config.ts). */
-  logFd?: number;
+  /** Where nearby copies HAProxy's access log (its fd 3, a FIFO) while it runs: 2 is nearby's stderr. */
+  accessLogFd?: number;
+  /**
+   * HAProxy keeps serving the last routes when nearby stops or dies (`nearby server`); the next
+   * start adopts it. Otherwise (library use, tests) it stops with nearby.
+   */
+  outliveNearby?: boolean;
 }
 
 const READY_TIMEOUT_MS = 15_000;
 const POLL_MS = 25;
+/** How often an adopted master (not nearby's child: no exit event) is checked for life. */
+const WATCH_MS = 500;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
 /** A run this long resets the backoff: the crash was not a crash loop. */
 const STABLE_MS = 30_000;
+/** A start that failed at once: let the output file's last lines reach the log first. */
+const FOLLOW_FLUSH_MS = 250;
 
 const stderrLevels: Record<string, 'info' | 'warn' | 'error'> = {
   NOTICE: 'info',
@@ -42,16 +61,21 @@ const stderrLevels: Record<string, 'info' | 'warn' | 'error'> = {
 export class HaproxyProcess {
   #options: HaproxyProcessOptions;
   #api: RuntimeApi;
-  #child: ChildProcess | undefined;
+  /** The master's pid, whether nearby launched it or adopted it. */
+  #masterPid: number | undefined;
+  /** Resolves when the master exits (seen through the child's exit event or by polling). */
   #exited: Promise<void> = Promise.resolve();
   #stopping = false;
   #restartTimer: NodeJS.Timeout | undefined;
+  #watchTimer: NodeJS.Timeout | undefined;
   #failures = 0;
   #startedAt = 0;
   #workerPid: number | undefined;
   #reloads = 0;
   #restarts = 0;
   #stderrTail: string[] = [];
+  #output: Relay | undefined;
+  #accessLog: Relay | undefined;
 
   constructor(options: HaproxyProcessOptions) {
     this.#options = options;
@@ -61,6 +85,11 @@ export class HaproxyProcess {
   /** The pid of the worker serving the current configuration, when one does. */
   get workerPid(): number | undefined {
     return this.#workerPid;
+  }
+
+  /** The master's pid, when HAProxy runs. */
+  get masterPid(): number | undefined {
+    return this.#masterPid;
   }
 
   get reloads(): number {
@@ -81,35 +110,92 @@ export class HaproxyProcess {
     }
   }
 
+  /**
+   * Takes over a HAProxy of this data dir left running by an earlier nearby: its master answers,
+   * and a worker serves. Returns the worker's pid, or undefined when there is none to adopt (a
+   * master that does not answer is stopped: `start()` replaces it).
+   */
+  async adopt(): Promise<number | undefined> {
+    const { paths, log } = this.#options;
+    const pid = await runningMaster(paths);
+    if (pid === undefined) return undefined;
+    try {
+      const proc = parseShowProc(await cliCommand(paths.masterSocket, 'show proc', { timeoutMs: 2000 }));
+      const worker = proc.workers[0];
+      if (proc.master?.pid !== pid || worker === undefined) throw new Error('no worker in show proc');
+      if ((await this.#api.pid()) !== worker.pid) throw new Error("the admin socket is not the worker's");
+      this.#masterPid = pid;
+      this.#workerPid = worker.pid;
+      this.#startedAt = Date.now();
+      this.#exited = this.#watch(pid);
+      void this.#exited.then(() => this.#onExit(pid, new Error('the adopted HAProxy exited')));
+      await this.#relay();
+      log.info({ pid, worker: worker.pid, reloads: proc.master.reloads }, 'HAProxy adopted: it kept serving');
+      return worker.pid;
+    } catch (error) {
+      log.warn({ pid, err: errorMessage(error) }, 'a HAProxy of this data dir does not answer; replacing it');
+      await stopMaster(pid, log);
+      return undefined;
+    }
+  }
+
+  /** Polls an adopted master: it is not nearby's child, so no exit event tells. */
+  #watch(pid: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!isAlive(pid)) return resolve();
+        if (this.#masterPid === pid) this.#watchTimer = setTimeout(check, WATCH_MS).unref();
+        else resolve();
+      };
+      this.#watchTimer = setTimeout(check, WATCH_MS).unref();
+    });
+  }
+
+  /** Follows HAProxy's messages and copies its access log while nearby runs. */
+  async #relay() {
+    const { paths, log, accessLogFd } = this.#options;
+    this.#output?.close();
+    const haproxyLog = log.child({ component: 'haproxy' });
+    this.#output = await followOutput(paths.outputLog, (line) => this.#logLine(haproxyLog, line));
+    this.#accessLog?.close();
+    this.#accessLog =
+      accessLogFd === undefined ? undefined : await relayAccessLog(paths.accessLogFifo, accessLogFd);
+  }
+
+  #logLine(haproxyLog: pino.Logger, line: string) {
+    this.#stderrTail = [...this.#stderrTail, line].slice(-10);
+    const match = /^\[(\w+)\]\s+\(\d+\) : (.*)$/.exec(line);
+    if (match === null) haproxyLog.info(line);
+    else haproxyLog[stderrLevels[match[1]] ?? 'info'](match[2]);
+  }
+
   async #launch(): Promise<void> {
     const { bin, paths, log } = this.#options;
     await this.#options.prepare();
     if (this.#stopping) throw haproxyStartFailed('the proxy was stopped while starting');
     this.#stderrTail = [];
-    await stopLeftover(paths.pidFile, paths.config, log);
-    const child = spawn(
-      bin,
-      ['-W', '-db', '-f', paths.config, '-p', paths.pidFile, '-S', `${paths.masterSocket},mode,600`],
-      {
-        stdio: [
-          'ignore',
-          'pipe',
-          'pipe',
-          ...(this.#options.logFd === undefined ? [] : [this.#options.logFd]),
-        ],
-      },
-    );
-    this.#child = child;
+    const leftover = await runningMaster(paths);
+    if (leftover !== undefined) await stopMaster(leftover, log);
+    await this.#relay();
+    const outputFd = openOutputFile(paths.outputLog);
+    const accessFd = await openAccessLogFifo(paths.accessLogFifo);
+    let child: ChildProcess;
+    try {
+      // A session of its own: a Ctrl-C or a kill of nearby's process group does not reach it.
+      child = spawn(
+        bin,
+        ['-W', '-db', '-f', paths.config, '-p', paths.pidFile, '-S', `${paths.masterSocket},mode,600`],
+        { detached: true, stdio: ['ignore', outputFd, outputFd, accessFd] },
+      );
+    } finally {
+      closeSync(outputFd);
+      closeSync(accessFd);
+    }
+    child.unref();
+    const pid = child.pid;
+    this.#masterPid = pid;
     this.#startedAt = Date.now();
-    process.once('exit', this.#killOnExit);
-    const haproxyLog = log.child({ component: 'haproxy' });
-    createInterface({ input: child.stdout! }).on('line', (line) => haproxyLog.info(line));
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      this.#stderrTail = [...this.#stderrTail, line].slice(-10);
-      const match = /^\[(\w+)\]\s+\(\d+\) : (.*)$/.exec(line);
-      if (match === null) haproxyLog.info(line);
-      else haproxyLog[stderrLevels[match[1]] ?? 'info'](match[2]);
-    });
+    if (!this.#options.outliveNearby) process.once('exit', this.#killOnExit);
     let exitError: Error | undefined;
     this.#exited = new Promise((resolve) => {
       child.once('error', (error) => {
@@ -121,17 +207,18 @@ export class HaproxyProcess {
         resolve();
       });
     });
-    void this.#exited.then(() => this.#onExit(child, exitError));
+    void this.#exited.then(() => this.#onExit(pid, exitError));
     try {
-      const pid = await Promise.race([
+      const worker = await Promise.race([
         this.#waitForWorker(() => true),
-        this.#exited.then(() => {
+        this.#exited.then(async () => {
+          await sleep(FOLLOW_FLUSH_MS); // its last words, for the error
           throw exitError;
         }),
       ]);
-      this.#workerPid = pid;
-      log.info({ pid: child.pid, worker: pid }, 'HAProxy started');
-      this.#options.onReady(pid);
+      this.#workerPid = worker;
+      log.info({ pid, worker }, 'HAProxy started');
+      this.#options.onReady(worker);
     } catch (error) {
       child.kill('SIGKILL');
       throw haproxyStartFailed(`${errorMessage(error)}${this.#alerts()}`, error);
@@ -146,13 +233,18 @@ export class HaproxyProcess {
     return alerts.length === 0 ? '' : `: ${alerts.join('; ')}`;
   }
 
-  /** If Node exits without `stop()`, HAProxy must not outlive it holding the public ports. */
-  #killOnExit = () => this.#child?.kill('SIGTERM');
+  /** Library use: if Node exits without `stop()`, HAProxy must not outlive it holding the ports. */
+  #killOnExit = () => {
+    if (this.#masterPid === undefined) return;
+    try {
+      process.kill(this.#masterPid, 'SIGTERM');
+    } catch {}
+  };
 
-  #onExit(child: ChildProcess, error: Error | undefined) {
+  #onExit(pid: number | undefined, error: Error | undefined) {
     process.removeListener('exit', this.#killOnExit);
-    if (this.#child !== child) return;
-    this.#child = undefined;
+    if (this.#masterPid !== pid) return;
+    this.#masterPid = undefined;
     this.#workerPid = undefined;
     if (this.#stopping) return;
     this.#options.log.error({ err: error?.message, tail: this.#stderrTail }, 'HAProxy exited; restarting it');
@@ -201,7 +293,7 @@ export class HaproxyProcess {
 
   /** Hitless reload: the master re-reads the configuration on disk and hands the listeners over. */
   async reload(): Promise<number> {
-    if (this.#child === undefined) throw haproxyReloadFailed('HAProxy is not running');
+    if (this.#masterPid === undefined) throw haproxyReloadFailed('HAProxy is not running');
     const { masterSocket } = this.#options.paths;
     const before = parseShowProc(await cliCommand(masterSocket, 'show proc'));
     const oldPids = new Set(before.workers.map((worker) => worker.pid));
@@ -229,16 +321,19 @@ export class HaproxyProcess {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    clearTimeout(this.#restartTimer);
-    this.#restartTimer = undefined;
-    const child = this.#child;
-    if (child === undefined) return;
+    this.#quiet();
+    const pid = this.#masterPid;
+    if (pid === undefined) return;
     for (const [signal, waitMs] of [
       ['SIGUSR1', this.#options.drainMs ?? 10_000],
       ['SIGTERM', 2000],
       ['SIGKILL', 5000],
     ] as const) {
-      child.kill(signal);
+      try {
+        process.kill(pid, signal);
+      } catch {
+        return; // already gone
+      }
       const exited = await Promise.race([
         this.#exited.then(() => true),
         sleep(waitMs, undefined, { ref: false }).then(() => false),
@@ -246,28 +341,24 @@ export class HaproxyProcess {
       if (exited) return;
     }
   }
-}
 
-/**
- * A HAProxy master still running from a nearby that was killed (SIGKILL leaves no chance to stop
- * it) holds our ports: stop it, if the pid file names a live HAProxy of this very config.
- */
-async function stopLeftover(pidFile: string, config: string, log: pino.Logger): Promise<void> {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.includes('haproxy') || !cmdline.split('\0').includes(config)) return;
-  log.warn({ pid }, 'stopping a HAProxy left running by an earlier nearby');
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(pid, name);
-    } catch {}
-  };
-  signal('SIGTERM');
-  for (let waited = 0; waited < 5000; waited += 50) {
-    if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))) return;
-    await sleep(50);
+  /** nearby stops, HAProxy goes on serving the last routes; the next nearby adopts it. */
+  detach(): void {
+    this.#stopping = true;
+    this.#quiet();
+    process.removeListener('exit', this.#killOnExit);
+    if (this.#masterPid !== undefined)
+      this.#options.log.info(
+        { pid: this.#masterPid },
+        'HAProxy keeps serving the last routes; the next start adopts it (`nearby host clean` stops it)',
+      );
   }
-  signal('SIGKILL');
-  await sleep(100);
+
+  #quiet() {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    clearTimeout(this.#watchTimer);
+    this.#output?.close();
+    this.#accessLog?.close();
+  }
 }

@@ -12,6 +12,7 @@ import type { Store } from '../store/types.ts';
 import type { MachineOfServer } from './autostop-stats.ts';
 import { type ListenAddress, parseListen } from './haproxy-config.ts';
 import type { HttpStats } from './http-stats.ts';
+import type { ListenerPorts } from './listener-ports.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import type { ReplayerTarget } from './replay-config.ts';
@@ -48,13 +49,16 @@ export async function startNodeListeners(options: {
   machineOf: MachineOfServer;
   /** Per-app request and latency figures from HAProxy's counters. */
   httpStats: HttpStats;
+  /** Ports to take again when free (those the running HAProxy's configuration names). */
+  ports?: ListenerPorts;
   log: pino.Logger;
 }): Promise<NodeListeners> {
   const { log } = options;
   const metrics = new ProxyMetrics();
-  const acme = await startChallengeResponder(options.store, log.child({ component: 'acme' }));
+  const ports = options.ports ?? {};
+  const acme = await startChallengeResponder(options.store, log.child({ component: 'acme' }), ports.acme);
   const tlsAlpn = options.acmeTlsAlpn
-    ? await startTlsAlpnResponder(options.store, log.child({ component: 'acme' }))
+    ? await startTlsAlpnResponder(options.store, log.child({ component: 'acme' }), ports.acmeTlsAlpn)
     : undefined;
   const replayer = await startReplayer({
     store: options.store,
@@ -63,6 +67,7 @@ export async function startNodeListeners(options: {
     metrics,
     machineOf: options.machineOf,
     bufferedSocket: options.bufferedSocket,
+    port: ports.replayer,
     log,
   });
   await mkdir(dirname(options.replayLuaPath), { recursive: true });

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
+import { errorMessage } from '../errors.ts';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, CertRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
 import type { Store } from '../store/types.ts';
@@ -19,6 +20,7 @@ import {
   startActivator,
 } from './activator.ts';
 import { wakeableApps } from './activator-pick.ts';
+import { readAdoptedState, recordStructure, structureHash } from './adopt.ts';
 import { type Autostop, autostopDefaults, startAutostop } from './autostop.ts';
 import { writeProxyFiles } from './config-files.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
@@ -32,6 +34,7 @@ import {
 } from './haproxy-config.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
 import { HttpStats } from './http-stats.ts';
+import { readListenerPorts, writeListenerPorts } from './listener-ports.ts';
 import { type NodeListeners, startNodeListeners } from './metrics-listeners.ts';
 import { backendName, computeRoutes, type RouteTable } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
@@ -41,6 +44,7 @@ import { Reconciler } from './sync.ts';
 
 export type { MachineControl } from './activator.ts';
 export { proxyPaths } from './haproxy-config.ts';
+export { stopDataDirHaproxy } from './haproxy-pid.ts';
 export { RuntimeApi } from './runtime-api.ts';
 
 export interface ProxyOptions {
@@ -71,6 +75,12 @@ export interface ProxyOptions {
   wakeTimeoutMs?: number;
   /** Answer ACME TLS-ALPN-01 on the shared TLS port (a TCP front reads ClientHellos first). */
   acmeTlsAlpn?: boolean;
+  /**
+   * HAProxy goes on serving the last routes when this process stops or dies, and the next start
+   * adopts it (`nearby server`: the data plane outlives the control plane). Otherwise `stop()`
+   * stops it, and so does this process's exit.
+   */
+  outliveNearby?: boolean;
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
@@ -81,7 +91,10 @@ export interface EdgeProxy {
   ready: Promise<void>;
   /** Resolves when every store change made so far is applied to HAProxy. */
   synced(): Promise<void>;
-  /** Stops accepting, lets requests in flight finish (up to `drainMs`), then stops HAProxy and the watches. */
+  /**
+   * Stops the watches and the Node listeners. HAProxy stops accepting, finishes the requests in
+   * flight (up to `drainMs`) and exits — unless `outliveNearby`, when it goes on serving.
+   */
   stop(): Promise<void>;
 }
 
@@ -199,12 +212,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     metricsSocket: listeners?.metricsSocket,
     replayer: listeners?.replayer,
   });
-  /** The structure HAProxy runs now; a different one needs a reload. */
+  /** The structure (hash) of the configuration HAProxy runs now; a different one needs a reload. */
   let renderedStructure = '';
+  /** The structure of the configuration last written, which HAProxy serves once ready. */
+  let writtenStructure = '';
   const writeConfig = async (routes: RouteTable) => {
     const input = configInput(routes);
     await writeProxyFiles(input, bin);
-    renderedStructure = structureKey(input);
+    writtenStructure = structureHash(structureKey(input));
     reconciler.rendered(routes);
     // A new worker has no requests on the slots machines left: they are free again.
     slots.releaseAll();
@@ -216,9 +231,39 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     log,
     prepare: () => writeConfig(wanted()),
     drainMs: options.drainMs,
-    logFd: options.accessLog?.fd,
-    onReady: () => reconciler?.kick(0),
+    accessLogFd: options.accessLog?.fd,
+    outliveNearby: options.outliveNearby,
+    onReady: () => {
+      renderedStructure = writtenStructure;
+      // An adopting nearby knows from this file whether the running configuration is current.
+      recordStructure(paths, renderedStructure).catch((error) =>
+        log.warn({ err: errorMessage(error) }, 'could not record the configuration HAProxy runs'),
+      );
+      reconciler?.kick(0);
+    },
   });
+  /**
+   * Goes on from a HAProxy an earlier nearby left serving: the slot table and what each slot was
+   * given, from HAProxy's own state. If the configuration it runs is not the one wanted now
+   * (another nearby version, other listeners), the first pass reloads it, hitlessly.
+   */
+  let adopting = false;
+  async function adoptRunning(): Promise<boolean> {
+    adopting = true; // no pass until the slot table is HAProxy's
+    try {
+      if ((await haproxy.adopt()) === undefined) return false;
+      const state = await readAdoptedState(new RuntimeApi(paths.adminSocket), paths);
+      slots.adopt(state.slotsByBackend, state.machineOfSlot);
+      reconciler.adopted(state.machineOfSlot, state.certs);
+      renderedStructure = state.structure;
+    } catch (error) {
+      log.warn({ err: errorMessage(error) }, "could not read the adopted HAProxy's state; reloading it");
+      renderedStructure = '';
+    } finally {
+      adopting = false;
+    }
+    return true;
+  }
   const reconciler: Reconciler = new Reconciler({
     api: new RuntimeApi(paths.adminSocket),
     paths,
@@ -226,14 +271,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     slotsMap: paths.slotsMap,
     log,
     wanted,
-    structureChanged: (routes) => structureKey(configInput(routes)) !== renderedStructure,
+    structureChanged: (routes) => structureHash(structureKey(configInput(routes))) !== renderedStructure,
     reload: async (routes) => {
       // The old worker's counters go with it: read them first.
       await httpStats.sample().catch(() => {});
       await writeConfig(routes);
       await haproxy.reload();
     },
-    isRunning: () => haproxy.workerPid !== undefined,
+    isRunning: () => haproxy.workerPid !== undefined && !adopting,
     slotFreed: (backend, slot) => slots.release(backend, slot),
   });
 
@@ -243,6 +288,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   stopped.catch(() => {});
   const ready = (async () => {
     await Promise.race([Promise.all(mirrors.map((mirror) => mirror.synced)), stopped]);
+    const portsFile = join(paths.dir, 'listeners.json');
+    const ports = await readListenerPorts(portsFile);
     listeners = await startNodeListeners({
       store,
       region: options.region,
@@ -254,6 +301,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       acmeTlsAlpn: options.acmeTlsAlpn,
       machineOf,
       httpStats,
+      ports,
       log,
     });
     if (controller.signal.aborted) await listeners.close();
@@ -263,6 +311,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         control,
         region: options.region,
         wakeTimeoutMs: options.wakeTimeoutMs ?? defaultWakeTimeoutMs,
+        port: ports.activator,
         appOf: (host) => {
           const backend = lastRoutes?.hosts.get(host);
           return lastRoutes?.backends.find((candidate) => candidate.name === backend)?.app;
@@ -273,7 +322,13 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         log: log.child({ component: 'activator' }),
       });
     }
-    await haproxy.start();
+    await writeListenerPorts(portsFile, {
+      activator: activator?.address.port,
+      replayer: listeners.replayer.address.port,
+      acme: listeners.acmeResponder.port,
+      acmeTlsAlpn: listeners.acmeTlsAlpn?.port,
+    });
+    if (!(await adoptRunning())) await haproxy.start();
     if (control !== undefined && !controller.signal.aborted) {
       autostop = startAutostop({
         api: new RuntimeApi(paths.adminSocket),
@@ -308,7 +363,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       controller.abort();
       reconciler.stop(proxyStopped());
       autostop?.stop();
-      await haproxy.stop();
+      if (options.outliveNearby) haproxy.detach();
+      else await haproxy.stop();
       await listeners?.close();
       await activator?.close();
       log.info('edge proxy stopped');

@@ -134,6 +134,8 @@ export async function startReplayer(options: {
   machineOf: MachineOfServer;
   /** HAProxy's internal frontend for requests whose body this replayer buffered (replay-buffered.ts). */
   bufferedSocket: string;
+  /** The loopback port to take when free (the one a running HAProxy names); else any. */
+  port?: number;
   log: pino.Logger;
 }): Promise<Replayer> {
   const { store, region, metrics } = options;
@@ -294,5 +296,5 @@ export async function startReplayer(options: {
       else response.destroy();
     });
   });
-  return listenOnLoopback(server, 10_000);
+  return listenOnLoopback(server, 10_000, options.port);
 }

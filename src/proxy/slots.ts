@@ -87,6 +87,23 @@ export class SlotTable {
     }
   }
 
+  /**
+   * A running HAProxy was adopted: its slots (from `show servers state`) and the machine each one
+   * holds (its slots map) become this table, so machines keep their slots and their connections.
+   * Slots whose machine is no longer wanted drain at the next `assign`.
+   */
+  adopt(slotsByBackend: ReadonlyMap<string, number>, machineOfSlot: ReadonlyMap<string, string>): void {
+    this.#backends.clear();
+    for (const [backend, size] of slotsByBackend) {
+      const machines = new Map<number, string>();
+      for (let index = 1; index <= size; index++) {
+        const machine = machineOfSlot.get(slotName(backend, index));
+        if (machine !== undefined) machines.set(index, machine);
+      }
+      this.#backends.set(backend, { size, machines, draining: new Map() });
+    }
+  }
+
   /** HAProxy started or reloaded: no slot has requests in flight in the new worker. */
   releaseAll(): void {
     for (const slots of this.#backends.values()) slots.draining.clear();

@@ -201,6 +201,23 @@ export class Reconciler {
     this.#healthDue.clear();
   }
 
+  /**
+   * A running HAProxy was adopted (nearby restarted): what each slot holds comes from its slots
+   * map; the limits set on them are unknown, so the next pass sets them again; certificates are
+   * the ones on disk (written before each was loaded).
+   */
+  adopted(machineOfSlot: ReadonlyMap<string, string>, certs: ReadonlyMap<string, string>) {
+    this.#applied = new Map();
+    for (const [slot, machine] of machineOfSlot) {
+      const backend = slot.slice(0, slot.lastIndexOf('.'));
+      if (slotIndex(slot) !== undefined)
+        this.#applied.set(`${backend}/${slot}`, { machine, maxconn: -1, weight: -1 });
+    }
+    this.#mapped = new Set(machineOfSlot.keys());
+    this.#certs = new Map(certs);
+    this.#healthDue.clear();
+  }
+
   /** Something changed: schedule a pass. Returns the generation that pass will cover. */
   kick(delayMs = COALESCE_MS): number {
     this.#generation++;

@@ -1,7 +1,7 @@
 /**
  * `nearby server`: every part in one process on one host (DESIGN.md §1): the store, the API,
- * the agent and the edge proxy. SIGTERM stops nearby but leaves machines running; the next start
- * adopts them.
+ * the agent and the edge proxy. SIGTERM stops nearby but leaves machines and HAProxy running (apps
+ * keep answering); the next start adopts them. `nearby host clean` stops them.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,6 +73,8 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     httpListen: settings.proxyListen,
     tlsListen: settings.proxyTlsListen,
     acmeTlsAlpn: settings.acmeChallenge === 'tls-alpn-01',
+    // Apps keep answering while nearby restarts, crashes or is upgraded; the next start adopts it.
+    outliveNearby: true,
     appsDomain: settings.appsDomain,
     metricsListen: settings.metricsListen,
     machineControl: machineControl({ store, images, defaultRegion: settings.region }),
@@ -121,7 +123,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
   );
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-  log.info('shutting down (machines keep running and are adopted on the next start)');
+  log.info('shutting down (machines and the edge proxy keep running; the next start adopts them)');
   await api.close();
   await registry?.stop();
   await proxy.stop();

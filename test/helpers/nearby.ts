@@ -33,8 +33,11 @@ export interface RunningNearby {
   env: NodeJS.ProcessEnv;
   cli(args: string[], options?: { cwd?: string; timeoutMs?: number }): Promise<CliResult>;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  /** Stops the server (SIGTERM, or SIGKILL with `hard`) and starts it again on the same data dir and ports. */
-  restart(options?: { hard?: boolean }): Promise<void>;
+  /**
+   * Stops the server (SIGTERM, or SIGKILL with `hard`) and starts it again on the same data dir and
+   * ports; with `bin`, that checkout's `bin/nearby` starts (an upgrade). `whileDown` runs between.
+   */
+  restart(options?: { hard?: boolean; bin?: string; whileDown?: () => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
   clean(): Promise<void>;
   /** The server's stderr so far (JSON log lines), for failure messages. */
@@ -106,9 +109,9 @@ export async function startNearby(
   const currentOutput = () =>
     options.logFile === undefined ? output : readFileSync(options.logFile, 'utf8');
 
-  const start = async () => {
+  const start = async (bin = nearbyBin) => {
     const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
-    child = spawn(nearbyBin, args, { stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+    child = spawn(bin, args, { stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
     if (logFd !== undefined) closeSync(logFd); // the child has its own copy
     child.stdout?.on('data', (chunk) => {
       output += chunk;
@@ -214,7 +217,8 @@ export async function startNearby(
     api,
     async restart(options = {}) {
       await stop(options.hard ? 'SIGKILL' : 'SIGTERM');
-      await start();
+      await options.whileDown?.();
+      await start(options.bin);
     },
     stop: () => stop(),
     clean,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createHostRuntime } from '../../agent/runtime/mod.ts';
 import { NearbyError } from '../../errors.ts';
 import { createHostNetwork } from '../../net/mod.ts';
+import { proxyPaths, stopDataDirHaproxy } from '../../proxy/mod.ts';
 import { createLogger } from '../../server/log.ts';
 import { type ServerSettings, settingsFile } from '../../server/settings.ts';
 import { cleanVolumes } from '../../volumes/mod.ts';
@@ -12,11 +13,13 @@ import type { Command } from '../command.ts';
 
 const clean: Command = {
   name: 'host clean',
-  summary: 'destroy every machine of a data dir and remove its network (stop the server first)',
+  summary:
+    'stop the edge proxy, destroy every machine of a data dir and remove its network (stop the server first)',
   help: `Usage: nearby host clean [--data-dir DIR] [--purge]
 
-Kills and removes every sandbox the server with this data dir made, its overlay mounts, volume
-mounts and loop devices, network namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
+Stops the edge proxy (HAProxy keeps serving after the server stops), kills and removes every
+sandbox the server with this data dir made, its overlay mounts, volume mounts and loop devices,
+network namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
   options: { 'data-dir': { type: 'string' }, purge: { type: 'boolean' } },
   async run({ values, out }) {
     const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
@@ -32,6 +35,9 @@ mounts and loop devices, network namespaces, bridge and NAT rules. --purge also 
       stateDir: join(dataDir, 'runtime'),
       logger: log,
     });
+    // First the edge proxy, which outlives the server (apps answer until it is gone).
+    const haproxy = await stopDataDirHaproxy(proxyPaths(dataDir));
+    if (haproxy !== undefined) out(`Stopped the edge proxy (HAProxy ${haproxy})`);
     const ids = await runtime.list();
     for (const id of ids) await runtime.destroy(id);
     // After the machines: a volume's mount and loop device go once nothing uses them.
