@@ -40,6 +40,7 @@ export interface ApiOptions {
   appsDomain: string;
   /** Where apps answer, with `{app}` for the name: `http://{app}.localhost:8080/`. */
   appUrlTemplate: string;
+  /** Named by the caller (`part: 'api'`); the API names its pieces `component`. */
   log: Logger;
   /** Holds the key that seals app secrets (`secrets.key`). */
   dataDir: string;
@@ -51,7 +52,7 @@ export interface ApiOptions {
 
 export function buildApi(options: ApiOptions): FastifyInstance {
   const api = Fastify({
-    loggerInstance: options.log.child({ part: 'api' }) as FastifyBaseLogger,
+    loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
@@ -110,7 +111,7 @@ export async function startApi(
   const api = buildApi(options);
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });
-  const reaper = runReaper(options.store, options.log.child({ part: 'reaper' }), options.signal);
+  const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
   return {
     url: address.replace('[::1]', 'localhost'),
     async close() {

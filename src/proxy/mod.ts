@@ -71,6 +71,7 @@ export interface ProxyOptions {
   wakeTimeoutMs?: number;
   /** Answer ACME TLS-ALPN-01 on the shared TLS port (a TCP front reads ClientHellos first). */
   acmeTlsAlpn?: boolean;
+  /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
@@ -120,7 +121,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     if (Buffer.byteLength(path) > 100) throw socketPathTooLong(path);
   }
   const bin = options.haproxyBin ?? defaults.haproxyBin;
-  const log = options.log.child({ part: 'proxy', region: options.region });
+  // The caller names the part (`part: 'proxy'`); a second `part` would repeat the key in every line.
+  const log = options.log.child({ region: options.region });
   const controller = new AbortController();
   const { store } = options;
 
