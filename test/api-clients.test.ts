@@ -21,6 +21,8 @@ interface Step {
   query?: string;
   /** Statuses that pass; 2xx when not given. */
   expect?: number[];
+  /** The machine state to wait for after the step, before the next one. */
+  settle?: 'started' | 'stopped';
   /** Reads ids the next steps use from the answer. */
   keep?: (answer: Record<string, unknown>) => void;
 }
@@ -74,7 +76,7 @@ describe('API clients that send Content-Type: application/json on every request'
     ok(lease, 'acquire lease');
     // While leased, a call without the nonce is refused; with it, the lease is released.
     assert.equal((await fly.releaseLease(app, id)).status, 409);
-    fly.leaseNonce = lease.body.nonce;
+    fly.leaseNonce = lease.body.data.nonce;
     ok(await fly.releaseLease(app, id), 'release lease');
     fly.leaseNonce = undefined;
     assert.equal((await fly.getLease(app, id)).status, 404);
@@ -118,9 +120,10 @@ describe('API clients that send Content-Type: application/json on every request'
       const passes = expected.length ? expected.includes(answer.status) : answer.status < 300;
       assert.ok(passes, `${what}\nwalked so far:\n${seen.join('\n')}`);
       if (answer.status >= 400) assert.match(answer.body.code, /^[A-Z][A-Z_]+$/, what);
-      if (route.method === 'POST' && key.endsWith('/lease')) fly.leaseNonce = answer.body.nonce;
+      if (route.method === 'POST' && key.endsWith('/lease')) fly.leaseNonce = answer.body.data.nonce;
       if (route.method === 'DELETE' && key.endsWith('/lease')) fly.leaseNonce = undefined;
       step.keep?.(answer.body);
+      if (step.settle) await waitFor(values.app, values.machine, step.settle);
     }
   });
 
@@ -147,8 +150,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['GET /v1/openapi.json', {}],
     ['GET /v1/platform', {}],
     ['GET /v1/registry', {}],
-    // The registry's token service authenticates registry clients (HTTP Basic), not API tokens.
-    ['GET /v1/registry/token', { expect: [401] }],
+    ['GET /v1/registry/token', {}],
     ['GET /v1/certificates/ca', {}],
     ['GET /v1/images', {}],
     ['POST /v1/tokens', { body: { name: 'walk' }, keep: (b) => (values.token = String(b.id)) }],
@@ -205,10 +207,10 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     [`DELETE ${machine}/lease`, {}],
     [`POST ${machine}/cordon`, {}],
     [`POST ${machine}/uncordon`, {}],
-    [`POST ${machine}/restart`, {}],
-    [`POST ${machine}`, { body: { config: { image, env: { WALK: '1' } } } }],
-    [`POST ${machine}/stop`, {}],
-    [`POST ${machine}/start`, {}],
+    [`POST ${machine}/restart`, { settle: 'started' }],
+    [`POST ${machine}`, { body: { config: { image, env: { WALK: '1' } } }, settle: 'started' }],
+    [`POST ${machine}/stop`, { settle: 'stopped' }],
+    [`POST ${machine}/start`, { settle: 'started' }],
     [`POST ${machine}/suspend`, {}],
     [`DELETE ${machine}/metadata/{key}`, {}],
     ['DELETE /v1/apps/{app}/secrets/{name}', {}],
