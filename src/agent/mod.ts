@@ -19,8 +19,9 @@ export interface RunningAgent {
   done: Promise<void>;
 }
 
+/** `options.log` is named by the caller (`part: 'agent'`); the agent names its pieces `component`. */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
-  const log = options.log.child({ part: 'agent' });
+  const { log } = options;
   await options.network.ensure();
   const consoleSocket = join(options.dataDir, 'agent-console.sock');
   await serveConsoles(consoleSocket, options.runtime, log, options.signal);
@@ -35,7 +36,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
     options.signal,
   );
-  const volumes = startVolumes({ ...options, log });
+  const volumes = startVolumes({ ...options, log: log.child({ component: 'volumes' }) });
   const reconciler = new Reconciler({ ...options, log, volumes: volumes.manager });
   const stopped = (what: string) => (error: unknown) => {
     if (!options.signal.aborted) log.error({ err: error }, `agent stopped ${what}`);

@@ -1,5 +1,11 @@
-/** Errors of the control-plane API, each with the HTTP status it answers with. */
-import { NearbyError } from '../errors.ts';
+/**
+ * Errors of the control-plane API, each with the HTTP status it answers with, and the translation
+ * of the web framework's own errors into them: a client only ever sees nearby's codes.
+ */
+import type { FastifyError } from 'fastify';
+import { isNearbyError, NearbyError } from '../errors.ts';
+
+const JSON_HINT = "send a JSON body with 'Content-Type: application/json', or no body at all";
 
 export const apiErrors = {
   unauthorized: () =>
@@ -73,9 +79,105 @@ export const apiErrors = {
       { status: 422, hint: available.length ? `pass --region ${available[0]}` : undefined },
     ),
   badRequest: (message: string) => new NearbyError('BAD_REQUEST', message, { status: 400 }),
+  invalidJson: (detail: string) =>
+    new NearbyError('INVALID_JSON', `the request body is not valid JSON: ${detail}`, {
+      status: 400,
+      hint: JSON_HINT,
+    }),
+  unsupportedMediaType: (contentType: string | undefined) =>
+    new NearbyError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      contentType
+        ? `a request body of type '${contentType}' is not accepted`
+        : 'a request body without a Content-Type is not accepted',
+      { status: 415, hint: JSON_HINT },
+    ),
+  invalidMediaType: () =>
+    new NearbyError('UNSUPPORTED_MEDIA_TYPE', 'the Content-Type header is not a valid media type', {
+      status: 415,
+      hint: JSON_HINT,
+    }),
+  bodyTooLarge: () =>
+    new NearbyError('BODY_TOO_LARGE', 'the request body is larger than the API accepts', { status: 413 }),
+  invalidUrl: (message: string, status = 400) =>
+    new NearbyError('INVALID_URL', message, {
+      status,
+      hint: 'percent-encode the URL path, and keep each of its segments under 100 characters',
+    }),
+  requestTimeout: () =>
+    new NearbyError('REQUEST_TIMEOUT', 'the request was not received in time', { status: 408 }),
+  headersTooLarge: () =>
+    new NearbyError('HEADERS_TOO_LARGE', 'the request headers are larger than the API accepts', {
+      status: 431,
+    }),
+  notFound: (method: string, url: string) =>
+    new NearbyError('NOT_FOUND', `no such endpoint: ${method} ${url}`, {
+      status: 404,
+      hint: 'the endpoints are listed in GET /v1/openapi.json',
+    }),
+  methodNotAllowed: (method: string, url: string, allowed: string[]) =>
+    new NearbyError(
+      'METHOD_NOT_ALLOWED',
+      `${url} does not answer ${method}; it answers ${allowed.join(', ')}`,
+      {
+        status: 405,
+      },
+    ),
   invalid: (message: string) => new NearbyError('INVALID', message, { status: 422 }),
   waitTimeout: (id: string, state: string, seconds: number) =>
     new NearbyError('WAIT_TIMEOUT', `machine ${id} did not reach state '${state}' within ${seconds}s`, {
       status: 408,
     }),
 };
+
+/**
+ * Any error a request ends with, as the NearbyError the client gets. The framework's own errors
+ * (its codes are `FST_…`) become nearby's: they say what to change, and their codes are stable.
+ */
+export function toApiError(error: unknown): NearbyError {
+  if (isNearbyError(error)) return error;
+  const framework = error as Partial<FastifyError>;
+  if (framework.validation) return validationError(framework as FastifyError);
+  switch (framework.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return apiErrors.invalidMediaType();
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return apiErrors.bodyTooLarge();
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return apiErrors.badRequest('the request body is not as long as its Content-Length says');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return apiErrors.invalidJson('it does not parse');
+    case 'FST_ERR_BAD_URL':
+      return apiErrors.invalidUrl('the URL path is not valid percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return apiErrors.invalidUrl('a segment of the URL path is longer than 100 characters', 414);
+  }
+  const status = framework.statusCode ?? 500;
+  const message = framework.message ?? String(error);
+  if (status < 500) return new NearbyError(statusCodes[status] ?? 'BAD_REQUEST', message, { status });
+  return new NearbyError('INTERNAL', `internal error: ${message}`, { status: 500, cause: error });
+}
+
+// Client errors from elsewhere in the framework (or a library) keep their status, with our code.
+const statusCodes: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'BODY_TOO_LARGE',
+  414: 'INVALID_URL',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** Schema validation failures, each naming the field (`body.config.guest.cpus: must be integer`). */
+function validationError(error: FastifyError): NearbyError {
+  const where = error.validationContext ?? 'body';
+  const details = (error.validation ?? []).map((v) => {
+    const path = `${where}${v.instancePath}`.replaceAll('/', '.');
+    const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
+    return `${path}: ${v.message}${allowed ? ` (${allowed.join(', ')})` : ''}`;
+  });
+  return new NearbyError('BAD_REQUEST', `invalid request: ${[...new Set(details)].join('; ')}`, {
+    status: 400,
+    hint: "GET /v1/openapi.json describes every endpoint's parameters and body",
+  });
+}

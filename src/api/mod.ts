@@ -1,20 +1,17 @@
 /**
  * The control-plane API (Machines API shape) on fastify. Errors always answer
- * `{"error": "...", "code": "...", "hint"?: "..."}` with the status of their NearbyError.
+ * `{"error": "...", "code": "...", "hint"?: "..."}` with the status of their NearbyError
+ * (error-replies.ts); an empty request body is no body (body-parsers.ts).
  */
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { isNearbyError } from '../errors.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
 import { type RegistryTokenService, registryRoutes } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { authenticate } from './auth.ts';
+import { readBodies } from './body-parsers.ts';
+import { clientErrorHandler, frameworkErrors, replyWithApiErrors } from './error-replies.ts';
 import { createGuard } from './guard.ts';
 import { leaseRoutes } from './leases.ts';
 import type { ControlPlane } from './machines.ts';
@@ -43,6 +40,7 @@ export interface ApiOptions {
   appsDomain: string;
   /** Where apps answer, with `{app}` for the name: `http://{app}.localhost:8080/`. */
   appUrlTemplate: string;
+  /** Named by the caller (`part: 'api'`); the API names its pieces `component`. */
   log: Logger;
   /** Holds the key that seals app secrets (`secrets.key`). */
   dataDir: string;
@@ -54,10 +52,12 @@ export interface ApiOptions {
 
 export function buildApi(options: ApiOptions): FastifyInstance {
   const api = Fastify({
-    loggerInstance: options.log.child({ part: 'api' }) as FastifyBaseLogger,
+    loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
+    frameworkErrors,
+    clientErrorHandler,
   });
   const cp: ControlPlane = {
     store: options.store,
@@ -67,6 +67,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   };
 
   const routeTable = collectRoutes(api);
+  readBodies(api);
+  replyWithApiErrors(api, routeTable);
   const guard = createGuard(options.store);
   api.decorateRequest('token');
   api.addHook('onRequest', async (request, reply) => {
@@ -78,31 +80,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   });
   api.get('/health', async () => ({ ok: true }));
   api.get('/v1/openapi.json', async () => openApiDocument(routeTable, { version: '0.1.0' }));
-
-  api.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error.validation) {
-      const details = error.validation.map((v) => {
-        const path = `${error.validationContext ?? 'body'}${v.instancePath}`.replaceAll('/', '.');
-        const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
-        return `${path}: ${v.message}${allowed ? ` (${allowed.join(', ')})` : ''}`;
-      });
-      return reply
-        .code(400)
-        .send({ error: `invalid request: ${[...new Set(details)].join('; ')}`, code: 'BAD_REQUEST' });
-    }
-    if (isNearbyError(error)) {
-      if (error.status >= 500) request.log.error({ err: error }, error.message);
-      return reply.code(error.status).send({ error: error.message, code: error.code, hint: error.hint });
-    }
-    if (error.statusCode && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ error: error.message, code: error.code ?? 'BAD_REQUEST' });
-    }
-    request.log.error({ err: error }, 'unexpected error');
-    return reply.code(500).send({ error: `internal error: ${error.message}`, code: 'INTERNAL' });
-  });
-  api.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url}`, code: 'NOT_FOUND' }),
-  );
 
   appRoutes(api, cp);
   machineRoutes(api, cp);
@@ -134,7 +111,7 @@ export async function startApi(
   const api = buildApi(options);
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });
-  const reaper = runReaper(options.store, options.log.child({ part: 'reaper' }), options.signal);
+  const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
   return {
     url: address.replace('[::1]', 'localhost'),
     async close() {

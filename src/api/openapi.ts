@@ -46,6 +46,12 @@ function parameters(schema: unknown, where: 'path' | 'query') {
   }));
 }
 
+/** A body schema that takes `null` takes no body: the API reads an absent body as null. */
+function acceptsNull(schema: unknown): boolean {
+  const { type, anyOf } = (schema ?? {}) as { type?: unknown; anyOf?: unknown[] };
+  return type === 'null' || (Array.isArray(type) && type.includes('null')) || (anyOf ?? []).some(acceptsNull);
+}
+
 export function openApiDocument(routes: RouteDoc[], info: { version: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const { method, url, schema } of routes) {
@@ -85,7 +91,10 @@ export function openApiDocument(routes: RouteDoc[], info: { version: string }) {
       ...(PUBLIC.has(url) ? { security: [] } : {}),
     };
     if (schema.body) {
-      operation.requestBody = { required: true, content: { 'application/json': { schema: schema.body } } };
+      operation.requestBody = {
+        required: !acceptsNull(schema.body),
+        content: { 'application/json': { schema: schema.body } },
+      };
     }
     paths[path] = { ...paths[path], [method]: operation };
   }

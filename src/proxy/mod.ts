@@ -81,6 +81,7 @@ export interface ProxyOptions {
    * stops it, and so does this process's exit.
    */
   outliveNearby?: boolean;
+  /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
@@ -133,7 +134,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     if (Buffer.byteLength(path) > 100) throw socketPathTooLong(path);
   }
   const bin = options.haproxyBin ?? defaults.haproxyBin;
-  const log = options.log.child({ part: 'proxy', region: options.region });
+  // The caller names the part (`part: 'proxy'`); a second `part` would repeat the key in every line.
+  const log = options.log.child({ region: options.region });
   const controller = new AbortController();
   const { store } = options;
 

@@ -1,6 +1,8 @@
 /**
  * The process logger: pino, as JSON lines (for machines) or as short text lines (for a person
- * watching `npm run up`), on stderr.
+ * watching `npm run up`), on stderr. Each part's lines carry `part` once: the process that starts
+ * a part names it (`log.child({ part: 'proxy' })`) and a part names its own pieces `component`,
+ * because pino appends a child's keys to its parent's, so naming a part twice repeats the key.
  */
 import { type Logger, pino } from 'pino';
 
@@ -17,9 +19,12 @@ const hidden = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'part']);
 export function createLogger(
   format: 'json' | 'text',
   level = process.env.NEARBY_LOG_LEVEL ?? 'info',
+  /** Where lines go (stderr); for tests. */
+  destination?: { write(line: string): unknown },
 ): Logger {
-  if (format === 'json') return pino({ level, base: undefined }, pino.destination(2));
-  return pino({ level, base: undefined }, { write: (line: string) => process.stderr.write(textLine(line)) });
+  if (format === 'json') return pino({ level, base: undefined }, destination ?? pino.destination(2));
+  const out = destination ?? process.stderr;
+  return pino({ level, base: undefined }, { write: (line: string) => out.write(textLine(line)) });
 }
 
 function textLine(json: string): string {

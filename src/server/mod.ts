@@ -63,7 +63,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     images,
     runtime,
     network,
-    log,
+    log: log.child({ part: 'agent' }),
     signal,
   });
   const proxy = startProxy({
@@ -105,7 +105,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     defaultRegion: settings.region,
     appsDomain: settings.appsDomain,
     appUrlTemplate,
-    log,
+    log: log.child({ part: 'api' }),
     listen: settings.apiListen,
     dataDir: settings.dataDir,
     registry: registry?.tokenService,

@@ -98,9 +98,14 @@ export function serverSettings(values: Values, env = process.env): ServerSetting
     ipv6Cidr: pick('machine-cidr6', 'MACHINE_CIDR6', 'fdaa:0:1::/64'),
     insecureRegistries: (insecure ?? []).filter(Boolean),
     registryListen: pick('registry-listen', 'REGISTRY_LISTEN', '127.0.0.1:5050'),
-    logFormat:
-      pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json') === 'json' ? 'json' : 'text',
+    // Text for a person at a terminal; JSON lines wherever stderr is read by a program (a file, journald).
+    logFormat: logFormat(pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json')),
   };
+}
+
+function logFormat(text: string): ServerSettings['logFormat'] {
+  if (text === 'json' || text === 'text') return text;
+  throw new Error(`--log-format: expected text or json, got '${text}'`);
 }
 
 function duration(flag: string, text: string): number {

@@ -27,7 +27,7 @@ export function startVolumes(options: {
   log: Logger;
   signal: AbortSignal;
 }): RunningVolumes {
-  const log = options.log.child({ part: 'volumes' });
+  const { log } = options;
   const manager = new VolumeManager({ ...options, log });
   const stopped = (what: string) => (error: unknown) => {
     if (!options.signal.aborted) log.error({ err: error }, `volumes stopped ${what}`);

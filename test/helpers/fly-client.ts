@@ -34,9 +34,16 @@ export class FlyClient {
   /** Sent as `fly-machine-lease-nonce` when set. */
   leaseNonce: string | undefined;
 
-  constructor(baseUrl: string, token: string) {
+  /**
+   * Clients written from the API docs (Go's and Python's among them) send `Content-Type:
+   * application/json` on every request, with a body or not; `'with-body'` sends it only with one.
+   */
+  readonly #contentType: 'always' | 'with-body';
+
+  constructor(baseUrl: string, token: string, options: { contentType?: 'always' | 'with-body' } = {}) {
     this.#base = baseUrl.replace(/\/+$/, '');
     this.#token = token;
+    this.#contentType = options.contentType ?? 'always';
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: tests read response fields one by one and assert on them
@@ -45,7 +52,9 @@ export class FlyClient {
       method,
       headers: {
         authorization: `Bearer ${this.#token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined && this.#contentType === 'with-body'
+          ? {}
+          : { 'content-type': 'application/json' }),
         ...(this.leaseNonce ? { 'fly-machine-lease-nonce': this.leaseNonce } : {}),
       },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),

@@ -78,7 +78,9 @@ export function consoleRoutes(api: FastifyInstance, cp: ControlPlane): void {
       res.flushHeaders();
       if (rest.length) res.write(rest);
       socket.pipe(res);
-      request.raw.pipe(socket);
+      // A body already read (a JSON client's empty one) has no input left: the session sees its end.
+      if (request.raw.readableEnded) socket.end();
+      else request.raw.pipe(socket);
       const end = () => {
         socket.destroy();
         res.destroy();
