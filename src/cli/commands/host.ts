@@ -16,7 +16,7 @@ const clean: Command = {
   help: `Usage: nearby host clean [--data-dir DIR] [--purge]
 
 Kills and removes every sandbox the server with this data dir made, its overlay mounts, volume
-mounts and loop devices, network namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
+mounts and loop devices, network namespaces, bridge, NAT and isolation rules. --purge also deletes the data dir (state, images, token).`,
   options: { 'data-dir': { type: 'string' }, purge: { type: 'boolean' } },
   async run({ values, out }) {
     const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
