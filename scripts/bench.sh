@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench -- NAME`: run one benchmark from bench/ (pull, machine), printing `name=value` lines.
+# `npm run bench -- NAME`: run one benchmark from bench/ (pull, machine, isolation…), printing `name=value` lines.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -9,6 +9,6 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   exit 2
 fi
 shift
-scripts/setup.sh docker-registry skopeo umoci busybox-static wrk nginx-light nghttp2-client
+scripts/setup.sh docker-registry skopeo umoci busybox-static wrk nginx-light nghttp2-client iputils-ping
 [ "$name" != microvm ] || scripts/microvm-assets.sh
 exec node_modules/node/bin/node --disable-warning=ExperimentalWarning "bench/$name.ts" "$@"

@@ -248,6 +248,35 @@ describe('microVM per machine on a container host', {
     );
   });
 
+  test("the VM is on its org's private network: its org's container reaches it, another org's does not", async () => {
+    const settings = JSON.parse(await readFile(join(nearby.dataDir, 'server.json'), 'utf8'));
+    const { body: vm } = await nearby.api<MachineView>('GET', `/v1/apps/mixed/machines/${vmId}`);
+    const { body: container } = await nearby.api<MachineView>(
+      'GET',
+      `/v1/apps/mixed/machines/${containerId}`,
+    );
+    assert.equal(
+      (await nearby.api('POST', '/v1/apps', { app_name: 'stranger', org_slug: 'acme' })).status,
+      201,
+    );
+    const { body: stranger } = await nearby.api<MachineView>('POST', '/v1/apps/stranger/machines', {
+      config: { ...container.config, runtime: 'container' },
+    });
+    await nearby.api('GET', `/v1/apps/stranger/machines/${stranger.id}/wait?state=started&timeout=60`);
+    const from = async (machine: string, host: string) => {
+      const target = host.includes(':') ? `[${host}]` : host;
+      const args = ['netns', 'exec', `${settings.bridge}-${machine}`, 'curl', '-s', '--max-time', '5'];
+      return run('ip', [...args, `http://${target}:8080/`]).then(
+        ({ stdout }) => stdout.trim(),
+        () => undefined,
+      );
+    };
+    for (const host of [vm.nearby.ipv4 ?? '', vm.private_ip]) {
+      assert.equal(await from(containerId, host), `hello from ${vmId} in fra`, `same org to ${host}`);
+      assert.equal(await from(stranger.id, host), undefined, `another org to ${host}`);
+    }
+  });
+
   test('a restarted server adopts both the VM and the container', async () => {
     const pidFile = join(nearby.dataDir, 'machines', vmId, 'container.pid');
     const qemuPid = Number(await readFile(pidFile, 'utf8'));

@@ -7,6 +7,7 @@ import { startVolumes } from '../volumes/mod.ts';
 import { serveConsoles } from './console-server.ts';
 import { runHeartbeat } from './heartbeat.ts';
 import { serveMachineRequests } from './machine-requests.ts';
+import { hostMembers } from './network-members.ts';
 import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 
 export interface AgentOptions extends ReconcilerOptions {
@@ -23,6 +24,9 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { log } = options;
   await options.network.ensure();
+  // The kernel kept the isolation while nearby was down; this brings it to what the store says
+  // before any machine is attached or adopted.
+  await options.network.isolate(await hostMembers(options.store, options.host));
   const consoleSocket = join(options.dataDir, 'agent-console.sock');
   await serveConsoles(consoleSocket, options.runtime, log, options.signal);
   await runHeartbeat(

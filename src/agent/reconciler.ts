@@ -27,6 +27,7 @@ import type { Store } from '../store/mod.ts';
 import type { VolumeMounter } from '../volumes/mod.ts';
 import { LogShipper } from './log-shipper.ts';
 import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
+import { appOrg } from './network-members.ts';
 import { processSpec } from './process-spec.ts';
 import type { ExitInfo, RuntimeDriver } from './runtime/types.ts';
 import { MAX_TIMER_MS, nextScheduledRun } from './schedule.ts';
@@ -387,7 +388,8 @@ export class Reconciler {
       private_ip: addresses.ipv6,
       image_digest: image.ref.digest,
     });
-    const attachment = await this.#o.network.attach(id, addresses);
+    const org = await appOrg(this.#o.store, record.app);
+    const attachment = await this.#o.network.attach(id, addresses, org);
     this.#preparedSecrets.set(id, await this.#secretsTag(record.app));
     const secrets = await this.#secrets(record.app);
     const process = processSpec(

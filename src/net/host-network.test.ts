@@ -44,12 +44,12 @@ describe('host network', { skip: process.getuid?.() !== 0 ? 'needs root' : false
 
   it('attaches machines in their own namespace, reachable from the host, and detaches them', async () => {
     const first = network.allocate([]);
-    const a = await network.attach('m1', first);
-    const again = await network.attach('m1', first); // idempotent
+    const a = await network.attach('m1', first, 'personal');
+    const again = await network.attach('m1', first, 'personal'); // idempotent
     assert.equal(again.netnsPath, `/run/netns/${options.netnsPrefix}m1`);
     const second = network.allocate([first.ipv4]);
     assert.notEqual(second.ipv4, first.ipv4);
-    await network.attach('m2', second);
+    await network.attach('m2', second, 'personal');
 
     const inside = await ip('-n', `${options.netnsPrefix}m1`, '-o', 'addr', 'show', 'dev', 'eth0');
     assert.match(inside, new RegExp(`inet ${first.ipv4.replaceAll('.', '\\.')}/24`));
@@ -93,7 +93,7 @@ describe('host network', { skip: process.getuid?.() !== 0 ? 'needs root' : false
   it('teardown removes the bridge, namespaces, veths and NAT table', async () => {
     const scratch = createHostNetwork({ ...options, bridge: `nbu${tag}`, netnsPrefix: `nbu${tag}-` });
     await scratch.ensure();
-    await scratch.attach('m3', scratch.allocate([]));
+    await scratch.attach('m3', scratch.allocate([]), 'personal');
     await scratch.teardown();
     await scratch.teardown(); // idempotent
     assert.equal((await runCommand('ip', ['link', 'show', `nbu${tag}`])).code, 1);

@@ -6,6 +6,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { mustRun, runCommand } from './command.ts';
 import { invalidName } from './errors.ts';
 import { allocateAddresses, gatewayAddresses, parseIpv4Cidr } from './ipam.ts';
+import {
+  admitMember,
+  ensureHostGuard,
+  ensurePortTable,
+  rebuildPortTable,
+  releasePort,
+  removeIsolation,
+} from './isolation.ts';
+import type { BridgeShape } from './isolation-rules.ts';
 import { ensureNat, removeNat } from './nat.ts';
 import {
   deleteLink,
@@ -16,13 +25,20 @@ import {
   listNetns,
   vethNames,
 } from './netns.ts';
-import type { Attachment, HostNetwork, HostNetworkOptions, MachineAddresses } from './types.ts';
+import type {
+  Attachment,
+  HostNetwork,
+  HostNetworkOptions,
+  MachineAddresses,
+  MachineMember,
+} from './types.ts';
 
 export const defaultHostNetworkOptions: HostNetworkOptions = {
   bridge: 'nearby0',
   ipv4Cidr: '172.19.0.0/16',
   ipv6Cidr: 'fdaa:0:1::/64',
   netnsPrefix: 'nearby-',
+  hostTcpPorts: [],
 };
 
 const NAME_PATTERN = /^[a-zA-Z0-9_.-]+$/;
@@ -64,18 +80,52 @@ export class LinuxHostNetwork implements HostNetwork {
     await setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
     await setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
     await ensureNat(bridge, ipv4Cidr, ipv6Cidr);
+    await ensureHostGuard(bridge, this.options.hostTcpPorts);
+    await ensurePortTable(this.#shape(), await this.#ports());
+  }
+
+  async isolate(members: MachineMember[]): Promise<void> {
+    const { bridge } = this.options;
+    await rebuildPortTable(
+      this.#shape(),
+      members.map((m) => ({
+        port: vethNames(bridge, m.machineId).host,
+        ipv4: m.ipv4,
+        ipv6: m.ipv6,
+        org: m.org,
+      })),
+      await this.#ports(),
+    );
+  }
+
+  #shape(): BridgeShape {
+    const { bridge, ipv4Cidr, ipv6Cidr } = this.options;
+    return { bridge, ipv4Cidr, ipv6Cidr, gateway: gatewayAddresses(ipv4Cidr, ipv6Cidr) };
+  }
+
+  /** The bridge's ports as the kernel has them. */
+  async #ports(): Promise<string[]> {
+    const ports = await runCommand('ip', ['-o', 'link', 'show', 'master', this.options.bridge]);
+    if (ports.code !== 0) return [];
+    return ports.stdout
+      .split('\n')
+      .map((line) => line.split(': ')[1]?.split('@')[0])
+      .filter((name): name is string => Boolean(name));
   }
 
   allocate(inUse: Iterable<string>): MachineAddresses {
     return allocateAddresses(this.options.ipv4Cidr, this.options.ipv6Cidr, inUse);
   }
 
-  async attach(machineId: string, addresses: MachineAddresses): Promise<Attachment> {
+  async attach(machineId: string, addresses: MachineAddresses, org: string): Promise<Attachment> {
     const { bridge, ipv4Cidr, ipv6Cidr } = this.options;
     const netns = this.#netnsName(machineId);
     const gateway = gatewayAddresses(ipv4Cidr, ipv6Cidr);
     const prefixLength = parseIpv4Cidr(ipv4Cidr).prefixLength;
     const netnsPath = await ensureNetns(netns);
+    // Admitted before its port joins the bridge: a port the rules do not know may send nothing,
+    // and one they know talks to its org from its first frame.
+    await admitMember(bridge, { port: vethNames(bridge, machineId).host, ...addresses, org });
     await ensureVeth(bridge, machineId, netns);
     const inNs = (args: string[]) => mustRun('ip', ['-n', netns, ...args]);
     await inNs(['link', 'set', 'lo', 'up']);
@@ -88,21 +138,21 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   async detach(machineId: string): Promise<void> {
-    await deleteLink(vethNames(this.options.bridge, machineId).host);
+    const port = vethNames(this.options.bridge, machineId).host;
+    await deleteLink(port);
     await deleteNetns(this.#netnsName(machineId));
+    // After the port is gone: its addresses may go to the next machine.
+    await releasePort(this.options.bridge, port);
   }
 
   async teardown(): Promise<void> {
     const { bridge, netnsPrefix } = this.options;
     for (const name of await listNetns(netnsPrefix)) await deleteNetns(name);
     // Host ends of veths whose namespace is already gone vanish with it; any left are on the bridge.
-    const ports = await runCommand('ip', ['-o', 'link', 'show', 'master', bridge]);
-    for (const line of ports.code === 0 ? ports.stdout.split('\n') : []) {
-      const name = line.split(': ')[1]?.split('@')[0];
-      if (name) await deleteLink(name);
-    }
+    for (const port of await this.#ports()) await deleteLink(port);
     await deleteLink(bridge);
     await removeNat(bridge);
+    await removeIsolation(bridge);
   }
 }
 

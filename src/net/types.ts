@@ -13,6 +13,14 @@ export interface HostNetworkOptions {
   ipv6Cidr: string;
   /** Prefix of network namespace names (default `nearby-`). */
   netnsPrefix: string;
+  /** Host TCP ports machines may open: the edge proxy's public ones (docs/network.md). Default none. */
+  hostTcpPorts: number[];
+}
+
+/** A machine as the network's isolation sees it: who it is and which org it belongs to. */
+export interface MachineMember extends MachineAddresses {
+  machineId: string;
+  org: string;
 }
 
 export interface MachineAddresses {
@@ -27,14 +35,19 @@ export interface Attachment extends MachineAddresses {
 
 export interface HostNetwork {
   readonly options: HostNetworkOptions;
-  /** Creates the bridge, its addresses, forwarding and NAT. Idempotent. */
+  /** Creates the bridge, its addresses, forwarding, NAT and the isolation tables. Idempotent, and
+   *  keeps the machines' isolation as the kernel holds it (machines outlive a restart of nearby). */
   ensure(): Promise<void>;
+  /** Sets the isolation to exactly these machines (the store's view when the agent starts); every
+   *  other port on the bridge is fenced off. One transaction. */
+  isolate(members: MachineMember[]): Promise<void>;
   /** Picks free addresses, given the ones already in use. */
   allocate(inUse: Iterable<string>): MachineAddresses;
-  /** Creates (or finds) the machine's namespace, veth pair and addresses. Idempotent. */
-  attach(machineId: string, addresses: MachineAddresses): Promise<Attachment>;
-  /** Removes the machine's namespace and veth. Idempotent. */
+  /** Creates (or finds) the machine's namespace, veth pair and addresses, and lets it reach the
+   *  machines of `org` (and only them) before its port joins the bridge. Idempotent. */
+  attach(machineId: string, addresses: MachineAddresses, org: string): Promise<Attachment>;
+  /** Removes the machine's namespace, veth and isolation entries. Idempotent. */
   detach(machineId: string): Promise<void>;
-  /** Removes the bridge, NAT rules and every namespace with our prefix. */
+  /** Removes the bridge, NAT and isolation rules and every namespace with our prefix. */
   teardown(): Promise<void>;
 }

@@ -46,13 +46,17 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
     stateDir: join(settings.dataDir, 'runtime'),
     logger: log.child({ part: 'runtime' }),
   });
+  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
+  const [, proxyTlsPort] = settings.proxyTlsListen.split(/:(?=\d+$)/);
   const network = createHostNetwork({
     bridge: settings.bridge,
     ipv4Cidr: settings.ipv4Cidr,
     ipv6Cidr: settings.ipv6Cidr,
     netnsPrefix: `${settings.bridge}-`,
+    // The edge proxy's public ports are the one door from machines into the host: an app calling
+    // another app by its public name reaches it the same way from this host as from any other.
+    hostTcpPorts: [proxyPort, proxyTlsPort].map(Number).filter((port) => Number.isInteger(port) && port > 0),
   });
-  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
   const appUrlTemplate = `http://{app}.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`;
 
   const agent = await startAgent({

@@ -62,7 +62,7 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     machines.add(id);
     const addresses = network.allocate(used);
     used.push(addresses.ipv4);
-    const attachment = await network.attach(id, addresses);
+    const attachment = await network.attach(id, addresses, 'personal');
     await driver.prepare({
       id,
       imageRootfs,
@@ -264,7 +264,7 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     machines.add(id);
     const addresses = network.allocate(used);
     used.push(addresses.ipv4);
-    const { netnsPath } = await network.attach(id, addresses);
+    const { netnsPath } = await network.attach(id, addresses, 'personal');
     const spec: SandboxSpec = {
       id,
       imageRootfs,

@@ -19,7 +19,8 @@ const clean: Command = {
 
 Stops the edge proxy (HAProxy keeps serving after the server stops), kills and removes every
 sandbox the server with this data dir made, its overlay mounts, volume mounts and loop devices,
-network namespaces, bridge and NAT rules. --purge also deletes the data dir (state, images, token).`,
+network namespaces, bridge, NAT and isolation rules. --purge also deletes the data dir (state,
+images, token).`,
   options: { 'data-dir': { type: 'string' }, purge: { type: 'boolean' } },
   async run({ values, out }) {
     const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
