@@ -67,9 +67,9 @@ export class NatsStore implements Store {
     }
     const conn = await StoreConnection.open({ servers: options.servers, timeout: options.timeout });
     try {
-      // The server lists the other members' client URLs; a lone server lists none.
-      const clusterSize = 1 + (conn.nc.info?.connect_urls?.length ?? 1) - 1;
-      const replicas = options.replicas ?? Math.min(3, Math.max(1, clusterSize));
+      // A clustered server lists every member's client URL, its own included; a lone one lists none.
+      const clusterSize = Math.max(1, conn.nc.info?.connect_urls?.length ?? 0);
+      const replicas = options.replicas ?? Math.min(3, clusterSize);
       const bucket = `${prefix}_state`;
       const kv = await conn.call('create the key bucket', () =>
         new Kvm(conn.js).create(bucket, { replicas, history: 1, allow_direct: false, timeout: conn.timeout }),

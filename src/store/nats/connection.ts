@@ -34,6 +34,8 @@ export class StoreConnection {
   readonly servers: readonly string[];
   readonly timeout: number;
   #connected = true;
+  /** Settles when the connection drops: requests in flight then fail at once instead of timing out. */
+  #lost = Promise.withResolvers<never>();
 
   private constructor(
     nc: NatsConnection,
@@ -46,6 +48,7 @@ export class StoreConnection {
     this.js = jetstream(nc, { timeout });
     this.servers = servers;
     this.timeout = timeout;
+    this.#lost.promise.catch(() => {});
     void this.#track();
   }
 
@@ -87,11 +90,20 @@ export class StoreConnection {
     return this.#connected && !this.nc.isClosed();
   }
 
-  /** Runs one request, mapping the client's failures to the store's errors. */
-  async call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one request, mapping the client's failures to the store's errors. If the connection
+   * drops meanwhile, a read fails with STORE_UNAVAILABLE and a write with STORE_TIMEOUT (it may
+   * have landed).
+   */
+  async call<T>(what: string, request: () => Promise<T>, kind: 'read' | 'write' = 'read'): Promise<T> {
     this.ensureConnected();
+    const lost = this.#lost.promise.catch(() => {
+      throw kind === 'read'
+        ? storeUnavailable(this.servers)
+        : storeTimeout(`${what} (the connection dropped)`, this.timeout);
+    });
     try {
-      return await request();
+      return await Promise.race([request(), lost]);
     } catch (error) {
       throw this.storeError(what, error);
     }
@@ -115,7 +127,12 @@ export class StoreConnection {
 
   async #track(): Promise<void> {
     for await (const status of this.nc.status()) {
-      if (status.type === 'disconnect') this.#connected = false;
+      if (status.type === 'disconnect') {
+        this.#connected = false;
+        this.#lost.reject(new Error('disconnected'));
+        this.#lost = Promise.withResolvers<never>();
+        this.#lost.promise.catch(() => {});
+      }
       if (status.type === 'reconnect') this.#connected = true;
     }
   }

@@ -36,7 +36,7 @@ export class KvKeys {
   async put<T>(key: string, value: T, options: PutOptions = {}): Promise<number> {
     const json = JSON.stringify(value);
     if (options.expectRevision === undefined) {
-      return this.conn.call(`put ${key}`, () => this.kv.put(encodeKey(key), json));
+      return this.conn.call(`put ${key}`, () => this.kv.put(encodeKey(key), json), 'write');
     }
     return this.#compareAndSet(key, options.expectRevision, json);
   }
@@ -78,15 +78,16 @@ export class KvKeys {
       if (actual !== expected) throw storeConflict(key, expected, actual);
       const marker = headers();
       if (json === undefined) marker.set('KV-Operation', 'DEL');
-      this.conn.ensureConnected();
       try {
-        const ack = await this.conn.js.publish(subject, json ?? '', {
-          headers: marker,
-          expect: { lastSequence: last },
-        });
+        const ack = await this.conn.call(
+          what,
+          () =>
+            this.conn.js.publish(subject, json ?? '', { headers: marker, expect: { lastSequence: last } }),
+          'write',
+        );
         return ack.seq;
       } catch (error) {
-        if (!isConflict(error)) throw this.conn.storeError(what, error);
+        if (!isConflict(error instanceof Error ? error.cause : undefined)) throw error;
       }
       await sleep(Math.random() * Math.min(50, attempt));
     }

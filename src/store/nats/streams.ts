@@ -38,8 +38,10 @@ export class Streams {
     let last = 0;
     for (let from = 0; from < items.length; from += PUBLISH_WINDOW) {
       const batch = items.slice(from, from + PUBLISH_WINDOW);
-      const acks: PubAck[] = await this.conn.call(`append to ${subject}`, () =>
-        Promise.all(batch.map((data) => this.conn.js.publish(natsSubject, JSON.stringify(data)))),
+      const acks: PubAck[] = await this.conn.call(
+        `append to ${subject}`,
+        () => Promise.all(batch.map((data) => this.conn.js.publish(natsSubject, JSON.stringify(data)))),
+        'write',
       );
       for (const ack of acks) last = Math.max(last, ack.seq);
     }
