@@ -15,8 +15,9 @@ fi
 # golang-github-containers-common ships the default seccomp profile (/usr/share/containers/seccomp.json).
 # qemu-system-x86 and qemu-utils run `--runtime microvm` machines (docs/microvm.md).
 # docker-registry is nearby's own registry (a child of `nearby server`); buildah builds Dockerfiles.
+# nats-server runs the cluster store (docs/cluster.md) and its tests.
 packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl openssl
-  golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah "$@")
+  golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah nats-server "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -27,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts some daemons on install; nearby runs its own instances.
-  for service in haproxy nginx docker-registry; do
+  for service in haproxy nginx docker-registry nats-server; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
       systemctl disable --now "$service" >/dev/null 2>&1 || true
     fi

@@ -10,7 +10,7 @@ import { authenticate, canAccessApp, canManageOrg, canSeeToken, issueToken } fro
 
 test('tokens authenticate by their secret, stop at expiry or revocation, and are stored hashed', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-auth-'));
-  const store = openStore(dir);
+  const store = await openStore({ dataDir: dir });
   t.after(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });

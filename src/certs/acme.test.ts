@@ -40,7 +40,7 @@ let pebble: RunningPebble;
 // queries for the apps domain are relayed to nearby's DNS responder (an NS delegation).
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'nearby-acme-'));
-  store = openStore(dir);
+  store = await openStore({ dataDir: dir });
   cleanups.push(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -37,7 +37,7 @@ function parse(response: Buffer): { rcode: number; aa: boolean; txts: string[] }
 
 test('answers TXT for _acme-challenge.<domain> from the store, over UDP and TCP', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-dns-'));
-  const store = openStore(dir);
+  const store = await openStore({ dataDir: dir });
   const dns = await startDnsResponder({
     store,
     domain: 'apps.test',

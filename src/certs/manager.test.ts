@@ -23,7 +23,7 @@ async function until<T>(check: () => Promise<T | undefined>): Promise<T> {
 
 test('an app gets a local-CA certificate for <app>.<apps domain>, removed with the app', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-certs-manager-'));
-  const store = openStore(dir);
+  const store = await openStore({ dataDir: dir });
   const controller = new AbortController();
   t.after(async () => {
     controller.abort();

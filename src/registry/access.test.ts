@@ -25,7 +25,7 @@ test('scopes parse as type, name and actions, with or without a resource class',
 
 test('tokens get pull and push on the repositories of their apps only', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-registry-access-'));
-  const store = openStore(dir);
+  const store = await openStore({ dataDir: dir });
   t.after(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });

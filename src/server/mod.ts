@@ -24,7 +24,7 @@ export async function runServer(settings: ServerSettings, signal: AbortSignal): 
   const log = createLogger(settings.logFormat);
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
   await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
-  const store = openStore(settings.dataDir);
+  const store = await openStore({ dataDir: settings.dataDir });
   await ensureAdminToken(store, settings.dataDir);
   const registry =
     settings.registryListen === 'off'

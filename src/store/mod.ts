@@ -1,14 +1,30 @@
 /** The store: versioned keys with watches (DESIGN.md §2). Open one with `openStore`. */
 import { join } from 'node:path';
 import { isNearbyError } from '../errors.ts';
+import { NatsStore, type NatsStoreOptions } from './nats.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { Entry, Store } from './types.ts';
 
+export { NatsStore, type NatsStoreOptions, type StoreLog } from './nats.ts';
 export { SqliteStore } from './sqlite.ts';
 export type * from './types.ts';
 
-export function openStore(dataDir: string): Store {
-  return new SqliteStore(join(dataDir, 'state.db'));
+/** Where the store lives: a SQLite file in the data directory, or a NATS JetStream cluster. */
+export type StoreLocation =
+  | { dataDir: string }
+  | ({ nats: readonly string[] } & Omit<NatsStoreOptions, 'servers'>);
+
+/**
+ * Opens the store: the one place that picks the backend.
+ * @throws NearbyError STORE_CONFIG_INVALID or STORE_UNAVAILABLE (NATS only)
+ * @example const store = await openStore({ nats: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'] });
+ */
+export async function openStore(location: StoreLocation): Promise<Store> {
+  if ('nats' in location) {
+    const { nats, ...options } = location;
+    return NatsStore.open({ ...options, servers: nats });
+  }
+  return new SqliteStore(join(location.dataDir, 'state.db'));
 }
 
 /**

@@ -272,6 +272,5 @@ function toEntry<T>(row: Row): Entry<T> {
     key: row.key,
     value: JSON.parse(row.value) as T,
     revision: row.revision,
-    createRevision: row.create_revision,
   };
 }

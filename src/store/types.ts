@@ -9,7 +9,6 @@ export interface Entry<T = unknown> {
   value: T;
   /** Revision of the last write to this key (store-wide, strictly increasing). */
   revision: number;
-  createRevision: number;
 }
 
 export type WatchEvent<T = unknown> =

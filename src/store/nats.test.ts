@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { type NatsCluster, startNatsCluster } from '../../test/helpers/nats.ts';
+import { collect, storeContract } from '../../test/helpers/store-contract.ts';
+import { isNearbyError } from '../errors.ts';
+import { NatsStore } from './nats.ts';
+import type { Store, WatchEvent } from './types.ts';
+
+let cluster: NatsCluster;
+const open: Store[] = [];
+before(async () => {
+  cluster = await startNatsCluster();
+});
+after(async () => {
+  await Promise.all(open.map((store) => store.close().catch(() => {})));
+  await cluster?.stop();
+});
+
+storeContract('nats', async ({ name, streamSize }) => {
+  const store = await NatsStore.open({ servers: cluster.urls, prefix: name, streamSize });
+  open.push(store);
+  return store;
+});
+
+/** Writes `key` once, riding out the store going away: a timeout means "unknown", so look before retrying. */
+async function createSurely(store: Store, key: string, value: unknown): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await store.put(key, value, { expectRevision: 0 });
+      return;
+    } catch (error) {
+      if (isNearbyError(error, 'STORE_CONFLICT') && attempt > 0) return; // an earlier attempt landed
+      if (!isNearbyError(error, 'STORE_UNAVAILABLE') && !isNearbyError(error, 'STORE_TIMEOUT')) throw error;
+      if (attempt > 600) throw error;
+      await delay(100);
+    }
+  }
+}
+
+function assertEachOnceInOrder(events: WatchEvent[], keys: string[]) {
+  const puts = events.filter((e) => e.type === 'put');
+  assert.deepEqual(
+    puts.map((e) => e.key),
+    keys,
+  );
+  const revisions = puts.map((e) => e.revision);
+  assert.deepEqual(
+    revisions,
+    [...revisions].sort((a, b) => a - b),
+  );
+}
+
+test('nats: a watch survives the kill -9 of its server and its restart, losing and repeating nothing', async () => {
+  const store = await NatsStore.open({ servers: cluster.urls, prefix: 'killone' });
+  open.push(store);
+  const watch = collect((signal) => store.watch('jobs/', { signal }));
+  await watch.waitFor(1);
+  const keys = Array.from({ length: 30 }, (_, i) => `jobs/${String(i).padStart(2, '0')}`);
+  for (const key of keys.slice(0, 10)) await createSurely(store, key, key);
+  const victim = cluster.indexOf(store.server);
+  await cluster.kill(victim);
+  for (const key of keys.slice(10, 20)) await createSurely(store, key, key);
+  await cluster.start(victim);
+  await cluster.ready();
+  for (const key of keys.slice(20)) await createSurely(store, key, key);
+  const events = await watch.waitFor(31);
+  await delay(200); // a repeated event would arrive now
+  await watch.stop();
+  assert.equal(events[0].type, 'synced');
+  assertEachOnceInOrder(events, keys);
+});
+
+test('nats: with every server gone calls fail with STORE_UNAVAILABLE, and the watch resumes when they are back', async () => {
+  const store = await NatsStore.open({ servers: cluster.urls, prefix: 'killall' });
+  open.push(store);
+  const watch = collect((signal) => store.watch('jobs/', { signal }));
+  await watch.waitFor(1);
+  await store.put('jobs/1', 1);
+  await Promise.all([0, 1, 2].map((index) => cluster.kill(index)));
+  const failure = await store.get('jobs/1').then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  assert.ok(isNearbyError(failure, 'STORE_UNAVAILABLE'), `got ${failure}`);
+  assert.match(failure.message, new RegExp(cluster.urls[0]));
+  await assert.rejects(store.put('jobs/2', 2), (e) => isNearbyError(e, 'STORE_UNAVAILABLE'));
+  await Promise.all([0, 1, 2].map((index) => cluster.start(index)));
+  await cluster.ready();
+  await createSurely(store, 'jobs/3', 3);
+  const events = await watch.waitFor(3);
+  await delay(200);
+  await watch.stop();
+  assertEachOnceInOrder(events, ['jobs/1', 'jobs/3']);
+});

@@ -1,0 +1,141 @@
+/**
+ * The store's keys in one JetStream KV bucket. One bucket, because a revision is the bucket's stream
+ * sequence: keys compared by revision, and the store-wide order watches rely on, need one stream.
+ * Compare-and-set is checked against the whole bucket's last sequence (see `#compareAndSet`).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV, KvEntry } from '@nats-io/kv';
+import { headers } from '@nats-io/transport-node';
+import { isNearbyError } from '../../errors.ts';
+import { storeConflict } from '../errors.ts';
+import type { Entry, PutOptions } from '../types.ts';
+import type { StoreConnection } from './connection.ts';
+import { consumeStream } from './consume.ts';
+import { decodeKey, encodeKey, prefixFilter } from './key-codec.ts';
+
+export class KvKeys {
+  readonly conn: StoreConnection;
+  readonly kv: KV;
+  /** The bucket's stream, `KV_<bucket>`, and its subject prefix, `$KV.<bucket>.`. */
+  readonly stream: string;
+  readonly subjectPrefix: string;
+
+  constructor(conn: StoreConnection, kv: KV, bucket: string) {
+    this.conn = conn;
+    this.kv = kv;
+    this.stream = `KV_${bucket}`;
+    this.subjectPrefix = `$KV.${bucket}.`;
+  }
+
+  async get<T>(key: string): Promise<Entry<T> | undefined> {
+    const entry = await this.#read(key);
+    return entry && { key, value: entry.json<T>(), revision: entry.revision };
+  }
+
+  async put<T>(key: string, value: T, options: PutOptions = {}): Promise<number> {
+    const json = JSON.stringify(value);
+    if (options.expectRevision === undefined) {
+      return this.conn.call(`put ${key}`, () => this.kv.put(encodeKey(key), json), 'write');
+    }
+    return this.#compareAndSet(key, options.expectRevision, json);
+  }
+
+  async delete(key: string, options: PutOptions = {}): Promise<boolean> {
+    for (;;) {
+      const current = await this.#read(key);
+      const actual = current?.revision ?? 0;
+      if (options.expectRevision !== undefined && options.expectRevision !== actual) {
+        throw storeConflict(key, options.expectRevision, actual);
+      }
+      if (!current) return false;
+      try {
+        // Conditional even without `expectRevision`: `false` must mean "it was not there".
+        await this.#compareAndSet(key, actual, undefined);
+        return true;
+      } catch (error) {
+        if (options.expectRevision !== undefined || !isNearbyError(error, 'STORE_CONFLICT')) throw error;
+      }
+    }
+  }
+
+  /**
+   * Writes `json` (or a delete marker) if the key is at revision `expected` (0: absent).
+   *
+   * Not with the per-key check (`kv.update`): on a clustered stream nats-server before 2.9.21
+   * checks it before the write is replicated, so concurrent writers with the same revision all
+   * win (nats-io/nats-server#4320; 29 rounds in 30 here on 2.9.10). The stream-wide check
+   * (`Nats-Expected-Last-Sequence`) is serialised by the stream leader: read the bucket's last
+   * sequence, then the key; write only if nothing at all was written since. A write elsewhere
+   * in the bucket meanwhile is no conflict for this key: look again and retry.
+   */
+  async #compareAndSet(key: string, expected: number, json: string | undefined): Promise<number> {
+    const subject = this.subjectPrefix + encodeKey(key);
+    const what = `${json === undefined ? 'delete' : 'put'} ${key}`;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const last = await this.revision();
+      const actual = (await this.#read(key))?.revision ?? 0;
+      if (actual !== expected) throw storeConflict(key, expected, actual);
+      const marker = headers();
+      if (json === undefined) marker.set('KV-Operation', 'DEL');
+      try {
+        const ack = await this.conn.call(
+          what,
+          () =>
+            this.conn.js.publish(subject, json ?? '', { headers: marker, expect: { lastSequence: last } }),
+          'write',
+        );
+        return ack.seq;
+      } catch (error) {
+        if (!isConflict(error instanceof Error ? error.cause : undefined)) throw error;
+      }
+      await sleep(Math.random() * Math.min(50, attempt));
+    }
+    throw storeConflict(key, expected, undefined);
+  }
+
+  /** Every live key under `prefix`, sorted: the last message of each key, read until caught up. */
+  async list<T>(prefix: string): Promise<Entry<T>[]> {
+    const { filter, match } = prefixFilter(prefix, '/');
+    const entries: Entry<T>[] = [];
+    const messages = consumeStream(
+      this.conn,
+      this.stream,
+      this.subjectPrefix + filter,
+      { lastPerSubject: true },
+      {
+        follow: false,
+      },
+    );
+    for await (const message of messages) {
+      if (message === 'caught-up' || isDeleteMarker(message.headers?.get('KV-Operation'))) continue;
+      const key = decodeKey(message.subject.slice(this.subjectPrefix.length));
+      if (match(key)) entries.push({ key, value: message.json<T>(), revision: message.seq });
+    }
+    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** The bucket's last sequence: every write so far has a revision at or below it. */
+  async revision(): Promise<number> {
+    const info = await this.conn.call('revision', () => this.conn.jsm.streams.info(this.stream));
+    return info.state.last_seq;
+  }
+
+  /** The key's live entry (a delete marker counts as absent). */
+  async #read(key: string): Promise<KvEntry | undefined> {
+    const entry = await this.conn.call(`get ${key}`, () => this.kv.get(encodeKey(key)));
+    return entry && !isDeleteMarker(entry.operation) ? entry : undefined;
+  }
+}
+
+function isConflict(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+export function isDeleteMarker(operation: string | undefined): boolean {
+  return operation === 'DEL' || operation === 'PURGE';
+}
