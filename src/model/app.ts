@@ -20,6 +20,30 @@ export interface HostRecord {
   started_at: string;
   /** Where the agent serves consoles (`nearby ssh console`): a unix socket on this host. */
   console_socket?: string;
+  /** nearby's version on this host (package.json). */
+  version?: string;
+  /** The address other hosts reach this host at (its backhaul address; the agent's `--address`). */
+  address?: string;
+  /** At most this many machines run on this host (`--max-machines`); the scheduler keeps to it. */
+  max_machines?: number;
+  /** This host's machine subnets: allocated in the store in a cluster, from flags on one host. */
+  subnet4?: string;
+  subnet6?: string;
+}
+
+/**
+ * An edge proxy (`proxies/<host>`), written by that proxy: where other proxies reach it over the
+ * backhaul, and the round-trip times it measured to the others (by host name), for region ranking.
+ */
+export interface ProxyRecord {
+  host: string;
+  region: string;
+  /** `address:port` of its backhaul listener, which only nearby's proxies may use. */
+  backhaul: string;
+  version: string;
+  heartbeat_at: string;
+  /** Median round-trip time in milliseconds to each other proxy, by host name. */
+  rtt_ms: Record<string, number>;
 }
 
 /** An API token (`tokens/<id>`), stored by the SHA-256 of its secret, never the secret itself. */

@@ -8,6 +8,11 @@ export const keys = {
   machineStatuses: (host?: string) => (host === undefined ? 'machine-status/' : `machine-status/${host}/`),
   host: (host: string) => `hosts/${host}`,
   hosts: () => 'hosts/',
+  /** An edge proxy's record (`ProxyRecord`), written by that proxy. */
+  proxy: (host: string) => `proxies/${host}`,
+  proxies: () => 'proxies/',
+  /** A lease on a singleton's work (`LeaseRecord`): holder and expiry, taken by compare-and-set. */
+  lease: (name: string) => `leases/${name}`,
   token: (id: string) => `tokens/${id}`,
   tokens: () => 'tokens/',
   /** A certificate the proxy serves (`CertRecord`), by host name. */
