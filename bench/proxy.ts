@@ -475,8 +475,11 @@ try {
   for (const url of [nearbyUrl, rules.url]) {
     await run('wrk', ['-t1', '-c4', '-d1s', '-H', `Host: ${HOST}`, url]);
   }
+  // HAProxy, and the cat that copies its access log to nearby's output (haproxy-output.ts).
   const nearbyHaproxy = {
-    matches: (cmdline: string) => cmdline.includes(join(server.dataDir, 'proxy', 'haproxy.cfg')),
+    matches: (cmdline: string) =>
+      cmdline.includes(join(server.dataDir, 'proxy', 'haproxy.cfg')) ||
+      cmdline.includes(join(server.dataDir, 'proxy', 'access-log.fifo')),
   };
   const nearbyNode = {
     matches: (cmdline: string) => cmdline.includes(' server ') && cmdline.includes(` ${server.dataDir} `),

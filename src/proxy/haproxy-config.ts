@@ -37,6 +37,8 @@ export interface ProxyPaths {
   outputLog: string;
   /** A FIFO: HAProxy's access log, copied to nearby's output while it runs (haproxy-output.ts). */
   accessLogFifo: string;
+  /** The pid of the `cat` that copies the FIFO while nearby runs (haproxy-output.ts). */
+  accessLogRelayPid: string;
   /** A hash of the structure (`structureKey`) of the configuration HAProxy last loaded. */
   structureFile: string;
   pagesDir: string;
@@ -61,6 +63,7 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     pidFile: join(dir, 'haproxy.pid'),
     outputLog: join(dir, 'haproxy.log'),
     accessLogFifo: join(dir, 'access-log.fifo'),
+    accessLogRelayPid: join(dir, 'access-log-relay.pid'),
     structureFile: join(dir, 'haproxy.structure'),
     pagesDir: join(dir, 'pages'),
     certsDir: join(dir, 'certs'),

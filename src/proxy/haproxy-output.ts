@@ -4,10 +4,9 @@
  * to its own output while it runs. Neither can block HAProxy when nearby is gone: a file always
  * takes writes, and the FIFO is non-blocking (HAProxy drops a line it cannot write at once).
  */
-import { execFile } from 'node:child_process';
-import { constants, openSync, writeSync } from 'node:fs';
-import { open, rm, stat, truncate } from 'node:fs/promises';
-import { Socket } from 'node:net';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -46,34 +45,50 @@ export interface Relay {
 }
 
 /**
- * Copies whole lines from the access-log FIFO to `fd` (nearby's own output) while nearby runs.
- * Chunks are cut at the last newline so a line never mixes with nearby's own log lines.
+ * Copies the access-log FIFO to `fd` (nearby's own output) while nearby runs, with `cat`: a
+ * process of its own, because a Node read per request line cost ~20 µs of the event loop's CPU
+ * per request (docs/perf.md, "Proxy"), and cat moves each write HAProxy makes as one write (a
+ * line is one atomic write up to 8 KiB, so lines never mix with nearby's own). nearby holds the
+ * FIFO open for writing too, so cat never sees end-of-file while HAProxy restarts. A cat left by
+ * a nearby that was killed (`pidFile`) is stopped first: two readers would split the lines.
  */
-export async function relayAccessLog(fifo: string, fd: number): Promise<Relay> {
+export async function relayAccessLog(fifo: string, fd: number, pidFile: string): Promise<Relay> {
   await ensureFifo(fifo);
-  // Read-write again, so the reader never sees end-of-file when HAProxy restarts.
-  const readFd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-  const socket = new Socket({ fd: readFd, readable: true, writable: false });
-  const out = fd === 2 ? process.stderr : fd === 1 ? process.stdout : undefined;
-  let partial = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    const text = partial + chunk;
-    const end = text.lastIndexOf('\n') + 1;
-    partial = text.slice(end);
-    if (end === 0) return;
-    if (out !== undefined) out.write(text.slice(0, end));
-    else writeAll(fd, text.slice(0, end));
-  });
-  socket.on('error', () => {});
-  return { close: () => socket.destroy() };
+  await stopLeftoverRelay(pidFile, fifo);
+  const keepOpen = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  let closed = false;
+  let child: ChildProcess | undefined;
+  const start = () => {
+    child = spawn('cat', [fifo], { stdio: ['ignore', fd, 'ignore'] });
+    child.on('error', () => {});
+    if (child.pid !== undefined) writeFile(pidFile, `${child.pid}\n`).catch(() => {});
+    // Killed by someone else: start again (after a pause, so a cat that cannot run does not spin).
+    child.once('exit', () => {
+      if (!closed) setTimeout(start, 1000).unref();
+    });
+  };
+  start();
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    child?.kill();
+    closeSync(keepOpen);
+    process.off('exit', close);
+  };
+  process.once('exit', close);
+  return { close };
 }
 
-/** Another fd than stdout or stderr (library use): written as is; lines it cannot take are dropped. */
-function writeAll(fd: number, text: string) {
-  try {
-    writeSync(fd, text);
-  } catch {}
+/** Stops the relay a killed nearby left running, if any. */
+export async function stopLeftoverRelay(pidFile: string, fifo: string): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline === `cat\0${fifo}\0`) {
+    try {
+      process.kill(pid);
+    } catch {}
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
 import type { ProxyPaths } from './haproxy-config.ts';
+import { stopLeftoverRelay } from './haproxy-output.ts';
 
 /** Whether `pid` is a live process (not a zombie). */
 export function isAlive(pid: number): boolean {
@@ -54,11 +55,12 @@ async function isHaproxy(pid: number): Promise<boolean> {
   return cmdline.includes('haproxy') && !/\) Z /.test(stat);
 }
 
-/** `nearby host clean`: stops the data dir's HAProxy, if one runs. Returns its pid. */
+/** `nearby host clean`: stops the data dir's HAProxy, if one runs, and its log relay. Returns its pid. */
 export async function stopDataDirHaproxy(
-  paths: Pick<ProxyPaths, 'pidFile' | 'config'>,
+  paths: Pick<ProxyPaths, 'pidFile' | 'config' | 'accessLogFifo' | 'accessLogRelayPid'>,
 ): Promise<number | undefined> {
   const pid = await runningMaster(paths);
   if (pid !== undefined) await stopMaster(pid);
+  await stopLeftoverRelay(paths.accessLogRelayPid, paths.accessLogFifo);
   return pid;
 }

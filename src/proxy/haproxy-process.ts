@@ -159,7 +159,9 @@ export class HaproxyProcess {
     this.#output = await followOutput(paths.outputLog, (line) => this.#logLine(haproxyLog, line));
     this.#accessLog?.close();
     this.#accessLog =
-      accessLogFd === undefined ? undefined : await relayAccessLog(paths.accessLogFifo, accessLogFd);
+      accessLogFd === undefined
+        ? undefined
+        : await relayAccessLog(paths.accessLogFifo, accessLogFd, paths.accessLogRelayPid);
   }
 
   #logLine(haproxyLog: pino.Logger, line: string) {

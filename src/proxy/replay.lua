@@ -4,12 +4,10 @@
 -- The replayer's address comes from the environment (`setenv NEARBY_REPLAYER` in the config).
 local replayer = "http://" .. (os.getenv("NEARBY_REPLAYER") or "127.0.0.1:9")
 
-local function fail(txn, status, message)
-  local reply = txn:reply({
-    status = status,
-    headers = { ["content-type"] = { "text/plain; charset=utf-8" } },
-    body = message .. "\n",
-  })
+local function fail(txn, status, message, retry_after)
+  local headers = { ["content-type"] = { "text/plain; charset=utf-8" } }
+  if retry_after ~= nil then headers["retry-after"] = { retry_after } end
+  local reply = txn:reply({ status = status, headers = headers, body = message .. "\n" })
   txn:done(reply)
 end
 
@@ -47,7 +45,8 @@ core.register_action("nearby_replay", { "http-res" }, function(txn)
     timeout = 60000,
   })
   if response == nil or response.status == nil or response.status == 0 then
-    return fail(txn, 502, "502 Fly-Replay: nearby's replayer did not answer")
+    -- nearby is restarting (HAProxy outlives it) or overloaded: a moment later it will answer.
+    return fail(txn, 503, "503 Fly-Replay: nearby's replayer did not answer; try again shortly", "1")
   end
   local headers = {}
   for name, values in pairs(response.headers or {}) do
