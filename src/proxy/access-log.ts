@@ -2,9 +2,8 @@
  * One structured access-log line per request, formatted by HAProxy itself (DESIGN.md §4:
  * per-request work stays in HAProxy). In JSON it is shaped like nearby's own pino lines; in text
  * like its text lines. HAProxy writes the lines to a FIFO (it outlives nearby, haproxy-output.ts),
- * and nearby copies what it reads there to its own output in whole chunks: Node never parses or
- * formats a request's line, which cost a quarter of the proxy's throughput on a 2-core host
- * (docs/perf.md, "## Proxy").
+ * and a `cat` copies them to nearby's output: Node never reads, parses or formats a request's
+ * line, which cost a quarter of the proxy's throughput on a 2-core host (docs/perf.md, "Proxy").
  */
 
 export interface AccessLogTarget {
