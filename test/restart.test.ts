@@ -118,7 +118,9 @@ describe('restarts: HAProxy keeps serving while nearby is down, and is adopted',
       whileDown: async () => {
         t.diagnostic(`nearby down at +${Date.now() - started} ms`);
         const before = load.ok;
+        const asked = Date.now();
         wake = await get('sleepy');
+        t.diagnostic(`a wake while nearby is down answered ${wake.status} in ${Date.now() - asked} ms`);
         await delay(1500);
         okWhileDown = load.ok - before;
       },

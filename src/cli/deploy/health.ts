@@ -24,6 +24,19 @@ export interface HealthOptions {
   signal?: AbortSignal;
 }
 
+/** Why a machine without checks did not stay up, from its last exit (it may be restarting again). */
+function whyNotUp(view: MachineView): string {
+  const exit = view.nearby.exit;
+  if (exit === undefined) return `is ${view.state} right after starting`;
+  const how = exit.oom_killed
+    ? 'was killed for using more memory than it has'
+    : exit.signal
+      ? `was killed by ${exit.signal}`
+      : `exited with code ${exit.exit_code}`;
+  const restarts = view.nearby.restarts;
+  return restarts > 0 ? `${how} (restarted ${restarts} time${restarts === 1 ? '' : 's'})` : how;
+}
+
 /** Resolves once the machine's `instanceId` runs and passes its checks (`checks: false`: once it runs). */
 export async function waitHealthy(
   options: HealthOptions,
@@ -40,7 +53,7 @@ export async function waitHealthy(
     await delay(SETTLE_MS, undefined, { signal });
     const view = await machinesApi.get(api, app, machine.id);
     if (view.state !== 'started' || view.nearby.restarts > 0) {
-      throw await deployFailure(api, app, view, view.nearby.error ?? `is ${view.state} right after starting`);
+      throw await deployFailure(api, app, view, view.nearby.error ?? whyNotUp(view));
     }
     return;
   }
