@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { renderNatsServerConfig } from '../../src/store/nats/server-config.ts';
 import { freePort } from './registry.ts';
 
 interface TestContextLike {
@@ -37,7 +38,11 @@ export interface NatsCluster {
 }
 
 /** Starts the cluster; `t.after` (or `stop()`) kills it and removes its files. */
-export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<NatsCluster> {
+export async function startNatsCluster(
+  t?: TestContextLike,
+  size = 3,
+  options: { token?: string } = {},
+): Promise<NatsCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-nats-'));
   const nodes: Node[] = [];
   const routePorts: number[] = [];
@@ -51,16 +56,21 @@ export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<N
       config: join(dir, `${name}.conf`),
       process: undefined,
     };
-    const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(', ');
+    // The configuration `nearby nats config` prints for users.
     await writeFile(
       node.config,
-      [
-        `server_name: ${name}`,
-        `listen: 127.0.0.1:${node.clientPort}`,
-        `http: 127.0.0.1:${node.monitorPort}`,
-        `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 64MB, max_file_store: 1GB }`,
-        `cluster { name: nearby-test, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes}] }`,
-      ].join('\n'),
+      renderNatsServerConfig({
+        name,
+        listen: `127.0.0.1:${node.clientPort}`,
+        clusterListen: `127.0.0.1:${routePorts[i]}`,
+        routes: routePorts.map((port) => `127.0.0.1:${port}`),
+        storeDir: join(dir, name),
+        clusterName: 'nearby-test',
+        monitorListen: `127.0.0.1:${node.monitorPort}`,
+        token: options.token,
+        maxMemoryStore: '64MB',
+        maxFileStore: '1GB',
+      }),
     );
     nodes.push(node);
   }
@@ -108,7 +118,10 @@ export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<N
     throw error;
   }
   return {
-    urls: nodes.map((node) => `nats://127.0.0.1:${node.clientPort}`),
+    urls: nodes.map(
+      (node) =>
+        `nats://${options.token === undefined ? '' : `${options.token}@`}127.0.0.1:${node.clientPort}`,
+    ),
     kill,
     start,
     ready,
