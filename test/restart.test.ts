@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,16 +15,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { MachineView } from '../src/model/mod.ts';
 import { proxyPaths } from '../src/proxy/haproxy-config.ts';
 import { cliCommand, parseShowProc } from '../src/proxy/runtime-api.ts';
+import { type Answer, getApp } from './helpers/http.ts';
 import { helloImage } from './helpers/images.ts';
 import { steadyLoad } from './helpers/load.ts';
 import { eventually, type RunningNearby, repoRoot, startNearby } from './helpers/nearby.ts';
 import { type RunningRegistry, startRegistry } from './helpers/registry.ts';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
 
 describe('restarts: HAProxy keeps serving while nearby is down, and is adopted', {
   concurrency: false,
@@ -39,30 +33,7 @@ describe('restarts: HAProxy keeps serving while nearby is down, and is adopted',
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  const get = (app: string) =>
-    new Promise<Answer>((resolve, reject) => {
-      const request = http.get(
-        {
-          host: '127.0.0.1',
-          port: nearby.proxyPort,
-          path: '/',
-          headers: { host: `${app}.localhost` },
-          agent: false,
-        },
-        (response) => {
-          let body = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk) => {
-            body += chunk;
-          });
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
-          );
-        },
-      );
-      request.setTimeout(30_000, () => request.destroy(new Error(`no answer from ${app} within 30 s`)));
-      request.on('error', reject);
-    });
+  const get = (app: string) => getApp(nearby.proxyPort, app);
 
   const machines = async (app: string) =>
     (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;

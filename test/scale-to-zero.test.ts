@@ -6,20 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MachineView } from '../src/model/mod.ts';
+import { getApp } from './helpers/http.ts';
 import { helloImage } from './helpers/images.ts';
 import { eventually, type RunningNearby, startNearby } from './helpers/nearby.ts';
 import { type RunningRegistry, startRegistry } from './helpers/registry.ts';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
 
 describe('scale to zero: idle apps stop, the next request wakes them', { concurrency: false }, () => {
   let registry: RunningRegistry;
@@ -40,32 +34,7 @@ describe('scale to zero: idle apps stop, the next request wakes them', { concurr
   });
 
   /** A request through the edge proxy, as a user's client sends it (with a 30 s cap: never a hang). */
-  const get = (app: string, path = '/') =>
-    new Promise<Answer>((resolve, reject) => {
-      const request = http.get(
-        {
-          host: '127.0.0.1',
-          port: nearby.proxyPort,
-          path,
-          headers: { host: `${app}.localhost` },
-          agent: false,
-        },
-        (response) => {
-          let body = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk) => {
-            body += chunk;
-          });
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
-          );
-        },
-      );
-      request.setTimeout(30_000, () =>
-        request.destroy(new Error(`no answer from ${app}${path} within 30 s`)),
-      );
-      request.on('error', reject);
-    });
+  const get = (app: string, path = '/') => getApp(nearby.proxyPort, app, path);
 
   const machines = async (app: string) =>
     (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
