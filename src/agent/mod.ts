@@ -3,6 +3,7 @@
  * It talks to the rest of nearby only through the store.
  */
 import { join } from 'node:path';
+import type { HostRecord } from '../model/mod.ts';
 import { startVolumes } from '../volumes/mod.ts';
 import { serveConsoles } from './console-server.ts';
 import { runHeartbeat } from './heartbeat.ts';
@@ -12,6 +13,8 @@ import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 
 export interface AgentOptions extends ReconcilerOptions {
   signal: AbortSignal;
+  /** What `hosts/<name>` tells the others besides name, region and runtime. */
+  hostRecord?: Pick<HostRecord, 'address' | 'max_machines' | 'subnet4' | 'subnet6'>;
 }
 
 export interface RunningAgent {
@@ -37,6 +40,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       runtime: options.runtime.name,
       ...(options.runtime.kinds ? { runtimes: options.runtime.kinds } : {}),
       console_socket: consoleSocket,
+      ...options.hostRecord,
     },
     options.signal,
   );

@@ -31,7 +31,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 
-export { adminTokenFile, ensureAdminToken } from './auth.ts';
+export { adminTokenFile, claimAdminToken, ensureAdminToken } from './auth.ts';
 
 export interface ApiOptions {
   store: Store;

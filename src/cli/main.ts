@@ -11,6 +11,7 @@ import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
+import { agentPart, apiPart, nodePart, proxyPart } from './commands/parts.ts';
 import { releases } from './commands/releases.ts';
 import { scale } from './commands/scale.ts';
 import { secrets } from './commands/secrets.ts';
@@ -37,6 +38,10 @@ const commands: Command[] = [
   certs,
   config,
   server,
+  apiPart,
+  nodePart,
+  agentPart,
+  proxyPart,
   host,
 ];
 

@@ -31,6 +31,13 @@ export interface HostRecord {
   subnet6?: string;
 }
 
+/** A host subnet taken out of the cluster's pool (`subnets/<family>/<subnet>`): whose it is. */
+export interface SubnetClaim {
+  host: string;
+  subnet: string;
+  claimed_at: string;
+}
+
 /**
  * An edge proxy (`proxies/<host>`), written by that proxy: where other proxies reach it over the
  * backhaul, and the round-trip times it measured to the others (by host name), for region ranking.

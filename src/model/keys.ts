@@ -8,6 +8,9 @@ export const keys = {
   machineStatuses: (host?: string) => (host === undefined ? 'machine-status/' : `machine-status/${host}/`),
   host: (host: string) => `hosts/${host}`,
   hosts: () => 'hosts/',
+  /** A host subnet claimed out of the cluster's pool (`SubnetClaim`), by compare-and-set. */
+  subnet: (family: 'ipv4' | 'ipv6', subnet: string) => `subnets/${family}/${subnet.replace('/', '_')}`,
+  subnets: (family: 'ipv4' | 'ipv6') => `subnets/${family}/`,
   /** An edge proxy's record (`ProxyRecord`), written by that proxy. */
   proxy: (host: string) => `proxies/${host}`,
   proxies: () => 'proxies/',

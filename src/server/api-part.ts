@@ -1,0 +1,79 @@
+/**
+ * The control plane as a part: nearby's registry, the certificate manager and the API.
+ */
+import type { Logger } from 'pino';
+import { startApi } from '../api/mod.ts';
+import { startCertificates } from '../certs/mod.ts';
+import type { ImageStore } from '../oci/mod.ts';
+import { prepareRegistry } from '../registry/mod.ts';
+import type { Store } from '../store/mod.ts';
+import type { RegistryAccess } from './registry-access.ts';
+import type { ServerSettings } from './settings.ts';
+
+export interface RunningApiPart {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApiPart(options: {
+  settings: ServerSettings;
+  store: Store;
+  images: ImageStore;
+  registryAccess: RegistryAccess;
+  log: Logger;
+  signal: AbortSignal;
+}): Promise<RunningApiPart> {
+  const { settings, store, log, signal } = options;
+  const registry =
+    settings.registryListen === 'off'
+      ? undefined
+      : await prepareRegistry({
+          dataDir: settings.dataDir,
+          listen: settings.registryListen,
+          apiListen: settings.apiListen,
+          apiUrl: settings.apiUrl,
+          ...(settings.registryAddress ? { address: settings.registryAddress } : {}),
+          log: log.child({ part: 'registry' }),
+        });
+  // This process's pulls from its own registry use the internal credential.
+  if (registry)
+    registryAccessFor(options.registryAccess, registry.host, registry.tokenService.internalSecret);
+  const certificates = await startCertificates({
+    store,
+    dataDir: settings.dataDir,
+    appsDomain: settings.appsDomain,
+    acmeDirectory: settings.acmeDirectory,
+    acmeChallenge: settings.acmeChallenge,
+    acmeDnsListen: settings.acmeDnsListen || undefined,
+    hostName: settings.hostName,
+    log: log.child({ part: 'certs' }),
+    signal,
+  });
+  // Before the API: once the API answers /health, the registry answers too.
+  await registry?.start();
+  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
+  const api = await startApi({
+    store,
+    images: options.images,
+    defaultRegion: settings.region,
+    appsDomain: settings.appsDomain,
+    appUrlTemplate: `http://{app}.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`,
+    log: log.child({ part: 'api' }),
+    listen: settings.apiListen,
+    dataDir: settings.dataDir,
+    registry: registry?.tokenService,
+    signal,
+  });
+  return {
+    url: api.url,
+    async stop() {
+      await api.close();
+      await registry?.stop();
+      await certificates.done;
+    },
+  };
+}
+
+function registryAccessFor(access: RegistryAccess, host: string, internalSecret: string) {
+  access.use(host, { username: 'nearby', password: internalSecret });
+}
