@@ -36,8 +36,15 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-/** Starts the cluster; `t.after` (or `stop()`) kills it and removes its files. */
-export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<NatsCluster> {
+/**
+ * Starts the cluster; `t.after` (or `stop()`) kills it and removes its files. `host` is the
+ * address it listens on (loopback by default; a test bridge's address for hosts in namespaces).
+ */
+export async function startNatsCluster(
+  t?: TestContextLike,
+  size = 3,
+  host = '127.0.0.1',
+): Promise<NatsCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-nats-'));
   const nodes: Node[] = [];
   const routePorts: number[] = [];
@@ -51,15 +58,15 @@ export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<N
       config: join(dir, `${name}.conf`),
       process: undefined,
     };
-    const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(', ');
+    const routes = routePorts.map((port) => `nats-route://${host}:${port}`).join(', ');
     await writeFile(
       node.config,
       [
         `server_name: ${name}`,
-        `listen: 127.0.0.1:${node.clientPort}`,
+        `listen: ${host}:${node.clientPort}`,
         `http: 127.0.0.1:${node.monitorPort}`,
         `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 64MB, max_file_store: 1GB }`,
-        `cluster { name: nearby-test, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes}] }`,
+        `cluster { name: nearby-test, listen: ${host}:${routePorts[i]}, routes: [${routes}] }`,
       ].join('\n'),
     );
     nodes.push(node);
@@ -108,7 +115,7 @@ export async function startNatsCluster(t?: TestContextLike, size = 3): Promise<N
     throw error;
   }
   return {
-    urls: nodes.map((node) => `nats://127.0.0.1:${node.clientPort}`),
+    urls: nodes.map((node) => `nats://${host}:${node.clientPort}`),
     kill,
     start,
     ready,
