@@ -106,7 +106,7 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 
 /** Whether a token may see and act on an app. Others' apps are answered as not found. */
 export function canAccessApp(token: TokenRecord, app: Pick<AppRecord, 'name' | 'org_slug'>): boolean {
-  if (token.kind === 'admin') return true;
+  if (token.kind === 'admin' || token.kind === 'host') return true;
   if (token.kind === 'org') return app.org_slug === token.org_slug;
   return app.name === token.app;
 }

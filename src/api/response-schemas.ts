@@ -137,7 +137,7 @@ export const responseSchemas = {
     type: 'object',
     properties: {
       id: string,
-      kind: { enum: ['admin', 'org', 'deploy'] },
+      kind: { enum: ['admin', 'org', 'deploy', 'host'] },
       name: string,
       org_slug: string,
       app: string,

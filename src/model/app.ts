@@ -57,7 +57,8 @@ export interface ProxyRecord {
 export interface TokenRecord {
   id: string;
   sha256: string;
-  kind: 'admin' | 'org' | 'deploy';
+  /** `host`: what a host's agent and proxy need (pull any image, start and stop machines), nothing more. */
+  kind: 'admin' | 'org' | 'deploy' | 'host';
   org_slug?: string;
   app?: string;
   name: string;

@@ -122,8 +122,16 @@ async function build(
   cleanups.push(() => apiProcess.stop());
   await apiProcess.start(async () => (await fetch(`${apiUrl}/health`).catch(() => undefined))?.ok === true);
   const token = (await readFile(join(apiDir, 'admin-token'), 'utf8')).trim();
+  // Hosts get a host token, as an operator gives them (`nearby tokens create host`), not the admin's.
+  const made = await fetch(`${apiUrl}/v1/tokens/host`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'test hosts' }),
+  });
+  if (made.status !== 201)
+    throw new Error(`POST /v1/tokens/host answered ${made.status}: ${await made.text()}`);
   const tokenFile = join(dir, 'host-token');
-  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  await writeFile(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
 
   const hosts: ClusterHost[] = [];
   for (const [index, { region }] of options.hosts.entries()) {
