@@ -163,6 +163,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['POST /v1/apps/{app}/secrets', { body: { values: { OTHER: 'x' } } }],
     ['POST /v1/apps/{app}/secrets/{name}', { body: { value: 'hello' } }],
     ['GET /v1/apps/{app}/secrets', {}],
+    ['GET /v1/apps/{app}/secret-values', {}],
     [
       'POST /v1/apps/{app}/releases',
       {

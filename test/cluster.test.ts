@@ -1,7 +1,8 @@
 /**
  * nearby as a cluster, end to end: NATS (three nodes), one `nearby api`, two hosts in two regions
  * (fra, syd), each `nearby node` in its own network namespace. Hosts register and heartbeat, get
- * subnets of their own, pull the app's image from nearby's registry, answer through their own
+ * subnets of their own, pull the app's image from nearby's registry and its secrets from the API
+ * (host token), answer through their own
  * proxy, wake a stopped machine through the API, and a host killed with -9 is reported down.
  */
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { eventually } from './helpers/nearby.ts';
 
 const run = promisify(execFile);
 
-async function get(proxyUrl: string, app: string) {
+async function get(proxyUrl: string, app: string, path = '/') {
   const { stdout } = await run('curl', [
     '-s',
     '--max-time',
@@ -27,7 +28,7 @@ async function get(proxyUrl: string, app: string) {
     '\n%{http_code}',
     '-H',
     `Host: ${app}.localhost`,
-    `${proxyUrl}/`,
+    `${proxyUrl}${path}`,
   ]);
   const lines = stdout.trimEnd().split('\n');
   return { status: Number(lines.pop()), body: lines.join('\n').trim() };
@@ -94,7 +95,12 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
     );
   });
 
-  test("machines in both regions pull from nearby's registry and each host's proxy answers for its own", async () => {
+  test("machines in both regions pull from nearby's registry, get their secrets, and each host's proxy answers for its own", async () => {
+    // Hosts hold no secrets key: their agents ask the API for the values with their host token.
+    const secret = await cluster.api('POST', '/v1/apps/hello/secrets', {
+      values: { GREETING: 'sealed-by-the-api' },
+    });
+    assert.equal(secret.status, 200, JSON.stringify(secret.body));
     for (const host of cluster.hosts) {
       const created = await cluster.api<MachineView>('POST', '/v1/apps/hello/machines', {
         region: host.region,
@@ -124,6 +130,15 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
         `${host.name}'s proxy answered by its machine`,
       );
       assert.equal(answer.status, 200);
+      const env = await eventually(
+        async () => {
+          const reply = await get(host.proxyUrl, 'hello', '/env');
+          return reply.body.includes(`FLY_MACHINE_ID=${id}`) ? reply.body : undefined;
+        },
+        30_000,
+        `${host.name}'s machine's environment`,
+      );
+      assert.match(env, /^GREETING=sealed-by-the-api$/m);
     }
   });
 

@@ -13,9 +13,10 @@ import { DEFAULT_LIMITS, parseLimit, RateLimiter } from './rate-limit.ts';
 
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-/** All a host token may call: where the registry is, and what its proxy does to scale to zero. */
+/** All a host token may call: where the registry is, secrets for its machines, and scale to zero. */
 const HOST_ROUTES = new Set([
   'GET /v1/registry',
+  'GET /v1/apps/:app/secret-values',
   'POST /v1/apps/:app/machines/:id/start',
   'POST /v1/apps/:app/machines/:id/stop',
   'POST /v1/apps/:app/machines/:id/suspend',
@@ -28,7 +29,9 @@ export function createGuard(store: Store, env: NodeJS.ProcessEnv = process.env):
   return async (request, reply) => {
     const params = (request.params ?? {}) as { app?: string; id?: string };
     if (request.token.kind === 'host' && !HOST_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) {
-      throw apiErrors.forbidden('a host token may only pull images and start, stop or suspend machines');
+      throw apiErrors.forbidden(
+        'a host token may only pull images, read secrets for machines, and start, stop or suspend machines',
+      );
     }
     // Limits protect the platform from tenants: neither the operator nor the hosts acting for every tenant.
     const rateLimited = request.token.kind !== 'admin' && request.token.kind !== 'host';

@@ -1,4 +1,4 @@
-/** Host tokens: the admin makes them; they start, stop and suspend machines of any app, and nothing else. */
+/** Host tokens: the admin makes them; they read secrets for machines and start, stop and suspend them, and nothing else. */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,12 @@ test('a host token reaches the scale-to-zero actions of any app and is refused e
     const reply = await host('POST', `/v1/apps/shop/machines/0123456789abcd/${action}?reason=request`);
     assert.equal(reply.statusCode, 404, `${action}: ${reply.body}`);
   }
+  const sealed = await as(admin)('POST', '/v1/apps/shop/secrets', { values: { DB_URL: 'postgres://x' } });
+  assert.equal(sealed.statusCode, 200, sealed.body);
+  const opened = await host('GET', '/v1/apps/shop/secret-values');
+  assert.equal(opened.statusCode, 200, opened.body);
+  assert.deepEqual(opened.json(), { values: { DB_URL: 'postgres://x' } });
+
   for (const [method, url] of [
     ['GET', '/v1/apps'],
     ['GET', '/v1/apps/shop/machines'],
@@ -62,4 +68,6 @@ test('a host token reaches the scale-to-zero actions of any app and is refused e
   const org = await as(admin)('POST', '/v1/tokens', { org_slug: 'acme' });
   const byOrg = await as(org.json().token)('POST', '/v1/tokens/host');
   assert.equal(byOrg.statusCode, 403, 'only the admin makes host tokens');
+  const peek = await as(org.json().token)('GET', '/v1/apps/shop/secret-values');
+  assert.equal(peek.statusCode, 403, 'tenants never read secret values back');
 });

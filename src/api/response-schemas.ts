@@ -133,6 +133,7 @@ export const responseSchemas = {
     type: 'object',
     properties: { secrets: { type: 'array', items: { $ref: '#/components/schemas/Secret' } } },
   },
+  SecretValues: { type: 'object', properties: { values: { type: 'object', additionalProperties: string } } },
   Token: {
     type: 'object',
     properties: {

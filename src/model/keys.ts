@@ -30,6 +30,8 @@ export const keys = {
   acmeAccount: (directoryHash: string) => `acme-accounts/${directoryHash}`,
   /** The local CA's certificate (`LocalCaRecord`), for `nearby certs ca`; its key stays on disk. */
   localCa: () => 'local-ca',
+  /** Which secrets key seals the store's secrets (`SecretKeyRecord`): a fingerprint, never the key. */
+  secretsKey: () => 'secrets-key',
   secret: (app: string, name: string) => `secrets/${app}/${name}`,
   secrets: (app: string) => `secrets/${app}/`,
   /** One-off work for an agent (exec, signal, ps) and its answer. */

@@ -23,6 +23,8 @@ export async function startAgentPart(options: {
   settings: ServerSettings;
   store: Store;
   images: ImageStore;
+  /** Where secret values come from when the API (and its key) is not in this process. */
+  secrets?: (app: string) => Promise<Record<string, string>>;
   log: Logger;
   signal: AbortSignal;
 }): Promise<RunningAgentPart> {
@@ -64,6 +66,7 @@ export async function startAgentPart(options: {
     region: settings.region,
     dataDir: settings.dataDir,
     images: options.images,
+    ...(options.secrets ? { secrets: options.secrets } : {}),
     runtime,
     network,
     hostRecord: {

@@ -14,6 +14,7 @@ import { type RunningApiPart, startApiPart } from './api-part.ts';
 import { createLogger } from './log.ts';
 import { startProxyPart } from './proxy-part.ts';
 import { RegistryAccess } from './registry-access.ts';
+import { remoteSecrets } from './remote-secrets.ts';
 import { type PartName, type ServerSettings, settingsFile } from './settings.ts';
 import { adminToken, partToken } from './tokens.ts';
 
@@ -45,7 +46,18 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
 
   const started: { agent?: RunningAgentPart; proxy?: { stop(): Promise<void> }; api?: RunningApiPart } = {};
   try {
-    if (has('agent')) started.agent = await startAgentPart({ settings, store, images, log, signal });
+    if (has('agent')) {
+      // Without the API beside it, the agent asks the API for secret values (the key stays there).
+      const secrets = has('api') ? undefined : remoteSecrets(settings.apiUrl, token);
+      started.agent = await startAgentPart({
+        settings,
+        store,
+        images,
+        ...(secrets ? { secrets } : {}),
+        log,
+        signal,
+      });
+    }
     if (has('proxy')) started.proxy = await startProxyPart({ settings, store, token, log, signal });
     if (has('api'))
       started.api = await startApiPart({ settings, store, images, registryAccess, log, signal });
