@@ -43,6 +43,10 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
   // An agent without the API beside it asks the API where the registry is, with its token.
   if (has('agent') && !has('api') && token)
     void registryAccess.discover(settings.apiUrl, token, log.child({ part: 'images' }), signal);
+  if (has('agent') && !has('api') && !token)
+    log.warn(
+      "this agent has no API token (--token-file or NEARBY_API_TOKEN): it cannot pull from nearby's registry or read apps' secrets",
+    );
 
   const started: { agent?: RunningAgentPart; proxy?: { stop(): Promise<void> }; api?: RunningApiPart } = {};
   try {
