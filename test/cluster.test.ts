@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { HostRecord, MachineView } from '../src/model/mod.ts';
@@ -171,6 +172,38 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
     const { body } = await cluster.api<MachineView>('GET', `/v1/apps/sleepy/machines/${id}`);
     const reasons = body.events.map((event) => `${event.type}:${event.request?.reason ?? ''}`);
     assert.ok(reasons.includes('start:request'), `started for a request: ${reasons.join(', ')}`);
+  });
+
+  test("a console reaches a machine on another host by the API's grant; without one the agent refuses", async () => {
+    const syd = cluster.hosts[1];
+    const id = machineIn.syd;
+    const run = await cluster.cli([
+      'ssh',
+      'console',
+      '-a',
+      'hello',
+      '--machine',
+      id,
+      '-C',
+      "sh -c 'echo console-in-$FLY_REGION'",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /console-in-syd/);
+
+    // Anyone else reaching the agent's console port gets nothing without a grant.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(4281, syd.address);
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(
+        `${JSON.stringify({ machine: id, command: ['/bin/sh'], tty: false, grant: 'guessed' })}\n`,
+      );
+    });
+    assert.match(answer, /"code":"CONSOLE_NOT_GRANTED"/);
   });
 
   test("kill -9 of a host's nearby node makes its machines unreachable within seconds; back, they are ok", async (t) => {

@@ -20,6 +20,9 @@ export interface HostRecord {
   started_at: string;
   /** Where the agent serves consoles (`nearby ssh console`): a unix socket on this host. */
   console_socket?: string;
+  /** `address:port` of the agent's console listener for APIs on other hosts (sessions granted
+   *  through the store, `ConsoleGrant`); preferred over `console_socket` when present. */
+  console_address?: string;
   /** nearby's version on this host (package.json). */
   version?: string;
   /** The address other hosts reach this host at (its backhaul address; the agent's `--address`). */

@@ -34,6 +34,8 @@ export const keys = {
   secretsKey: () => 'secrets-key',
   secret: (app: string, name: string) => `secrets/${app}/${name}`,
   secrets: (app: string) => `secrets/${app}/`,
+  /** A one-time leave for a console session on a host's TCP listener (`ConsoleGrant`). */
+  consoleGrant: (host: string, digest: string) => `console-grants/${host}/${digest}`,
   /** One-off work for an agent (exec, signal, ps) and its answer. */
   machineRequest: (host: string, requestId: string) => `machine-requests/${host}/${requestId}`,
   machineRequests: (host: string) => `machine-requests/${host}/`,

@@ -69,6 +69,7 @@ export async function startAgentPart(options: {
     ...(options.secrets ? { secrets: options.secrets } : {}),
     runtime,
     network,
+    ...(settings.consoleListen ? { consoleListen: settings.consoleListen } : {}),
     hostRecord: {
       address: settings.address,
       ...(settings.maxMachines ? { max_machines: settings.maxMachines } : {}),

@@ -58,6 +58,8 @@ export interface AgentSettings extends CommonSettings {
   maxMachines?: number;
   /** A file holding the API token the agent pulls from nearby's registry with. */
   tokenFile?: string;
+  /** Consoles for APIs on other hosts (`host:port`), or '' for none (one host: the unix socket does). */
+  consoleListen: string;
 }
 
 export interface ProxySettings extends CommonSettings {
@@ -182,6 +184,13 @@ export const partFlags: Record<PartName, Flag[]> = {
       'fdaa:0:100::/48',
     ),
     f(
+      'console-listen',
+      'CONSOLE_LISTEN',
+      'ADDR',
+      'consoles for APIs on other hosts, or off',
+      '<address>:4281 for agent and node, else off',
+    ),
+    f(
       'insecure-registry',
       'INSECURE_REGISTRIES',
       'HOST',
@@ -273,6 +282,14 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
     machinePool6: pick('machine-pool6', 'fdaa:0:100::/48'),
     insecureRegistries: (insecure ?? []).filter(Boolean),
     address: pick('address', '127.0.0.1'),
+    consoleListen: listenOrOff(
+      'console-listen',
+      // With the API in the same process, the unix socket does (and parallel servers share no port).
+      pick(
+        'console-listen',
+        nats && !parts.includes('api') ? hostPort(pick('address', '127.0.0.1'), 4281) : '',
+      ),
+    ),
     ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
     ...optional('tokenFile', get('token-file')),
     proxyListen,
@@ -283,6 +300,9 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
     wakeTimeoutMs: duration('wake-timeout', pick('wake-timeout', '10s')),
   };
 }
+
+const hostPort = (host: string, port: number) =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 
 const optional = <K extends string>(key: K, value: string | undefined) =>
   (value === undefined ? {} : { [key]: value }) as Partial<Record<K, string>>;
