@@ -31,8 +31,10 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
   await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
   const store = await openStore(settings.nats ? { nats: settings.nats } : { dataDir: settings.dataDir });
-  const token =
-    (await partToken(settings)) ?? (has('api') ? await adminToken(store, settings, log) : undefined);
+  // The first API on a store makes the admin token; with the API in this process its token is at
+  // hand, else the operator gave this host one (--token-file, NEARBY_API_TOKEN).
+  const admin = has('api') ? await adminToken(store, settings, log) : undefined;
+  const token = admin ?? (await partToken(settings));
   const registryAccess = new RegistryAccess(settings.insecureRegistries);
   const images = new ImageStore({
     dir: join(settings.dataDir, 'images'),
