@@ -50,7 +50,12 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
   before(async () => {
     cluster = await startCluster(
       { after: (fn) => cleanups.push(fn) },
-      { hosts: [{ region: 'fra' }, { region: 'syd' }] },
+      {
+        hosts: [
+          { region: 'fra', args: ['--memory', '2048', '--cpus', '2', '--max-machines', '20'] },
+          { region: 'syd' },
+        ],
+      },
     );
     store = await openStore({ nats: cluster.nats.urls });
     cleanups.push(() => store.close());
@@ -84,6 +89,11 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
       assert.match(record.subnet6 ?? '', /^fdaa:0:100:[0-9a-f]*:*\/64$/);
     }
     const [fra, syd] = cluster.hosts.map((host) => byName.get(host.name) as HostRecord);
+    assert.deepEqual([fra.memory_mb, fra.cpus, fra.max_machines], [2048, 2, 20], 'capacity as given');
+    assert.ok(
+      syd.memory_mb > 0 && syd.cpus > 0 && syd.max_machines === undefined,
+      "the whole host's, no cap",
+    );
     assert.notEqual(fra.subnet4, syd.subnet4);
     assert.notEqual(fra.subnet6, syd.subnet6);
     await eventually(

@@ -7,19 +7,21 @@ import { HEARTBEAT_MS, type HostRecord, keys } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { nearbyVersion } from '../version.ts';
 
+/** What the agent says of its host; memory and CPUs default to the whole machine. */
 export type HostDescription = Omit<
   HostRecord,
   'memory_mb' | 'cpus' | 'heartbeat_at' | 'started_at' | 'version'
->;
+> &
+  Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
 
 export async function runHeartbeat(store: Store, host: HostDescription, signal: AbortSignal): Promise<void> {
   const startedAt = new Date().toISOString();
   const beat = () => {
     const record: HostRecord = {
-      ...host,
-      version: nearbyVersion,
       memory_mb: Math.floor(totalmem() / 1024 / 1024),
       cpus: cpus().length,
+      ...host,
+      version: nearbyVersion,
       heartbeat_at: new Date().toISOString(),
       started_at: startedAt,
     };

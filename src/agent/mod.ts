@@ -14,7 +14,8 @@ import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 export interface AgentOptions extends ReconcilerOptions {
   signal: AbortSignal;
   /** What `hosts/<name>` tells the others besides name, region and runtime. */
-  hostRecord?: Pick<HostRecord, 'address' | 'max_machines' | 'subnet4' | 'subnet6'>;
+  hostRecord?: Pick<HostRecord, 'address' | 'max_machines' | 'subnet4' | 'subnet6'> &
+    Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
   /** `host:port` of the console listener for APIs on other hosts (a cluster host); none: unix socket only. */
   consoleListen?: string;
 }

@@ -73,6 +73,8 @@ export async function startAgentPart(options: {
     hostRecord: {
       address: settings.address,
       ...(settings.maxMachines ? { max_machines: settings.maxMachines } : {}),
+      ...(settings.memoryMb ? { memory_mb: settings.memoryMb } : {}),
+      ...(settings.cpus ? { cpus: settings.cpus } : {}),
       subnet4: subnets.ipv4Cidr,
       subnet6: subnets.ipv6Cidr,
     },

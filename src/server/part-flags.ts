@@ -78,6 +78,8 @@ export const partFlags: Record<PartName, Flag[]> = {
     ...common,
     f('address', 'ADDRESS', 'IP', 'the address other hosts reach this host at', '127.0.0.1'),
     f('max-machines', 'MAX_MACHINES', 'N', 'at most N machines on this host', 'no limit'),
+    f('memory', 'MEMORY', 'MB', "memory offered to machines (the scheduler's capacity)", 'all of it'),
+    f('cpus', 'CPUS', 'N', "CPUs offered to machines (the scheduler's capacity)", 'all of them'),
     f('runtime', 'RUNTIME', 'NAME', 'crun, runc, or microvm (QEMU microVMs)', 'auto: crun, else runc'),
     f('bridge', 'BRIDGE', 'NAME', 'host bridge for machines', 'nearby0'),
     f(

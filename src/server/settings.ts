@@ -57,6 +57,9 @@ export interface AgentSettings extends CommonSettings {
   /** The address other hosts reach this host at. */
   address: string;
   maxMachines?: number;
+  /** Capacity offered to machines; absent: the whole host. */
+  memoryMb?: number;
+  cpus?: number;
   /** A file holding the API token the agent pulls from nearby's registry with. */
   tokenFile?: string;
   /** Consoles for APIs on other hosts (`host:port`), or '' for none (one host: the unix socket does). */
@@ -99,6 +102,8 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
   // One store for many hosts: subnets come from the store's allocator unless given.
   const cidr = (name: string, single: string) => get(name) ?? (nats ? undefined : single);
   const maxMachines = get('max-machines');
+  const memoryMb = get('memory');
+  const cpus = get('cpus');
   return {
     dataDir,
     ...(nats ? { nats } : {}),
@@ -132,6 +137,8 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
       ),
     ),
     ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
+    ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
+    ...(cpus === undefined ? {} : { cpus: count('cpus', cpus) }),
     ...optional('tokenFile', get('token-file')),
     proxyListen,
     proxyTlsListen,

@@ -50,6 +50,11 @@ export interface RunningCluster {
   apiOutput(): string;
 }
 
+export interface ClusterOptions {
+  /** One host per entry: its region and more `nearby node` flags (`--memory 1024`…). */
+  hosts: { region: string; args?: string[] }[];
+}
+
 /** A `/24` on a test bridge no other test uses. */
 function freeNetwork(): number {
   for (;;) {
@@ -62,10 +67,7 @@ async function ip(...args: string[]) {
   await run('ip', args);
 }
 
-export async function startCluster(
-  t: TestContextLike,
-  options: { hosts: { region: string }[]; nodeArgs?: string[] },
-): Promise<RunningCluster> {
+export async function startCluster(t: TestContextLike, options: ClusterOptions): Promise<RunningCluster> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step().catch(() => {});
@@ -79,10 +81,7 @@ export async function startCluster(
   }
 }
 
-async function build(
-  options: { hosts: { region: string }[]; nodeArgs?: string[] },
-  cleanups: (() => Promise<unknown>)[],
-): Promise<RunningCluster> {
+async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)[]): Promise<RunningCluster> {
   const net = freeNetwork();
   const bridge = `nbc${net}`;
   const gateway = `10.253.${net}.1`;
@@ -134,7 +133,7 @@ async function build(
   await writeFile(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
 
   const hosts: ClusterHost[] = [];
-  for (const [index, { region }] of options.hosts.entries()) {
+  for (const [index, { region, args = [] }] of options.hosts.entries()) {
     const name = `h${index + 1}-${region}`;
     const netns = `${bridge}-h${index + 1}`;
     const address = `10.253.${net}.${10 + index}`;
@@ -169,7 +168,7 @@ async function build(
           '--proxy-tls-listen',
           '0.0.0.0:8443',
         ],
-        ...['--metrics-listen', '127.0.0.1:9480', '--log-format', 'json', ...(options.nodeArgs ?? [])],
+        ...['--metrics-listen', '127.0.0.1:9480', '--log-format', 'json', ...args],
       ],
       dir,
     );
