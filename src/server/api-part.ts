@@ -35,6 +35,19 @@ export async function startApiPart(options: {
           ...(settings.registryAddress ? { address: settings.registryAddress } : {}),
           log: log.child({ part: 'registry' }),
         });
+  // Addresses only this host reaches, in a store other hosts share: say so before a pull fails.
+  const loopback = (address: string) =>
+    /^(127\.|\[::1\]|localhost)/.test(address.replace(/^https?:\/\//, ''));
+  if (settings.nats && registry && loopback(registry.host))
+    log.warn(
+      { registry: registry.host },
+      `other hosts cannot pull from nearby's registry at ${registry.host}: give --registry-address HOST:PORT (and --registry-listen) they reach`,
+    );
+  if (settings.nats && loopback(settings.apiUrl))
+    log.warn(
+      { api: settings.apiUrl },
+      `other hosts cannot reach this API at ${settings.apiUrl} (the registry's token service is there): give --api-url`,
+    );
   // This process's pulls from its own registry use the internal credential.
   if (registry)
     registryAccessFor(options.registryAccess, registry.host, registry.tokenService.internalSecret);
