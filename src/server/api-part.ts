@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { startApi } from '../api/mod.ts';
 import { startCertificates } from '../certs/mod.ts';
 import type { ImageStore } from '../oci/mod.ts';
-import { prepareRegistry } from '../registry/mod.ts';
+import { type NearbyRegistry, prepareRegistry } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { RegistryAccess } from './registry-access.ts';
 import type { ServerSettings } from './settings.ts';
@@ -15,15 +15,19 @@ export interface RunningApiPart {
   stop(): Promise<void>;
 }
 
-export async function startApiPart(options: {
+/**
+ * Prepares the registry (its credential is in `registryAccess` at once: an agent in the same
+ * process may pull from it as soon as it starts); `start()` runs the rest.
+ */
+export async function prepareApiPart(options: {
   settings: ServerSettings;
   store: Store;
   images: ImageStore;
   registryAccess: RegistryAccess;
   log: Logger;
   signal: AbortSignal;
-}): Promise<RunningApiPart> {
-  const { settings, store, log, signal } = options;
+}): Promise<{ start(): Promise<RunningApiPart> }> {
+  const { settings, log } = options;
   const registry =
     settings.registryListen === 'off'
       ? undefined
@@ -50,7 +54,18 @@ export async function startApiPart(options: {
     );
   // This process's pulls from its own registry use the internal credential.
   if (registry)
-    registryAccessFor(options.registryAccess, registry.host, registry.tokenService.internalSecret);
+    options.registryAccess.use(registry.host, {
+      username: 'nearby',
+      password: registry.tokenService.internalSecret,
+    });
+  return { start: () => startPrepared(options, registry) };
+}
+
+async function startPrepared(
+  options: Parameters<typeof prepareApiPart>[0],
+  registry: NearbyRegistry | undefined,
+): Promise<RunningApiPart> {
+  const { settings, store, log, signal } = options;
   const certificates = await startCertificates({
     store,
     dataDir: settings.dataDir,
@@ -85,8 +100,4 @@ export async function startApiPart(options: {
       await certificates.done;
     },
   };
-}
-
-function registryAccessFor(access: RegistryAccess, host: string, internalSecret: string) {
-  access.use(host, { username: 'nearby', password: internalSecret });
 }

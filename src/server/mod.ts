@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ImageStore } from '../oci/mod.ts';
 import { openStore, type Store } from '../store/mod.ts';
 import { type RunningAgentPart, startAgentPart } from './agent-part.ts';
-import { type RunningApiPart, startApiPart } from './api-part.ts';
+import { prepareApiPart, type RunningApiPart } from './api-part.ts';
 import { createLogger } from './log.ts';
 import { startProxyPart } from './proxy-part.ts';
 import { RegistryAccess } from './registry-access.ts';
@@ -50,6 +50,10 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
       "this agent has no API token (--token-file or NEARBY_API_TOKEN): it cannot pull from nearby's registry or read apps' secrets",
     );
 
+  // The registry first: an agent in this process may pull from it as soon as it starts.
+  const api = has('api')
+    ? await prepareApiPart({ settings, store, images, registryAccess, log, signal })
+    : undefined;
   const started: { agent?: RunningAgentPart; proxy?: { stop(): Promise<void> }; api?: RunningApiPart } = {};
   try {
     if (has('agent')) {
@@ -65,8 +69,7 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
       });
     }
     if (has('proxy')) started.proxy = await startProxyPart({ settings, store, token, log, signal });
-    if (has('api'))
-      started.api = await startApiPart({ settings, store, images, registryAccess, log, signal });
+    if (api) started.api = await api.start();
   } catch (error) {
     // The agent stops following the store only once `signal` aborts: not waited for here.
     await stopAll({ ...started, agent: undefined }, store);
