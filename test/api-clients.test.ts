@@ -154,6 +154,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['GET /v1/certificates/ca', {}],
     ['GET /v1/images', {}],
     ['POST /v1/tokens', { body: { name: 'walk' }, keep: (b) => (values.token = String(b.id)) }],
+    ['POST /v1/tokens/host', {}],
     ['GET /v1/tokens', {}],
     ['POST /v1/apps', { body: { app_name: values.app, org_slug: 'personal' } }],
     ['GET /v1/apps', {}],
@@ -162,6 +163,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['POST /v1/apps/{app}/secrets', { body: { values: { OTHER: 'x' } } }],
     ['POST /v1/apps/{app}/secrets/{name}', { body: { value: 'hello' } }],
     ['GET /v1/apps/{app}/secrets', {}],
+    ['GET /v1/apps/{app}/secret-values', {}],
     [
       'POST /v1/apps/{app}/releases',
       {

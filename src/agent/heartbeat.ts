@@ -1,21 +1,27 @@
-/** Publishes this host (`hosts/<name>`) and refreshes its heartbeat so the scheduler can use it. */
+/**
+ * Publishes this host (`hosts/<name>`) and refreshes its heartbeat every HEARTBEAT_MS: a host
+ * whose heartbeat is older than HOST_DOWN_MS is down (model/host-liveness.ts).
+ */
 import { cpus, totalmem } from 'node:os';
-import { type HostRecord, keys } from '../model/mod.ts';
+import { HEARTBEAT_MS, type HostRecord, keys } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { nearbyVersion } from '../version.ts';
 
-export const HEARTBEAT_MS = 10_000;
+/** What the agent says of its host; memory and CPUs default to the whole machine. */
+export type HostDescription = Omit<
+  HostRecord,
+  'memory_mb' | 'cpus' | 'heartbeat_at' | 'started_at' | 'version'
+> &
+  Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
 
-export async function runHeartbeat(
-  store: Store,
-  host: Pick<HostRecord, 'name' | 'region' | 'runtime' | 'runtimes' | 'console_socket'>,
-  signal: AbortSignal,
-): Promise<void> {
+export async function runHeartbeat(store: Store, host: HostDescription, signal: AbortSignal): Promise<void> {
   const startedAt = new Date().toISOString();
   const beat = () => {
     const record: HostRecord = {
-      ...host,
       memory_mb: Math.floor(totalmem() / 1024 / 1024),
       cpus: cpus().length,
+      ...host,
+      version: nearbyVersion,
       heartbeat_at: new Date().toISOString(),
       started_at: startedAt,
     };

@@ -3,8 +3,9 @@
  * It talks to the rest of nearby only through the store.
  */
 import { join } from 'node:path';
+import type { HostRecord } from '../model/mod.ts';
 import { startVolumes } from '../volumes/mod.ts';
-import { serveConsoles } from './console-server.ts';
+import { serveConsoles, serveRemoteConsoles } from './console-server.ts';
 import { runHeartbeat } from './heartbeat.ts';
 import { serveMachineRequests } from './machine-requests.ts';
 import { hostMembers } from './network-members.ts';
@@ -12,6 +13,11 @@ import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 
 export interface AgentOptions extends ReconcilerOptions {
   signal: AbortSignal;
+  /** What `hosts/<name>` tells the others besides name, region and runtime. */
+  hostRecord?: Pick<HostRecord, 'address' | 'max_machines' | 'subnet4' | 'subnet6'> &
+    Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
+  /** `host:port` of the console listener for APIs on other hosts (a cluster host); none: unix socket only. */
+  consoleListen?: string;
 }
 
 export interface RunningAgent {
@@ -29,6 +35,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   await options.network.isolate(await hostMembers(options.store, options.host));
   const consoleSocket = join(options.dataDir, 'agent-console.sock');
   await serveConsoles(consoleSocket, options.runtime, log, options.signal);
+  const consoleAddress = options.consoleListen
+    ? await consoleListener(options, options.consoleListen)
+    : undefined;
   await runHeartbeat(
     options.store,
     {
@@ -37,6 +46,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       runtime: options.runtime.name,
       ...(options.runtime.kinds ? { runtimes: options.runtime.kinds } : {}),
       console_socket: consoleSocket,
+      ...(consoleAddress ? { console_address: consoleAddress } : {}),
+      ...options.hostRecord,
     },
     options.signal,
   );
@@ -53,4 +64,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     volumes.done,
   ]).then(() => {});
   return { reconciler, done };
+}
+
+/** Listens for consoles asked by APIs on other hosts; returns the `address:port` they reach. */
+async function consoleListener(options: AgentOptions, listen: string): Promise<string> {
+  const port = await serveRemoteConsoles(
+    { listen, store: options.store, host: options.host },
+    options.runtime,
+    options.log,
+    options.signal,
+  );
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const reachable =
+    host === '' || host === '0.0.0.0' || host === '::' ? (options.hostRecord?.address ?? '127.0.0.1') : host;
+  return reachable.includes(':') ? `[${reachable}]:${port}` : `${reachable}:${port}`;
 }

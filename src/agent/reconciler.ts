@@ -43,6 +43,8 @@ export interface ReconcilerOptions {
   log: Logger;
   /** Mounts the machines' volumes; without it a machine with `mounts` fails to start. */
   volumes?: VolumeMounter;
+  /** An app's secret values, when this host does not hold the secrets key (a cluster host asks the API). */
+  secrets?: (app: string) => Promise<Record<string, string>>;
 }
 
 const EXIT_POLL_MS = 250;
@@ -495,6 +497,7 @@ export class Reconciler {
   async #secrets(app: string): Promise<Record<string, string>> {
     const sealed = await this.#o.store.list<SecretRecord>(keys.secrets(app));
     if (sealed.length === 0) return {};
+    if (this.#o.secrets) return this.#o.secrets(app);
     this.#secretBox ??= new SecretBox(loadSecretKey(this.#o.dataDir));
     const box = this.#secretBox;
     return Object.fromEntries(

@@ -5,8 +5,9 @@
  * revoked token stops working at once.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { isNearbyError } from '../errors.ts';
 import { type AppRecord, keys, type TokenRecord } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
@@ -49,6 +50,45 @@ export async function issueToken(
   return { record, secret };
 }
 
+/**
+ * The admin token of a shared store (a cluster), made by the first API that finds none: its
+ * secret goes to `file` (mode 0600) and is returned with `created`; only its digest is stored.
+ * An API that finds one already made leaves it (another API's operator holds it) and returns the
+ * secret only if `file` holds it. Never overwrites the store's admin token.
+ */
+export async function claimAdminToken(
+  store: Store,
+  file: string,
+): Promise<{ secret?: string; created: boolean }> {
+  const existing = (await readFile(file, 'utf8').catch(() => ''))?.trim() || undefined;
+  const current = await store.get<TokenRecord>(keys.token('admin'));
+  if (current)
+    return {
+      ...(current.value.sha256 === sha256(existing ?? '') ? { secret: existing } : {}),
+      created: false,
+    };
+  const secret = existing ?? `nb_${randomBytes(24).toString('base64url')}`;
+  const record: TokenRecord = {
+    id: 'admin',
+    sha256: sha256(secret),
+    kind: 'admin',
+    name: 'admin',
+    created_at: new Date().toISOString(),
+  };
+  try {
+    await store.put(keys.token('admin'), record, { expectRevision: 0 });
+  } catch (error) {
+    // Another API made it first: that one's operator holds the token.
+    if (isNearbyError(error, 'STORE_CONFLICT')) return { created: false };
+    throw error;
+  }
+  if (!existing) {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  }
+  return { secret, created: true };
+}
+
 /** Finds the token record for an `Authorization` header (`Bearer x` or `FlyV1 x`). */
 export async function authenticate(store: Store, header: string | undefined): Promise<TokenRecord> {
   const match = /^(?:Bearer|FlyV1)\s+(\S+)$/i.exec(header ?? '');
@@ -66,7 +106,7 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 
 /** Whether a token may see and act on an app. Others' apps are answered as not found. */
 export function canAccessApp(token: TokenRecord, app: Pick<AppRecord, 'name' | 'org_slug'>): boolean {
-  if (token.kind === 'admin') return true;
+  if (token.kind === 'admin' || token.kind === 'host') return true;
   if (token.kind === 'org') return app.org_slug === token.org_slug;
   return app.name === token.app;
 }

@@ -13,13 +13,28 @@ import { DEFAULT_LIMITS, parseLimit, RateLimiter } from './rate-limit.ts';
 
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
+/** All a host token may call: where the registry is, secrets for its machines, and scale to zero. */
+const HOST_ROUTES = new Set([
+  'GET /v1/registry',
+  'GET /v1/apps/:app/secret-values',
+  'POST /v1/apps/:app/machines/:id/start',
+  'POST /v1/apps/:app/machines/:id/stop',
+  'POST /v1/apps/:app/machines/:id/suspend',
+]);
+
 export function createGuard(store: Store, env: NodeJS.ProcessEnv = process.env): Guard {
   const perToken = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_TOKEN, DEFAULT_LIMITS.token));
   const perMachine = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_MACHINE, DEFAULT_LIMITS.machine));
 
   return async (request, reply) => {
     const params = (request.params ?? {}) as { app?: string; id?: string };
-    const rateLimited = request.token.kind !== 'admin';
+    if (request.token.kind === 'host' && !HOST_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) {
+      throw apiErrors.forbidden(
+        'a host token may only pull images, read secrets for machines, and start, stop or suspend machines',
+      );
+    }
+    // Limits protect the platform from tenants: neither the operator nor the hosts acting for every tenant.
+    const rateLimited = request.token.kind !== 'admin' && request.token.kind !== 'host';
     const refuse = (wait: number, what: string) => {
       reply.header('retry-after', String(wait));
       return apiErrors.rateLimited(what, wait);

@@ -8,6 +8,7 @@ import {
   type AppRecord,
   type DesiredState,
   type HostRecord,
+  hostIsUp,
   instanceId,
   keys,
   type MachineConfig,
@@ -24,7 +25,7 @@ import type { ImageService } from '../oci/types.ts';
 import { type Store, update } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 import { newLease } from './leases.ts';
-import { HOST_STALE_MS, pickHost } from './scheduler.ts';
+import { pickHost } from './scheduler.ts';
 import { attachVolumes } from './volume-attach.ts';
 
 export interface ControlPlane {
@@ -56,7 +57,7 @@ export async function viewOf(store: Store, record: MachineRecord): Promise<Machi
     getStatus(store, record),
     store.get<HostRecord>(keys.host(record.host)),
   ]);
-  const reachable = host !== undefined && Date.now() - Date.parse(host.value.heartbeat_at) < HOST_STALE_MS;
+  const reachable = host !== undefined && hostIsUp(host.value);
   return machineView(record, status, { reachable: reachable || Boolean(record.destroyed_at) });
 }
 

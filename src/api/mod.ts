@@ -30,8 +30,9 @@ import { releaseRoutes } from './routes/releases.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
+import { checkSecretKey } from './secret-key-check.ts';
 
-export { adminTokenFile, ensureAdminToken } from './auth.ts';
+export { adminTokenFile, claimAdminToken, ensureAdminToken } from './auth.ts';
 
 export interface ApiOptions {
   store: Store;
@@ -108,6 +109,8 @@ export interface RunningApi {
 export async function startApi(
   options: ApiOptions & { listen: string; signal: AbortSignal },
 ): Promise<RunningApi> {
+  // Before serving: an API with another key would seal secrets nobody else can open.
+  await checkSecretKey(options.store, loadSecretKey(options.dataDir), options.dataDir);
   const api = buildApi(options);
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });

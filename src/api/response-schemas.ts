@@ -133,11 +133,12 @@ export const responseSchemas = {
     type: 'object',
     properties: { secrets: { type: 'array', items: { $ref: '#/components/schemas/Secret' } } },
   },
+  SecretValues: { type: 'object', properties: { values: { type: 'object', additionalProperties: string } } },
   Token: {
     type: 'object',
     properties: {
       id: string,
-      kind: { enum: ['admin', 'org', 'deploy'] },
+      kind: { enum: ['admin', 'org', 'deploy', 'host'] },
       name: string,
       org_slug: string,
       app: string,

@@ -3,12 +3,12 @@
  * fresh and it is in the wanted region; among those, the one with the most memory left wins.
  */
 import { NearbyError } from '../errors.ts';
-import { type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
+import { HOST_DOWN_MS, type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
 import { type Store, values } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 
-/** An agent that missed this long of heartbeats is not given new machines. */
-export const HOST_STALE_MS = 60_000;
+/** An agent that missed this long of heartbeats is down: it is not given new machines. */
+export const HOST_STALE_MS = HOST_DOWN_MS;
 
 /** Whether a host can run a machine asking for `runtime` (none asked: its default does). */
 export function hostRuns(host: HostRecord, runtime: string | undefined): boolean {

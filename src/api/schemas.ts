@@ -190,6 +190,13 @@ export const waitQuery = {
   },
 } as const;
 
+/** Why a machine is started or stopped, for its events: the edge proxy says `request` or `idle`. */
+export const actionReasonQuery = {
+  type: 'object',
+  properties: { reason: { enum: ['api', 'request', 'idle'] } },
+} as const;
+export type ActionReason = 'api' | 'request' | 'idle';
+
 export const destroyQuery = {
   type: 'object',
   properties: { force: booleanQuery, kill: booleanQuery },

@@ -12,6 +12,7 @@ import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
 import { nats } from './commands/nats.ts';
+import { agentPart, apiPart, nodePart, proxyPart } from './commands/parts.ts';
 import { releases } from './commands/releases.ts';
 import { scale } from './commands/scale.ts';
 import { secrets } from './commands/secrets.ts';
@@ -38,6 +39,10 @@ const commands: Command[] = [
   certs,
   config,
   server,
+  apiPart,
+  nodePart,
+  agentPart,
+  proxyPart,
   host,
   nats,
 ];

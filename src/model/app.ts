@@ -20,6 +20,9 @@ export interface HostRecord {
   started_at: string;
   /** Where the agent serves consoles (`nearby ssh console`): a unix socket on this host. */
   console_socket?: string;
+  /** `address:port` of the agent's console listener for APIs on other hosts (sessions granted
+   *  through the store, `ConsoleGrant`); preferred over `console_socket` when present. */
+  console_address?: string;
   /** nearby's version on this host (package.json). */
   version?: string;
   /** The address other hosts reach this host at (its backhaul address; the agent's `--address`). */
@@ -29,6 +32,13 @@ export interface HostRecord {
   /** This host's machine subnets: allocated in the store in a cluster, from flags on one host. */
   subnet4?: string;
   subnet6?: string;
+}
+
+/** A host subnet taken out of the cluster's pool (`subnets/<family>/<subnet>`): whose it is. */
+export interface SubnetClaim {
+  host: string;
+  subnet: string;
+  claimed_at: string;
 }
 
 /**
@@ -50,7 +60,8 @@ export interface ProxyRecord {
 export interface TokenRecord {
   id: string;
   sha256: string;
-  kind: 'admin' | 'org' | 'deploy';
+  /** `host`: what a host's agent and proxy need (pull any image, start and stop machines), nothing more. */
+  kind: 'admin' | 'org' | 'deploy' | 'host';
   org_slug?: string;
   app?: string;
   name: string;

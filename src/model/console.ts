@@ -25,6 +25,18 @@ export interface ConsoleRequest {
   rows?: number;
   cols?: number;
   env?: string[];
+  /** Over TCP (a cluster host): the secret whose SHA-256 names the API's grant in the store. */
+  grant?: string;
+}
+
+/**
+ * `console-grants/<host>/<sha256 of the secret>`: the API's leave for one console session on a
+ * host's TCP console listener, used once (the agent deletes it) and within `expires_at`.
+ */
+export interface ConsoleGrant {
+  machine: string;
+  command: string[];
+  expires_at: string;
 }
 
 export type ConsoleAnswer = { ok: true } | { ok: false; code: string; message: string; status: number };

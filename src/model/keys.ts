@@ -8,6 +8,9 @@ export const keys = {
   machineStatuses: (host?: string) => (host === undefined ? 'machine-status/' : `machine-status/${host}/`),
   host: (host: string) => `hosts/${host}`,
   hosts: () => 'hosts/',
+  /** A host subnet claimed out of the cluster's pool (`SubnetClaim`), by compare-and-set. */
+  subnet: (family: 'ipv4' | 'ipv6', subnet: string) => `subnets/${family}/${subnet.replace('/', '_')}`,
+  subnets: (family: 'ipv4' | 'ipv6') => `subnets/${family}/`,
   /** An edge proxy's record (`ProxyRecord`), written by that proxy. */
   proxy: (host: string) => `proxies/${host}`,
   proxies: () => 'proxies/',
@@ -27,8 +30,12 @@ export const keys = {
   acmeAccount: (directoryHash: string) => `acme-accounts/${directoryHash}`,
   /** The local CA's certificate (`LocalCaRecord`), for `nearby certs ca`; its key stays on disk. */
   localCa: () => 'local-ca',
+  /** Which secrets key seals the store's secrets (`SecretKeyRecord`): a fingerprint, never the key. */
+  secretsKey: () => 'secrets-key',
   secret: (app: string, name: string) => `secrets/${app}/${name}`,
   secrets: (app: string) => `secrets/${app}/`,
+  /** A one-time leave for a console session on a host's TCP listener (`ConsoleGrant`). */
+  consoleGrant: (host: string, digest: string) => `console-grants/${host}/${digest}`,
   /** One-off work for an agent (exec, signal, ps) and its answer. */
   machineRequest: (host: string, requestId: string) => `machine-requests/${host}/${requestId}`,
   machineRequests: (host: string) => `machine-requests/${host}/`,

@@ -3,6 +3,7 @@ export * from './app.ts';
 export * from './cert.ts';
 export * from './cert-request.ts';
 export * from './duration.ts';
+export * from './host-liveness.ts';
 export * from './ids.ts';
 export * from './keys.ts';
 export * from './log-line.ts';

@@ -20,6 +20,17 @@ export interface SecretRecord {
 
 export const secretKeyFile = (dataDir: string) => join(dataDir, 'secrets.key');
 
+/** `secrets-key`: the fingerprint of the key every API of a store must hold. */
+export interface SecretKeyRecord {
+  fingerprint: string;
+  created_at: string;
+}
+
+/** Names a key without revealing it (an HMAC under the key of a fixed label). */
+export function secretKeyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('nearby secrets key fingerprint').digest('hex').slice(0, 16);
+}
+
 /** Loads the data dir's secret key, creating it (mode 0600) the first time. */
 export function loadSecretKey(dataDir: string): Buffer {
   const file = secretKeyFile(dataDir);

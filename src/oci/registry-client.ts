@@ -45,14 +45,15 @@ export interface FetchedManifest {
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class RegistryClient {
-  readonly #insecure: Set<string>;
+  /** Read at each call: a host's agent learns nearby's registry address after it starts. */
+  readonly #insecure: readonly string[];
   readonly #credentials: CredentialsLookup;
   readonly #fetch: typeof fetch;
   readonly #bases = new Map<string, Promise<string>>();
   readonly #authorizations = new Map<string, string>();
 
   constructor(options: RegistryClientOptions = {}) {
-    this.#insecure = new Set(options.insecureRegistries ?? []);
+    this.#insecure = options.insecureRegistries ?? [];
     this.#credentials = options.credentials ?? (() => undefined);
     this.#fetch = options.fetch ?? fetch;
   }
@@ -70,7 +71,7 @@ export class RegistryClient {
 
   async #probe(registry: string, signal?: AbortSignal): Promise<string> {
     const https = `https://${registry}`;
-    const mayUseHttp = isLoopbackRegistry(registry) || this.#insecure.has(registry);
+    const mayUseHttp = isLoopbackRegistry(registry) || this.#insecure.includes(registry);
     try {
       await this.#fetch(`${https}/v2/`, { signal, redirect: 'manual' }).then((r) => r.body?.cancel());
       return https;

@@ -51,3 +51,23 @@ export const defaultCertFailed = (cause: unknown) =>
     hint: 'install the Debian package openssl and check that the data directory is writable',
     cause,
   });
+
+export const proxyNoApiToken = (action: string, id: string) =>
+  new NearbyError('PROXY_NO_API_TOKEN', `cannot ${action} machine ${id}: this proxy has no API token`, {
+    status: 503,
+    hint: 'start the proxy with --token-file FILE (or NEARBY_API_TOKEN) holding a token of the API',
+  });
+
+export const proxyApiUnreachable = (action: string, id: string, apiUrl: string, cause: unknown) =>
+  new NearbyError(
+    'PROXY_API_UNREACHABLE',
+    `cannot ${action} machine ${id}: the API at ${apiUrl} did not answer`,
+    {
+      status: 503,
+      hint: "check the proxy's --api-url and that the API runs",
+      cause,
+    },
+  );
+
+export const proxyApiRefused = (action: string, id: string, status: number, why: string, code?: string) =>
+  new NearbyError(code ?? 'PROXY_API_REFUSED', `cannot ${action} machine ${id}: ${why}`, { status });

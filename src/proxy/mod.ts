@@ -43,6 +43,7 @@ import { mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
 import { Reconciler } from './sync.ts';
 
 export type { MachineControl } from './activator.ts';
+export { apiMachineControl } from './api-machine-control.ts';
 export { proxyPaths } from './haproxy-config.ts';
 export { stopDataDirHaproxy } from './haproxy-pid.ts';
 export { RuntimeApi } from './runtime-api.ts';

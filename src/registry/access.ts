@@ -2,7 +2,7 @@
  * What a registry token may do: repositories are named after apps (`<app>` or `<app>/<name>`), and a
  * nearby API token gets pull and push on the repositories of the apps it can act on, nothing else.
  * The admin token gets what it asks; the server's internal credential (agents, the control plane)
- * pulls anything and pushes nothing.
+ * and a host token (other hosts' agents) pull anything and push nothing.
  */
 import { canAccessApp } from '../api/auth.ts';
 import { type AppRecord, keys, type TokenRecord } from '../model/mod.ts';
@@ -46,7 +46,9 @@ export async function grantAccess(store: Store, grantee: Grantee, scopes: string
 async function allowedActions(store: Store, grantee: Grantee, wanted: AccessEntry): Promise<string[]> {
   if (grantee.kind === 'token' && grantee.token.kind === 'admin') return wanted.actions;
   if (wanted.type !== 'repository') return [];
-  if (grantee.kind === 'internal') return wanted.actions.filter((action) => action === 'pull');
+  // The server's own pulls, and hosts' agents: any app's images, read only.
+  if (grantee.kind === 'internal' || grantee.token.kind === 'host')
+    return wanted.actions.filter((action) => action === 'pull');
   const app = (await store.get<AppRecord>(keys.app(repositoryApp(wanted.name))))?.value;
   if (!app || !canAccessApp(grantee.token, app)) return [];
   return wanted.actions.filter((action) => action === 'pull' || action === 'push');

@@ -36,9 +36,13 @@ export async function prepareRegistry(options: {
   dataDir: string;
   listen: string;
   apiListen: string;
+  /** `host:port` other hosts reach the registry at (image references name it); default from `listen`. */
+  address?: string;
+  /** Where registry clients on any host reach the API's token service; default from `apiListen`. */
+  apiUrl?: string;
   log: RegistryChildLog;
 }): Promise<NearbyRegistry> {
-  const host = reachableAddress(options.listen);
+  const host = options.address ?? reachableAddress(options.listen);
   const dir = registryDir(options.dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const key = await openSigningKey(dir);
@@ -55,7 +59,7 @@ export async function prepareRegistry(options: {
     registryConfigYaml({
       listen: options.listen,
       storageDir: join(dir, 'storage'),
-      realm: `http://${reachableAddress(options.apiListen)}${TOKEN_PATH}`,
+      realm: `${options.apiUrl ?? `http://${reachableAddress(options.apiListen)}`}${TOKEN_PATH}`,
       service: tokenService.service,
       issuer: tokenService.issuer,
       rootCertBundle: key.certPath,

@@ -1,138 +1,116 @@
 /**
- * `nearby server`: every part in one process on one host (DESIGN.md §1): the store, the API,
- * the agent and the edge proxy. SIGTERM stops nearby but leaves machines and HAProxy running (apps
- * keep answering); the next start adopts them. `nearby host clean` stops them.
+ * nearby's processes: `nearby server` runs every part in one process on one host (DESIGN.md §1);
+ * `nearby api|agent|proxy|node` run some of them, sharing only the store (`--nats`). One
+ * implementation of each part (api-part.ts, agent-part.ts, proxy-part.ts), started here.
+ * SIGTERM stops nearby but leaves machines and HAProxy running (apps keep answering); the next
+ * start adopts them. `nearby host clean` stops them.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startAgent } from '../agent/mod.ts';
-import { createHostRuntime } from '../agent/runtime/mod.ts';
-import { ensureAdminToken, startApi } from '../api/mod.ts';
-import { startCertificates } from '../certs/mod.ts';
-import { createHostNetwork } from '../net/mod.ts';
 import { ImageStore } from '../oci/mod.ts';
-import { startProxy } from '../proxy/mod.ts';
-import { prepareRegistry } from '../registry/mod.ts';
-import { openStore } from '../store/mod.ts';
+import { openStore, type Store } from '../store/mod.ts';
+import { type RunningAgentPart, startAgentPart } from './agent-part.ts';
+import { prepareApiPart, type RunningApiPart } from './api-part.ts';
 import { createLogger } from './log.ts';
-import { machineControl } from './machine-control.ts';
-import { type ServerSettings, settingsFile } from './settings.ts';
+import { startProxyPart } from './proxy-part.ts';
+import { RegistryAccess } from './registry-access.ts';
+import { remoteSecrets } from './remote-secrets.ts';
+import { type PartName, type ServerSettings, settingsFile } from './settings.ts';
+import { adminToken, partToken } from './tokens.ts';
 
-export type { ServerSettings } from './settings.ts';
+export type { PartName, ServerSettings } from './settings.ts';
 
-export async function runServer(settings: ServerSettings, signal: AbortSignal): Promise<void> {
+/** `nearby server`: every part. */
+export function runServer(settings: ServerSettings, signal: AbortSignal): Promise<void> {
+  return runParts(['api', 'agent', 'proxy'], settings, signal);
+}
+
+export async function runParts(parts: readonly PartName[], settings: ServerSettings, signal: AbortSignal) {
   const log = createLogger(settings.logFormat);
+  const has = (part: PartName) => parts.includes(part);
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
   await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
-  const store = await openStore({ dataDir: settings.dataDir });
-  await ensureAdminToken(store, settings.dataDir);
-  const registry =
-    settings.registryListen === 'off'
-      ? undefined
-      : await prepareRegistry({
-          dataDir: settings.dataDir,
-          listen: settings.registryListen,
-          apiListen: settings.apiListen,
-          log: log.child({ part: 'registry' }),
-        });
+  const store = await openStore(settings.nats ? { nats: settings.nats } : { dataDir: settings.dataDir });
+  // The first API on a store makes the admin token; with the API in this process its token is at
+  // hand, else the operator gave this host one (--token-file, NEARBY_API_TOKEN).
+  const admin = has('api') ? await adminToken(store, settings, log) : undefined;
+  const token = admin ?? (await partToken(settings));
+  const registryAccess = new RegistryAccess(settings.insecureRegistries);
   const images = new ImageStore({
     dir: join(settings.dataDir, 'images'),
-    insecureRegistries: settings.insecureRegistries,
-    // Agents and the control plane pull from nearby's own registry with an internal credential.
-    credentials: registry?.credentials,
+    insecureRegistries: registryAccess.insecure,
+    credentials: registryAccess.lookup,
     log: log.child({ part: 'images' }),
   });
-  const runtime = await createHostRuntime(settings.runtime, {
-    stateDir: join(settings.dataDir, 'runtime'),
-    logger: log.child({ part: 'runtime' }),
-  });
-  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
-  const [, proxyTlsPort] = settings.proxyTlsListen.split(/:(?=\d+$)/);
-  const network = createHostNetwork({
-    bridge: settings.bridge,
-    ipv4Cidr: settings.ipv4Cidr,
-    ipv6Cidr: settings.ipv6Cidr,
-    netnsPrefix: `${settings.bridge}-`,
-    // The edge proxy's public ports are the one door from machines into the host: an app calling
-    // another app by its public name reaches it the same way from this host as from any other.
-    hostTcpPorts: [proxyPort, proxyTlsPort].map(Number).filter((port) => Number.isInteger(port) && port > 0),
-  });
-  const appUrlTemplate = `http://{app}.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`;
+  // An agent without the API beside it asks the API where the registry is, with its token.
+  if (has('agent') && !has('api') && token)
+    void registryAccess.discover(settings.apiUrl, token, log.child({ part: 'images' }), signal);
+  if (has('agent') && !has('api') && !token)
+    log.warn(
+      "this agent has no API token (--token-file or NEARBY_API_TOKEN): it cannot pull from nearby's registry or read apps' secrets",
+    );
 
-  const agent = await startAgent({
-    store,
-    host: settings.hostName,
-    region: settings.region,
-    dataDir: settings.dataDir,
-    images,
-    runtime,
-    network,
-    log: log.child({ part: 'agent' }),
-    signal,
-  });
-  const proxy = startProxy({
-    store,
-    region: settings.region,
-    dataDir: settings.dataDir,
-    httpListen: settings.proxyListen,
-    tlsListen: settings.proxyTlsListen,
-    acmeTlsAlpn: settings.acmeChallenge === 'tls-alpn-01',
-    // Apps keep answering while nearby restarts, crashes or is upgraded; the next start adopts it.
-    outliveNearby: true,
-    appsDomain: settings.appsDomain,
-    metricsListen: settings.metricsListen,
-    machineControl: machineControl({ store, images, defaultRegion: settings.region }),
-    autostop: { intervalMs: settings.autostopIntervalMs, idleMs: settings.autostopIdleMs },
-    wakeTimeoutMs: settings.wakeTimeoutMs,
-    // HAProxy writes one line per request straight to nearby's log (stderr), never through Node.
-    accessLog: { fd: 2, format: settings.logFormat },
-    log: log.child({ part: 'proxy' }),
-    signal,
-  });
-  await proxy.ready;
-  const certificates = await startCertificates({
-    store,
-    dataDir: settings.dataDir,
-    appsDomain: settings.appsDomain,
-    acmeDirectory: settings.acmeDirectory,
-    acmeChallenge: settings.acmeChallenge,
-    acmeDnsListen: settings.acmeDnsListen || undefined,
-    hostName: settings.hostName,
-    log: log.child({ part: 'certs' }),
-    signal,
-  });
-  // Before the API: once the API answers /health, the registry answers too.
-  await registry?.start();
-  const api = await startApi({
-    store,
-    images,
-    defaultRegion: settings.region,
-    appsDomain: settings.appsDomain,
-    appUrlTemplate,
-    log: log.child({ part: 'api' }),
-    listen: settings.apiListen,
-    dataDir: settings.dataDir,
-    registry: registry?.tokenService,
-    signal,
-  });
+  // The registry first: an agent in this process may pull from it as soon as it starts.
+  const api = has('api')
+    ? await prepareApiPart({ settings, store, images, registryAccess, log, signal })
+    : undefined;
+  const started: { agent?: RunningAgentPart; proxy?: { stop(): Promise<void> }; api?: RunningApiPart } = {};
+  try {
+    if (has('agent')) {
+      // Without the API beside it, the agent asks the API for secret values (the key stays there).
+      const secrets = has('api') ? undefined : remoteSecrets(settings.apiUrl, token);
+      started.agent = await startAgentPart({
+        settings,
+        store,
+        images,
+        ...(secrets ? { secrets } : {}),
+        log,
+        signal,
+      });
+    }
+    if (has('proxy')) started.proxy = await startProxyPart({ settings, store, token, log, signal });
+    if (api) started.api = await api.start();
+  } catch (error) {
+    // The agent stops following the store only once `signal` aborts: not waited for here.
+    await stopAll({ ...started, agent: undefined }, store);
+    throw error;
+  }
   log.info(
     {
-      api: api.url,
-      proxy: settings.proxyListen,
+      parts,
+      store: settings.nats ? `nats ${settings.nats.join(',')}` : 'sqlite',
       region: settings.region,
-      runtime: runtime.name,
+      host: settings.hostName,
+      ...(started.api ? { api: started.api.url } : {}),
+      ...(started.proxy ? { proxy: settings.proxyListen } : {}),
+      ...(started.agent ? { runtime: started.agent.runtime, ...started.agent.subnets } : {}),
       dataDir: settings.dataDir,
     },
-    `nearby is up: API ${api.url}, apps at ${appUrlTemplate.replace('{app}', '<app>')}`,
+    upMessage(parts, settings, started.api?.url),
   );
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   log.info('shutting down (machines and the edge proxy keep running; the next start adopts them)');
-  await api.close();
-  await registry?.stop();
-  await proxy.stop();
-  await certificates.done;
-  await agent.done;
-  await agent.reconciler.idle();
+  await stopAll(started, store);
+}
+
+async function stopAll(
+  started: { agent?: RunningAgentPart; proxy?: { stop(): Promise<void> }; api?: RunningApiPart },
+  store: Store,
+) {
+  await started.api?.stop();
+  await started.proxy?.stop();
+  await started.agent?.stop();
   await store.close();
+}
+
+function upMessage(parts: readonly PartName[], settings: ServerSettings, apiUrl: string | undefined): string {
+  const [, proxyPort] = settings.proxyListen.split(/:(?=\d+$)/);
+  const apps = `http://<app>.${settings.appsDomain}${proxyPort === '80' ? '' : `:${proxyPort}`}/`;
+  const pieces = [
+    apiUrl ? `API ${apiUrl}` : '',
+    parts.includes('agent') ? `agent of ${settings.hostName} in ${settings.region}` : '',
+    parts.includes('proxy') ? `apps at ${apps}` : '',
+  ].filter(Boolean);
+  return `nearby is up: ${pieces.join(', ')}`;
 }

@@ -1,21 +1,34 @@
 /**
- * `nearby server` settings: flags, then `NEARBY_*` environment variables, then defaults. The
- * effective settings are saved in the data dir so `nearby host clean` knows what to remove.
+ * Settings of nearby's entrypoints: flags, then `NEARBY_*` environment variables, then defaults.
+ * Each part has its own settings and flags (api, agent, proxy); `nearby server` takes them all,
+ * `nearby node` those of the agent and the proxy. The effective settings are saved in the data dir
+ * so `nearby host clean` knows what to remove.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultDataDir } from '../cli/client.ts';
-import type { Values } from '../cli/command.ts';
+import { usageError, type Values } from '../cli/command.ts';
 import { parseDurationMs } from '../model/duration.ts';
+import { flagValue } from './flags.ts';
+import { flagsOf, type PartName } from './part-flags.ts';
 
-export interface ServerSettings {
+export { flagsOf, type PartName, partFlags } from './part-flags.ts';
+
+export interface CommonSettings {
   dataDir: string;
-  apiListen: string;
-  proxyListen: string;
-  /** The edge proxy's TLS port (port 443 of apps). */
-  proxyTlsListen: string;
+  /** NATS JetStream servers of the store; absent: the SQLite file in the data dir. */
+  nats?: string[];
+  /** This host's region (the agent's and proxy's); the API's region for machines given none. */
   region: string;
   hostName: string;
+  logFormat: 'json' | 'text';
+  /** Where the API is reached (`http://10.0.0.1:4280`): by the proxy to wake machines, by agents
+   *  for the registry's address, and in the registry's token realm. */
+  apiUrl: string;
+}
+
+export interface ApiSettings extends CommonSettings {
+  apiListen: string;
   appsDomain: string;
   /** ACME directory URL for `nearby certs add` (default Let's Encrypt). */
   acmeDirectory: string;
@@ -23,6 +36,42 @@ export interface ServerSettings {
   acmeChallenge: 'http-01' | 'tls-alpn-01';
   /** `host:port` where nearby answers `_acme-challenge.<apps domain>` (DNS-01 wildcard), or '' (local CA). */
   acmeDnsListen: string;
+  /** Where nearby's own registry (docker-registry child) listens, or `off`. */
+  registryListen: string;
+  /** `host:port` other hosts reach the registry at (what image references name); default from the listen address. */
+  registryAddress?: string;
+  /** Where the first admin token is written when this API makes it. */
+  adminTokenFile: string;
+}
+
+export interface AgentSettings extends CommonSettings {
+  /** `microvm`: every machine of this host runs as a QEMU microVM (docs/microvm.md). */
+  runtime: 'auto' | 'crun' | 'runc' | 'microvm';
+  bridge: string;
+  /** Machine subnets given by flags; absent: allocated in the store out of the pools. */
+  ipv4Cidr?: string;
+  ipv6Cidr?: string;
+  machinePool: string;
+  machinePool6: string;
+  insecureRegistries: string[];
+  /** The address other hosts reach this host at. */
+  address: string;
+  maxMachines?: number;
+  /** Capacity offered to machines; absent: the whole host. */
+  memoryMb?: number;
+  cpus?: number;
+  /** A file holding the API token the agent pulls from nearby's registry with. */
+  tokenFile?: string;
+  /** Consoles for APIs on other hosts (`host:port`), or '' for none (one host: the unix socket does). */
+  consoleListen: string;
+}
+
+export interface ProxySettings extends CommonSettings {
+  proxyListen: string;
+  /** The edge proxy's TLS port (port 443 of apps). */
+  proxyTlsListen: string;
+  appsDomain: string;
+  acmeChallenge: 'http-01' | 'tls-alpn-01';
   /** Where `/metrics` (Prometheus) is served; `off` for nowhere. */
   metricsListen: string;
   /** Scale to zero: how often autostop looks, how long a machine idles before it stops, and how
@@ -30,88 +79,126 @@ export interface ServerSettings {
   autostopIntervalMs: number;
   autostopIdleMs: number;
   wakeTimeoutMs: number;
-  /** `microvm`: every machine of this host runs as a QEMU microVM (docs/microvm.md). */
-  runtime: 'auto' | 'crun' | 'runc' | 'microvm';
-  bridge: string;
-  ipv4Cidr: string;
-  ipv6Cidr: string;
-  insecureRegistries: string[];
-  /** Where nearby's own registry (docker-registry child) listens, or `off`. */
-  registryListen: string;
-  logFormat: 'json' | 'text';
+  /** A file holding the API token the proxy starts and stops machines with. */
+  tokenFile?: string;
 }
 
-export const serverOptions = {
-  'data-dir': { type: 'string' },
-  'api-listen': { type: 'string' },
-  'proxy-listen': { type: 'string' },
-  'proxy-tls-listen': { type: 'string' },
-  region: { type: 'string' },
-  'host-name': { type: 'string' },
-  'apps-domain': { type: 'string' },
-  'acme-directory': { type: 'string' },
-  'acme-challenge': { type: 'string' },
-  'acme-dns-listen': { type: 'string' },
-  'metrics-listen': { type: 'string' },
-  'autostop-interval': { type: 'string' },
-  'autostop-idle': { type: 'string' },
-  'wake-timeout': { type: 'string' },
-  runtime: { type: 'string' },
-  bridge: { type: 'string' },
-  'machine-cidr': { type: 'string' },
-  'machine-cidr6': { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
-  'registry-listen': { type: 'string' },
-  'log-format': { type: 'string' },
-} as const;
+export type ServerSettings = ApiSettings & AgentSettings & ProxySettings;
 
-export function serverSettings(values: Values, env = process.env): ServerSettings {
-  const pick = (flag: string, name: string, fallback: string) =>
-    (values[flag] as string | undefined) ?? env[`NEARBY_${name}`] ?? fallback;
-  const runtime = pick('runtime', 'RUNTIME', 'auto');
+/** Settings of `parts` (one entrypoint) from its flags and the environment. */
+export function readSettings(parts: readonly PartName[], values: Values, env = process.env): ServerSettings {
+  const get = flagValue(flagsOf(parts), values, env);
+  const pick = (name: string, fallback: string) => get(name) ?? fallback;
+  const nats = natsUrls(get('nats'));
+  const runtime = pick('runtime', 'auto');
   if (!['auto', 'crun', 'runc', 'microvm'].includes(runtime))
-    throw new Error(`--runtime: expected crun, runc, microvm or auto, got '${runtime}'`);
+    throw usageError(`--runtime: expected crun, runc, microvm or auto, got '${runtime}'`);
   const insecure =
     (values['insecure-registry'] as string[] | undefined) ?? env.NEARBY_INSECURE_REGISTRIES?.split(',');
+  const dataDir = pick('data-dir', defaultDataDir());
+  const apiListen = pick('api-listen', '127.0.0.1:4280');
+  const proxyListen = pick('proxy-listen', '0.0.0.0:8080');
+  const proxyTlsListen = pick('proxy-tls-listen', '0.0.0.0:8443');
+  // One store for many hosts: subnets come from the store's allocator unless given.
+  const cidr = (name: string, single: string) => get(name) ?? (nats ? undefined : single);
+  const maxMachines = get('max-machines');
+  const memoryMb = get('memory');
+  const cpus = get('cpus');
   return {
-    dataDir: pick('data-dir', 'DATA_DIR', defaultDataDir()),
-    apiListen: pick('api-listen', 'API_LISTEN', '127.0.0.1:4280'),
-    proxyListen: pick('proxy-listen', 'PROXY_LISTEN', '0.0.0.0:8080'),
-    proxyTlsListen: pick('proxy-tls-listen', 'PROXY_TLS_LISTEN', '0.0.0.0:8443'),
-    region: pick('region', 'REGION', 'local'),
-    hostName: pick('host-name', 'HOST_NAME', hostname()),
-    appsDomain: pick('apps-domain', 'APPS_DOMAIN', 'localhost'),
-    acmeDirectory: pick('acme-directory', 'ACME_DIRECTORY', 'https://acme-v02.api.letsencrypt.org/directory'),
-    acmeChallenge: acmeChallenge(
-      pick('acme-challenge', 'ACME_CHALLENGE', ''),
-      pick('proxy-listen', 'PROXY_LISTEN', '0.0.0.0:8080'),
-      pick('proxy-tls-listen', 'PROXY_TLS_LISTEN', '0.0.0.0:8443'),
-    ),
-    acmeDnsListen: listenOrOff('acme-dns-listen', pick('acme-dns-listen', 'ACME_DNS_LISTEN', '')),
-    metricsListen: pick('metrics-listen', 'METRICS_LISTEN', '127.0.0.1:9480'),
-    autostopIntervalMs: duration('autostop-interval', pick('autostop-interval', 'AUTOSTOP_INTERVAL', '10s')),
-    autostopIdleMs: duration('autostop-idle', pick('autostop-idle', 'AUTOSTOP_IDLE', '5m')),
-    wakeTimeoutMs: duration('wake-timeout', pick('wake-timeout', 'WAKE_TIMEOUT', '10s')),
-    runtime: runtime as ServerSettings['runtime'],
-    bridge: pick('bridge', 'BRIDGE', 'nearby0'),
-    ipv4Cidr: pick('machine-cidr', 'MACHINE_CIDR', '172.19.0.0/16'),
-    ipv6Cidr: pick('machine-cidr6', 'MACHINE_CIDR6', 'fdaa:0:1::/64'),
-    insecureRegistries: (insecure ?? []).filter(Boolean),
-    registryListen: pick('registry-listen', 'REGISTRY_LISTEN', '127.0.0.1:5050'),
+    dataDir,
+    ...(nats ? { nats } : {}),
+    region: region(pick('region', 'local')),
+    hostName: pick('host-name', hostname()),
+    apiUrl: url('api-url', pick('api-url', `http://${reachableAddress(apiListen)}`)),
     // Text for a person at a terminal; JSON lines wherever stderr is read by a program (a file, journald).
-    logFormat: logFormat(pick('log-format', 'LOG_FORMAT', process.stderr.isTTY ? 'text' : 'json')),
+    logFormat: logFormat(pick('log-format', process.stderr.isTTY ? 'text' : 'json')),
+    apiListen,
+    appsDomain: pick('apps-domain', 'localhost'),
+    acmeDirectory: pick('acme-directory', 'https://acme-v02.api.letsencrypt.org/directory'),
+    acmeChallenge: acmeChallenge(pick('acme-challenge', ''), proxyListen, proxyTlsListen),
+    acmeDnsListen: listenOrOff('acme-dns-listen', pick('acme-dns-listen', '')),
+    registryListen: pick('registry-listen', '127.0.0.1:5050'),
+    ...(get('registry-address') ? { registryAddress: get('registry-address') } : {}),
+    adminTokenFile: pick('admin-token-file', join(dataDir, 'admin-token')),
+    runtime: runtime as ServerSettings['runtime'],
+    bridge: pick('bridge', 'nearby0'),
+    ...optional('ipv4Cidr', cidr('machine-cidr', '172.19.0.0/16')),
+    ...optional('ipv6Cidr', cidr('machine-cidr6', 'fdaa:0:1::/64')),
+    machinePool: pick('machine-pool', '172.20.0.0/16'),
+    machinePool6: pick('machine-pool6', 'fdaa:0:100::/48'),
+    insecureRegistries: (insecure ?? []).filter(Boolean),
+    address: pick('address', '127.0.0.1'),
+    consoleListen: listenOrOff(
+      'console-listen',
+      // With the API in the same process, the unix socket does (and parallel servers share no port).
+      pick(
+        'console-listen',
+        nats && !parts.includes('api') ? hostPort(pick('address', '127.0.0.1'), 4281) : '',
+      ),
+    ),
+    ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
+    ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
+    ...(cpus === undefined ? {} : { cpus: count('cpus', cpus) }),
+    ...optional('tokenFile', get('token-file')),
+    proxyListen,
+    proxyTlsListen,
+    metricsListen: pick('metrics-listen', '127.0.0.1:9480'),
+    autostopIntervalMs: duration('autostop-interval', pick('autostop-interval', '10s')),
+    autostopIdleMs: duration('autostop-idle', pick('autostop-idle', '5m')),
+    wakeTimeoutMs: duration('wake-timeout', pick('wake-timeout', '10s')),
   };
+}
+
+const hostPort = (host: string, port: number) =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+const optional = <K extends string>(key: K, value: string | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, string>>;
+
+/** `nats://a:4222,nats://b:4222` (or bare `host:port`) → the list; undefined when not given. */
+function natsUrls(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const urls = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => (/^[a-z]+:\/\//.test(part) ? part : `nats://${part}`));
+  for (const candidate of urls) {
+    if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?\/?$/.test(candidate))
+      throw usageError(`--nats: '${candidate}' is not a NATS server URL such as nats://10.0.0.1:4222`);
+  }
+  if (urls.length === 0) throw usageError('--nats: expected one or more URLs such as nats://10.0.0.1:4222');
+  return urls;
+}
+
+function region(text: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(text))
+    throw usageError(`--region: expected a region code such as fra or us-east, got '${text}'`);
+  return text;
+}
+
+function url(flag: string, text: string): string {
+  if (!/^https?:\/\/[^\s/]+/.test(text))
+    throw usageError(`--${flag}: expected a URL such as http://10.0.0.1:4280, got '${text}'`);
+  return text.replace(/\/+$/, '');
+}
+
+function count(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw usageError(`--${flag}: expected a whole number ≥ 1, got '${text}'`);
+  return n;
 }
 
 function logFormat(text: string): ServerSettings['logFormat'] {
   if (text === 'json' || text === 'text') return text;
-  throw new Error(`--log-format: expected text or json, got '${text}'`);
+  throw usageError(`--log-format: expected text or json, got '${text}'`);
 }
 
 function duration(flag: string, text: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || ms <= 0)
-    throw new Error(`--${flag}: expected a duration such as 2s or 5m, got '${text}'`);
+    throw usageError(`--${flag}: expected a duration such as 2s or 5m, got '${text}'`);
   return ms;
 }
 
@@ -121,7 +208,7 @@ function duration(flag: string, text: string): number {
  */
 function acmeChallenge(text: string, httpListen: string, tlsListen: string): ServerSettings['acmeChallenge'] {
   if (text === 'http-01' || text === 'tls-alpn-01') return text;
-  if (text !== '') throw new Error(`--acme-challenge: expected http-01 or tls-alpn-01, got '${text}'`);
+  if (text !== '') throw usageError(`--acme-challenge: expected http-01 or tls-alpn-01, got '${text}'`);
   const port = (listen: string) => listen.slice(listen.lastIndexOf(':') + 1);
   return port(tlsListen) === '443' && port(httpListen) !== '80' ? 'tls-alpn-01' : 'http-01';
 }
@@ -130,8 +217,22 @@ function listenOrOff(flag: string, text: string): string {
   if (text === '' || text === 'off') return '';
   const port = Number(/^(?:\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(text)?.[1]);
   if (!(port >= 1 && port <= 65535))
-    throw new Error(`--${flag}: expected HOST:PORT such as 0.0.0.0:53, got '${text}'`);
+    throw usageError(`--${flag}: expected HOST:PORT such as 0.0.0.0:53, got '${text}'`);
   return text;
 }
 
+/** `0.0.0.0:4280` → `127.0.0.1:4280`: the address clients on this host use. */
+export function reachableAddress(listen: string): string {
+  const match = /^(.*):(\d+)$/.exec(listen);
+  if (!match) return listen;
+  const host = match[1].replace(/^\[|\]$/g, '');
+  if (host === '' || host === '0.0.0.0') return `127.0.0.1:${match[2]}`;
+  if (host === '::') return `[::1]:${match[2]}`;
+  return host.includes(':') ? `[${host}]:${match[2]}` : `${host}:${match[2]}`;
+}
+
 export const settingsFile = (dataDir: string) => join(dataDir, 'server.json');
+
+/** `nearby server`: every part's settings. */
+export const serverSettings = (values: Values, env = process.env) =>
+  readSettings(['api', 'agent', 'proxy'], values, env);

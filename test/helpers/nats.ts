@@ -37,12 +37,17 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-/** Starts the cluster; `t.after` (or `stop()`) kills it and removes its files. */
+/**
+ * Starts the cluster; `t.after` (or `stop()`) kills it and removes its files. `options.host` is the
+ * address it listens on (loopback by default; a test bridge's address for hosts in namespaces);
+ * with `token`, clients and routes must present it.
+ */
 export async function startNatsCluster(
   t?: TestContextLike,
   size = 3,
-  options: { token?: string } = {},
+  options: { token?: string; host?: string } = {},
 ): Promise<NatsCluster> {
+  const host = options.host ?? '127.0.0.1';
   const dir = await mkdtemp(join(tmpdir(), 'nearby-nats-'));
   const nodes: Node[] = [];
   const routePorts: number[] = [];
@@ -61,9 +66,9 @@ export async function startNatsCluster(
       node.config,
       renderNatsServerConfig({
         name,
-        listen: `127.0.0.1:${node.clientPort}`,
-        clusterListen: `127.0.0.1:${routePorts[i]}`,
-        routes: routePorts.map((port) => `127.0.0.1:${port}`),
+        listen: `${host}:${node.clientPort}`,
+        clusterListen: `${host}:${routePorts[i]}`,
+        routes: routePorts.map((port) => `${host}:${port}`),
         storeDir: join(dir, name),
         clusterName: 'nearby-test',
         monitorListen: `127.0.0.1:${node.monitorPort}`,
@@ -119,8 +124,7 @@ export async function startNatsCluster(
   }
   return {
     urls: nodes.map(
-      (node) =>
-        `nats://${options.token === undefined ? '' : `${options.token}@`}127.0.0.1:${node.clientPort}`,
+      (node) => `nats://${options.token === undefined ? '' : `${options.token}@`}${host}:${node.clientPort}`,
     ),
     kill,
     start,

@@ -10,6 +10,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { startNatsCluster } from './nats.ts';
 import { freePort } from './registry.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -70,6 +71,8 @@ export async function startNearby(
     logFile?: string;
   } = {},
 ): Promise<RunningNearby> {
+  // NEARBY_TEST_STORE=nats runs the suite on a NATS JetStream cluster instead of SQLite.
+  const nats = process.env.NEARBY_TEST_STORE === 'nats' ? await startNatsCluster() : undefined;
   const dataDir = await mkdtemp(join(tmpdir(), 'nearby-e2e-'));
   const apiPort = await freePort();
   const proxyPort = await freePort();
@@ -101,6 +104,7 @@ export async function startNearby(
     // Each test server's registry child gets a port of its own (the default 5050 is shared).
     '--registry-listen',
     `127.0.0.1:${await freePort()}`,
+    ...(nats ? ['--nats', nats.urls.join(',')] : []),
     ...(options.args ?? []),
   ];
   const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -203,7 +207,10 @@ export async function startNearby(
     });
     if (result.code !== 0) throw new Error(`nearby host clean failed: ${result.stderr}`);
   };
-  t.after(clean);
+  t.after(async () => {
+    await clean();
+    await nats?.stop();
+  });
 
   return {
     apiUrl,

@@ -3,12 +3,21 @@
  * request and response bodies are one full-duplex stream of console frames (src/model/console.ts):
  * the API authenticates, finds the machine's host and relays bytes to that host agent's console
  * socket without reading them. Plain HTTP/1.1 chunked bodies, so no Upgrade handling is needed.
+ * A cluster host's agent listens on TCP instead (`console_address`): the API first writes a
+ * one-time grant to the store and hands the agent its secret, so only an API can open a session.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { NearbyError } from '../../errors.ts';
-import { CONSOLE_CONTENT_TYPE, type ConsoleAnswer, type ConsoleRequest } from '../../model/console.ts';
+import {
+  CONSOLE_CONTENT_TYPE,
+  type ConsoleAnswer,
+  type ConsoleGrant,
+  type ConsoleRequest,
+} from '../../model/console.ts';
 import { type HostRecord, keys } from '../../model/mod.ts';
+import type { Store } from '../../store/mod.ts';
 import { apiErrors } from '../errors.ts';
 import { type ControlPlane, getRecord, viewOf } from '../machines.ts';
 import { appMachineParams } from '../schemas.ts';
@@ -56,7 +65,7 @@ export function consoleRoutes(api: FastifyInstance, cp: ControlPlane): void {
         );
       }
       const host = (await cp.store.get<HostRecord>(keys.host(record.host)))?.value;
-      if (!host?.console_socket) {
+      if (!host?.console_socket && !host?.console_address) {
         throw new NearbyError('CONSOLE_UNAVAILABLE', `host ${record.host} does not serve consoles`, {
           status: 503,
           hint: 'its agent may be down or older than this API; `nearby machine exec` may still work',
@@ -70,7 +79,9 @@ export function consoleRoutes(api: FastifyInstance, cp: ControlPlane): void {
         cols: request.query.cols === undefined ? undefined : Number(request.query.cols),
         env: request.query.term ? [`TERM=${request.query.term}`] : [],
       };
-      const { socket, rest } = await openSession(host.console_socket, ask);
+      const { socket, rest } = host.console_address
+        ? await openGranted(cp.store, host.name, host.console_address, ask)
+        : await openSession(host.console_socket as string, ask);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': CONSOLE_CONTENT_TYPE, 'cache-control': 'no-store' });
@@ -106,10 +117,36 @@ function parseCommand(text: string | undefined): string[] {
   return value;
 }
 
+/** Grants the session in the store (good for one use, 30 s), then opens it on the agent's TCP listener. */
+async function openGranted(store: Store, host: string, address: string, ask: ConsoleRequest) {
+  const secret = randomBytes(32).toString('base64url');
+  const key = keys.consoleGrant(host, createHash('sha256').update(secret).digest('hex'));
+  const grant: ConsoleGrant = {
+    machine: ask.machine,
+    command: ask.command,
+    expires_at: new Date(Date.now() + 30_000).toISOString(),
+  };
+  await store.put(key, grant, { expectRevision: 0 });
+  const index = address.lastIndexOf(':');
+  const target = {
+    host: address.slice(0, index).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(index + 1)),
+  };
+  try {
+    return await openSession(target, { ...ask, grant: secret });
+  } catch (error) {
+    await store.delete(key).catch(() => false);
+    throw error;
+  }
+}
+
 /** Connects to the agent, asks for the session and reads its one-line answer. */
-function openSession(path: string, ask: ConsoleRequest): Promise<{ socket: Socket; rest: Buffer }> {
+function openSession(
+  where: string | { host: string; port: number },
+  ask: ConsoleRequest,
+): Promise<{ socket: Socket; rest: Buffer }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(path);
+    const socket = typeof where === 'string' ? connect(where) : connect(where.port, where.host);
     let buffered = Buffer.alloc(0);
     const fail = (error: unknown) => {
       socket.destroy();

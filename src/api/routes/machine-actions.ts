@@ -7,6 +7,8 @@ import { apiErrors } from '../errors.ts';
 import { changeMetadata, restartMachine, setCordoned, suspendMachine } from '../machine-actions.ts';
 import { type ControlPlane, getRecord, viewOf } from '../machines.ts';
 import {
+  type ActionReason,
+  actionReasonQuery,
   appMachineParams,
   execBody,
   metadataBody,
@@ -33,11 +35,18 @@ export function machineActionRoutes(api: FastifyInstance, cp: ControlPlane): voi
     },
   );
 
-  api.post<MachineParams>(
+  api.post<MachineParams & { Querystring: { reason?: ActionReason } }>(
     '/v1/apps/:app/machines/:id/suspend',
-    { schema: { summary: 'Suspend a started machine (its memory is kept)', returns: 'Ok', params } },
+    {
+      schema: {
+        summary: 'Suspend a started machine (its memory is kept)',
+        returns: 'Ok',
+        params,
+        querystring: actionReasonQuery,
+      },
+    },
     async (request) => {
-      await suspendMachine(cp, request.params.app, request.params.id);
+      await suspendMachine(cp, request.params.app, request.params.id, request.query.reason);
       return ok;
     },
   );

@@ -16,6 +16,8 @@ import {
   viewOf,
 } from '../machines.ts';
 import {
+  type ActionReason,
+  actionReasonQuery,
   appMachineParams,
   appParams,
   createMachineSchema,
@@ -98,27 +100,42 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
       viewOf(store, await updateMachine(cp, request.params.app, request.params.id, request.body)),
   );
 
-  api.post<MachineParams>(
+  api.post<MachineParams & { Querystring: { reason?: ActionReason } }>(
     '/v1/apps/:app/machines/:id/start',
     {
       schema: {
         summary: 'Start a stopped or suspended machine',
         params: appMachineParams,
+        querystring: actionReasonQuery,
         returns: 'StartResult',
       },
     },
     async (request) => ({
-      previous_state: await startMachine(cp, request.params.app, request.params.id),
+      previous_state: await startMachine(cp, request.params.app, request.params.id, request.query.reason),
     }),
   );
 
-  api.post<MachineParams & { Body: { signal?: string; timeout?: string | number } | null }>(
+  api.post<
+    MachineParams & {
+      Body: { signal?: string; timeout?: string | number } | null;
+      Querystring: { reason?: ActionReason };
+    }
+  >(
     '/v1/apps/:app/machines/:id/stop',
     {
-      schema: { summary: 'Stop a machine', returns: 'Ok', params: appMachineParams, body: stopMachineSchema },
+      schema: {
+        summary: 'Stop a machine',
+        returns: 'Ok',
+        params: appMachineParams,
+        querystring: actionReasonQuery,
+        body: stopMachineSchema,
+      },
     },
     async (request) => {
-      await stopMachine(cp, request.params.app, request.params.id, request.body ?? {});
+      await stopMachine(cp, request.params.app, request.params.id, {
+        ...request.body,
+        reason: request.query.reason,
+      });
       return { ok: true };
     },
   );

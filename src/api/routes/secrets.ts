@@ -1,6 +1,7 @@
 /**
  * `/v1/apps/{app}/secrets`: set, list and unset app secrets. Values are sealed before they reach
- * the store and never leave the API again: lists show a name and a keyed digest only.
+ * the store; lists show a name and a keyed digest only. Values leave the API only for host agents
+ * (`secret-values`, host and admin tokens), which put them into machines.
  */
 import type { FastifyInstance } from 'fastify';
 import { keys, type SecretBox, type SecretRecord, secretAad } from '../../model/mod.ts';
@@ -115,6 +116,30 @@ export function secretRoutes(api: FastifyInstance, cp: ControlPlane, box: Secret
       await getApp(store, app);
       if (!(await store.delete(keys.secret(app, name)))) throw apiErrors.secretNotFound(app, name);
       return { ok: true };
+    },
+  );
+
+  // Values leave the API only for the agents that put them into machines: on one host the agent
+  // opens them itself; on other hosts it asks here with a host token (the key stays with the API).
+  api.get<{ Params: { app: string } }>(
+    '/v1/apps/:app/secret-values',
+    {
+      schema: {
+        summary:
+          "The app's secret values, for the host agents that run its machines (host and admin tokens only)",
+        returns: 'SecretValues',
+        params: appParams,
+      },
+    },
+    async (request) => {
+      if (request.token.kind !== 'host' && request.token.kind !== 'admin')
+        throw apiErrors.forbidden('only a host token (or the admin) may read secret values');
+      const { app } = request.params;
+      await getApp(store, app);
+      const sealed = await values<SecretRecord>(store, keys.secrets(app));
+      return {
+        values: Object.fromEntries(sealed.map((s) => [s.name, box.open(s.sealed, secretAad(app, s.name))])),
+      };
     },
   );
 }

@@ -79,6 +79,29 @@ export function tokenRoutes(api: FastifyInstance, cp: ControlPlane): void {
     },
   );
 
+  api.post<{ Body: { name?: string; expiry?: string } | null }>(
+    '/v1/tokens/host',
+    {
+      schema: {
+        summary:
+          "Make a host token: what a host's agent and proxy need (pull images, start and stop machines)",
+        returns: 'Token',
+        returnsStatus: 201,
+        body: { anyOf: [{ type: 'null' }, { type: 'object', properties: tokenFields }] },
+      },
+    },
+    async (request, reply) => {
+      if (request.token.kind !== 'admin')
+        throw apiErrors.forbidden('only the admin token can make host tokens');
+      const { record, secret } = await issueToken(store, {
+        kind: 'host',
+        name: request.body?.name ?? 'hosts',
+        expires_at: expiresAt(request.body?.expiry),
+      });
+      return reply.code(201).send({ ...view(record), token: secret });
+    },
+  );
+
   api.get(
     '/v1/tokens',
     { schema: { summary: 'List the tokens the caller may see', returns: 'TokenList' } },

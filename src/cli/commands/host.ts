@@ -45,13 +45,18 @@ images, token).`,
     const volumes = await cleanVolumes(dataDir);
     if (volumes > 0)
       out(`Unmounted ${volumes} volume${volumes === 1 ? '' : 's'} (their files stay unless --purge)`);
-    await createHostNetwork({
-      bridge: settings.bridge,
-      ipv4Cidr: settings.ipv4Cidr,
-      ipv6Cidr: settings.ipv6Cidr,
-      netnsPrefix: `${settings.bridge}-`,
-    }).teardown();
-    out(`Removed ${ids.length} machine sandbox${ids.length === 1 ? '' : 'es'} and bridge ${settings.bridge}`);
+    // Only an agent has a bridge and subnets (a data dir of `nearby api` or `nearby proxy` has none).
+    if (settings.ipv4Cidr !== undefined && settings.ipv6Cidr !== undefined) {
+      await createHostNetwork({
+        bridge: settings.bridge,
+        ipv4Cidr: settings.ipv4Cidr,
+        ipv6Cidr: settings.ipv6Cidr,
+        netnsPrefix: `${settings.bridge}-`,
+      }).teardown();
+      out(
+        `Removed ${ids.length} machine sandbox${ids.length === 1 ? '' : 'es'} and bridge ${settings.bridge}`,
+      );
+    }
     if (values.purge) {
       await rm(dataDir, { recursive: true, force: true });
       out(`Deleted ${dataDir}`);

@@ -15,12 +15,15 @@ interface TokenView {
 
 const create: Command = {
   name: 'tokens create',
-  summary: 'make a deploy token (one app) or an org token (every app of an org)',
+  summary: 'make a deploy token (one app), an org token (every app of an org) or a host token',
   help: `Usage: nearby tokens create deploy [-a APP] [--name NAME] [--expiry 720h]
        nearby tokens create org [--org SLUG] [--name NAME] [--expiry 720h]
+       nearby tokens create host [--name NAME] [--expiry 720h]
 
 Prints the token; it is shown only this once. Use it as NEARBY_API_TOKEN, or as the
-bearer token of any Machines API client.`,
+bearer token of any Machines API client. A host token (the admin makes it) is what
+\`nearby agent|proxy|node --token-file\` need: it pulls any app's image and starts, stops and
+suspends machines, nothing else.`,
   options: {
     ...appOption,
     org: { type: 'string', short: 'o' },
@@ -39,11 +42,13 @@ bearer token of any Machines API client.`,
         ...body,
         org_slug: values.org as string | undefined,
       });
+    } else if (kind === 'host') {
+      made = await client().request('POST', '/v1/tokens/host', body);
     } else {
-      throw usageError('which kind? nearby tokens create deploy|org', create);
+      throw usageError('which kind? nearby tokens create deploy|org|host', create);
     }
     process.stderr.write(
-      `Made ${made.kind} token ${made.id} for ${made.app ? `app ${made.app}` : `org ${made.org_slug}`}; it is shown only once:\n`,
+      `Made ${made.kind} token ${made.id} for ${made.app ? `app ${made.app}` : made.org_slug ? `org ${made.org_slug}` : 'the hosts of the cluster'}; it is shown only once:\n`,
     );
     out(made.token);
     return 0;
