@@ -99,7 +99,7 @@ export async function createMachine(
   const resolved = await cp.images.resolve(input.config.image);
   const id = machineId();
   const pick = async () =>
-    (await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256, input.config.runtime)).name;
+    (await pickHost(cp.store, { region, guest: input.config.guest, runtime: input.config.runtime })).name;
   // Volumes first: a machine runs on the host of its volumes.
   const placed = await attachVolumes(cp.store, {
     app,
