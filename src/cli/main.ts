@@ -11,6 +11,7 @@ import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
+import { platform } from './commands/platform.ts';
 import { releases } from './commands/releases.ts';
 import { scale } from './commands/scale.ts';
 import { secrets } from './commands/secrets.ts';
@@ -38,6 +39,7 @@ const commands: Command[] = [
   config,
   server,
   host,
+  platform,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.
