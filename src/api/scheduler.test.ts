@@ -1,64 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { placementStore, staleHeartbeat } from '../../test/helpers/placement-store.ts';
 import { isNearbyError, type NearbyError } from '../errors.ts';
-import { type GuestConfig, type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
-import { openStore, type Store } from '../store/mod.ts';
+import type { Store } from '../store/mod.ts';
 import { HOST_STALE_MS, liveRegions, pickHost } from './scheduler.ts';
-
-/** A store in a temp dir, with hosts written as their agents write them (heartbeat.ts). */
-async function setup(t: { after(fn: () => unknown): void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'nearby-scheduler-'));
-  const store = await openStore({ dataDir: dir });
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let count = 0;
-  return {
-    store,
-    async host(name: string, region: string, fields: Partial<HostRecord> = {}) {
-      const now = new Date().toISOString();
-      const record: HostRecord = {
-        name,
-        region,
-        runtime: 'crun',
-        runtimes: ['container'],
-        memory_mb: 4096,
-        cpus: 2,
-        heartbeat_at: now,
-        started_at: now,
-        version: '0.1.0',
-        address: `10.0.0.${name.length}`,
-        ...fields,
-      };
-      await store.put(keys.host(name), record);
-    },
-    /** A machine record as the control plane writes it, placed on `host`. */
-    async machine(host: string, guest?: GuestConfig, state: 'started' | 'stopped' | 'destroyed' = 'started') {
-      const id = `m${++count}`;
-      const now = new Date().toISOString();
-      const record = {
-        id,
-        name: id,
-        app: 'web',
-        region: 'any',
-        host,
-        instance_id: `i${count}`,
-        config: { image: 'web:1', ...(guest ? { guest } : {}) },
-        image_ref: { ref: 'web:1', digest: 'sha256:0' },
-        desired: { state, seq: 1, reason: 'api' },
-        events: [],
-        created_at: now,
-        updated_at: now,
-        ...(state === 'destroyed' ? { destroyed_at: now } : {}),
-      } as unknown as MachineRecord;
-      await store.put(keys.machine('web', id), record);
-    },
-  };
-}
 
 async function refusal(store: Store, request: Parameters<typeof pickHost>[1]): Promise<NearbyError> {
   try {
@@ -70,10 +15,10 @@ async function refusal(store: Store, request: Parameters<typeof pickHost>[1]): P
   assert.fail(`expected ${request.region} to be refused`);
 }
 
-const stale = () => new Date(Date.now() - HOST_STALE_MS - 5_000).toISOString();
+const stale = () => staleHeartbeat(HOST_STALE_MS);
 
 test('the least loaded host of the region that is up wins', async (t) => {
-  const { store, host, machine } = await setup(t);
+  const { store, host, machine } = await placementStore(t);
   await host('fra-1', 'fra');
   await host('fra-2', 'fra');
   await host('fra-3', 'fra', { heartbeat_at: stale() });
@@ -88,7 +33,7 @@ test('the least loaded host of the region that is up wins', async (t) => {
 });
 
 test('load is the fullest resource: a host near its machine cap loses to one with less memory free', async (t) => {
-  const { store, host, machine } = await setup(t);
+  const { store, host, machine } = await placementStore(t);
   await host('a', 'fra', { max_machines: 4 });
   await host('b', 'fra', { memory_mb: 2048 });
   await machine('a');
@@ -99,7 +44,7 @@ test('load is the fullest resource: a host near its machine cap loses to one wit
 });
 
 test('a region without room says which resource is short on each host, and where there is room', async (t) => {
-  const { store, host, machine } = await setup(t);
+  const { store, host, machine } = await placementStore(t);
   await host('fra-1', 'fra', { memory_mb: 1024 });
   await host('fra-2', 'fra', { max_machines: 2 });
   await host('syd-1', 'syd');
@@ -122,7 +67,7 @@ test('a region without room says which resource is short on each host, and where
 });
 
 test('shared vCPUs are overcommitted 8 to a core, performance vCPUs are reserved whole', async (t) => {
-  const { store, host, machine } = await setup(t);
+  const { store, host, machine } = await placementStore(t);
   await host('h', 'fra', { cpus: 1, memory_mb: 65536 });
   for (let i = 0; i < 7; i++) await machine('h', { cpu_kind: 'shared', cpus: 1 });
   assert.equal((await pickHost(store, { region: 'fra', guest: { cpus: 1 } })).name, 'h');
@@ -131,7 +76,7 @@ test('shared vCPUs are overcommitted 8 to a core, performance vCPUs are reserved
   assert.equal(error.code, 'NO_CAPACITY');
   assert.match(error.message, /h is short of CPU \(0 of 1 cores free; a shared vCPU takes 1\/8\)/);
 
-  const other = await setup(t);
+  const other = await placementStore(t);
   await other.host('p', 'fra', { cpus: 2 });
   await other.machine('p', { cpu_kind: 'performance', cpus: 2, memory_mb: 1024 });
   const performance = await refusal(other.store, {
@@ -142,7 +87,7 @@ test('shared vCPUs are overcommitted 8 to a core, performance vCPUs are reserved
 });
 
 test('an unknown region names the regions that exist; a region whose hosts are all silent is down', async (t) => {
-  const { store, host } = await setup(t);
+  const { store, host } = await placementStore(t);
   await host('fra-1', 'fra');
   await host('iad-1', 'iad');
   await host('syd-1', 'syd', { heartbeat_at: stale() });
@@ -157,7 +102,7 @@ test('an unknown region names the regions that exist; a region whose hosts are a
 });
 
 test('a runtime only some hosts run, and volumes that take no room', async (t) => {
-  const { store, host, machine } = await setup(t);
+  const { store, host, machine } = await placementStore(t);
   await host('plain', 'fra', { memory_mb: 512 });
   await host('vm', 'fra', { runtime: 'microvm', runtimes: ['container', 'microvm'], memory_mb: 8192 });
   await machine('vm', { memory_mb: 4096 });
