@@ -119,6 +119,15 @@ export const apiErrors = {
         ].join(', '),
       },
     ),
+  noRoomToResize: (id: string, guest: GuestConfig | undefined, host: HostShortage) =>
+    new NearbyError(
+      'NO_CAPACITY',
+      `machine ${id} cannot grow to ${describeGuest(guest)}: ${describeShortage(host)}`,
+      {
+        status: 422,
+        hint: `a machine stays on its host when updated; pick a smaller size, destroy other machines on ${host.host}, or create a new machine of that size (the scheduler finds a host with room) and destroy this one`,
+      },
+    ),
   badRequest: (message: string) => new NearbyError('BAD_REQUEST', message, { status: 400 }),
   invalidJson: (detail: string) =>
     new NearbyError('INVALID_JSON', `the request body is not valid JSON: ${detail}`, {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { placementStore, staleHeartbeat } from '../../test/helpers/placement-store.ts';
 import { isNearbyError, type NearbyError } from '../errors.ts';
+import { keys, type MachineRecord } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
-import { HOST_STALE_MS, liveRegions, pickHost } from './scheduler.ts';
+import { checkResize, HOST_STALE_MS, liveRegions, pickHost, serializePlacement } from './scheduler.ts';
 
 async function refusal(store: Store, request: Parameters<typeof pickHost>[1]): Promise<NearbyError> {
   try {
@@ -113,4 +114,49 @@ test('a runtime only some hosts run, and volumes that take no room', async (t) =
   // iad-1 is full for machines, but a volume made ahead of its machine takes none of its room.
   assert.equal((await refusal(store, { region: 'iad' })).code, 'NO_CAPACITY');
   assert.equal((await pickHost(store, { region: 'iad', volume: true })).name, 'iad-1');
+});
+
+test('an update may grow a machine only as far as its host has room', async (t) => {
+  const { store, host, machine } = await placementStore(t);
+  await host('h', 'fra', { memory_mb: 1024 });
+  const id = await machine('h', { memory_mb: 512 });
+  await machine('h', { memory_mb: 256 });
+  const record = (await store.get<MachineRecord>(keys.machine('web', id)))?.value as MachineRecord;
+  await checkResize(store, record, { memory_mb: 768 });
+  await assert.rejects(
+    checkResize(store, record, { memory_mb: 1024 }),
+    (error: unknown) =>
+      isNearbyError(error, 'NO_CAPACITY') &&
+      error.message ===
+        `machine ${id} cannot grow to 1 shared vCPU and 1024 MB: h is short of memory (768 of 1024 MB free)`,
+  );
+  // Shrinking, or another change at the same size, is never refused, even on a host over its room.
+  await machine('h', { memory_mb: 512 });
+  await checkResize(store, record, { memory_mb: 512 });
+  await checkResize(store, record, { memory_mb: 256 });
+});
+
+test('placements in one process take turns: two creates at once cannot both take the last slot', async (t) => {
+  const { store, host } = await placementStore(t);
+  await host('h', 'fra', { max_machines: 1 });
+  const place = (id: string) =>
+    serializePlacement(async () => {
+      const chosen = await pickHost(store, { region: 'fra' });
+      const record = {
+        id,
+        app: 'web',
+        host: chosen.name,
+        config: { image: 'web:1' },
+        desired: { state: 'started' },
+      };
+      await store.put(keys.machine('web', id), record);
+      return chosen.name;
+    });
+  const results = await Promise.allSettled([place('a'), place('b')]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected'],
+  );
+  const refused = (results[1] as PromiseRejectedResult).reason;
+  assert.ok(isNearbyError(refused, 'NO_CAPACITY'), String(refused));
 });

@@ -3,9 +3,10 @@
  * the machines placed so far, and leaves the choice to `placeMachine` (placement.ts): the least
  * loaded host of the region that is up, runs the runtime and has room (memory, CPU, machine cap).
  */
-import { type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
+import { type GuestConfig, type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
 import { type Store, values } from '../store/mod.ts';
-import { usageByHost } from './host-load.ts';
+import { apiErrors } from './errors.ts';
+import { hostCapacity, machineDemand, noResources, shortOf, usageByHost } from './host-load.ts';
 import { isUp, type PlacementRequest, placeMachine } from './placement.ts';
 
 export { hostRuns } from './placement.ts';
@@ -26,6 +27,45 @@ export async function pickHost(store: Store, request: PlacementRequest): Promise
     { hosts, used: usageByHost(machines), now: Date.now(), staleMs: HOST_STALE_MS },
     request,
   );
+}
+
+let placing: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs this process's placements (pick a host, write the machine) one after the other, so two
+ * creates at once cannot both take a host's last room. Between API processes placement stays
+ * optimistic (docs/scheduler.md).
+ */
+export function serializePlacement<T>(place: () => Promise<T>): Promise<T> {
+  const run = placing.then(place, place);
+  placing = run.catch(() => {});
+  return run;
+}
+
+/**
+ * Refuses to grow a machine beyond the room its host has: an update keeps the machine on its host
+ * (its volumes, its address), so the new size must fit there. A size that does not grow is never
+ * refused, even on a host that is already full.
+ * @throws NearbyError NO_CAPACITY naming what the host is short of
+ */
+export async function checkResize(
+  store: Store,
+  machine: MachineRecord,
+  guest: GuestConfig | undefined,
+): Promise<void> {
+  const before = machineDemand(machine.config.guest);
+  const after = machineDemand(guest);
+  if (after.memory_mb <= before.memory_mb && after.cpus <= before.cpus) return;
+  const [host, machines] = await Promise.all([
+    store.get<HostRecord>(keys.host(machine.host)),
+    values<MachineRecord>(store, keys.machines()),
+  ]);
+  if (!host) return;
+  const used = usageByHost(machines.filter((m) => m.id !== machine.id)).get(machine.host) ?? noResources();
+  const capacity = hostCapacity(host.value);
+  const short = shortOf(capacity, used, after);
+  if (short.length > 0)
+    throw apiErrors.noRoomToResize(machine.id, guest, { host: machine.host, capacity, used, short });
 }
 
 /** Regions that have a live host, for error messages and `nearby regions`. */
