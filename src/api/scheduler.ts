@@ -9,8 +9,6 @@ import { apiErrors } from './errors.ts';
 import { hostCapacity, machineDemand, noResources, shortOf, usageByHost } from './host-load.ts';
 import { isUp, type PlacementRequest, placeMachine } from './placement.ts';
 
-export { hostRuns } from './placement.ts';
-
 /** An agent that missed this long of heartbeats is not given new machines. */
 export const HOST_STALE_MS = 60_000;
 
@@ -68,7 +66,7 @@ export async function checkResize(
     throw apiErrors.noRoomToResize(machine.id, guest, { host: machine.host, capacity, used, short });
 }
 
-/** Regions that have a live host, for error messages and `nearby regions`. */
+/** Regions that have a host up, for `GET /v1/platform` (and so the CLI's region checks). */
 export async function liveRegions(store: Store): Promise<string[]> {
   const state = { now: Date.now(), staleMs: HOST_STALE_MS };
   const hosts = await values<HostRecord>(store, keys.hosts());
