@@ -149,6 +149,8 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['GET /health', {}],
     ['GET /v1/openapi.json', {}],
     ['GET /v1/platform', {}],
+    ['GET /v1/platform/hosts', {}],
+    ['GET /v1/platform/regions', {}],
     ['GET /v1/registry', {}],
     ['GET /v1/registry/token', {}],
     ['GET /v1/certificates/ca', {}],

@@ -4,6 +4,8 @@
  */
 import type { FastifyError } from 'fastify';
 import { isNearbyError, NearbyError } from '../errors.ts';
+import type { GuestConfig } from '../model/mod.ts';
+import { type Resources, SHARED_CPU_OVERCOMMIT } from './host-load.ts';
 
 const JSON_HINT = "send a JSON body with 'Content-Type: application/json', or no body at all";
 
@@ -74,9 +76,57 @@ export const apiErrors = {
     new NearbyError(
       'NO_HOST',
       available.length === 0
-        ? 'no host is running an agent; start `nearby server` (or `nearby agent`)'
+        ? `no host in region '${region}', and no host is up in any region`
         : `no host in region '${region}'; regions with hosts: ${available.join(', ')}`,
-      { status: 422, hint: available.length ? `pass --region ${available[0]}` : undefined },
+      {
+        status: 422,
+        hint: available.length
+          ? `pass --region ${available[0]} (or set primary_region), or start a host there: \`nearby agent --region ${region}\``
+          : 'start `nearby server` (or `nearby agent --region REGION`) and check `nearby platform hosts`',
+      },
+    ),
+  regionDown: (region: string, hosts: number, silentMs: number, others: string[]) =>
+    new NearbyError(
+      'REGION_DOWN',
+      `region '${region}' has ${hosts} host${hosts === 1 ? '' : 's'}, none of them up (the last heartbeat is ${Math.round(silentMs / 1000)}s old)`,
+      {
+        status: 503,
+        hint: `restart the agent of a host in ${region} (see \`nearby platform hosts\`)${others.length ? `, or use another region: ${others.join(', ')}` : ''}`,
+      },
+    ),
+  runtimeUnsupported: (runtime: string, region: string) =>
+    new NearbyError('RUNTIME_UNSUPPORTED', `no host in region '${region}' can run a ${runtime} machine`, {
+      status: 422,
+      hint:
+        runtime === 'microvm'
+          ? 'install QEMU and the guest kernel on a host (scripts/setup.sh, scripts/microvm-assets.sh) and restart its server, or drop config.runtime'
+          : 'drop config.runtime to use the host default',
+    }),
+  noCapacity: (region: string, guest: GuestConfig | undefined, hosts: HostShortage[], elsewhere: string[]) =>
+    new NearbyError(
+      'NO_CAPACITY',
+      `no host in region '${region}' has room for a machine of ${describeGuest(guest)}: ${hosts
+        .slice(0, 5)
+        .map(describeShortage)
+        .join('; ')}${hosts.length > 5 ? `; and ${hosts.length - 5} more hosts` : ''}`,
+      {
+        status: 422,
+        hint: [
+          'pick a smaller size (`--memory`, `--cpus`, `nearby scale memory`)',
+          'destroy machines you no longer need (stopped ones keep their room)',
+          `add a host: \`nearby agent --region ${region}\``,
+          ...(elsewhere.length ? [`or use a region with room: ${elsewhere.join(', ')}`] : []),
+        ].join(', '),
+      },
+    ),
+  noRoomToResize: (id: string, guest: GuestConfig | undefined, host: HostShortage) =>
+    new NearbyError(
+      'NO_CAPACITY',
+      `machine ${id} cannot grow to ${describeGuest(guest)}: ${describeShortage(host)}`,
+      {
+        status: 422,
+        hint: `a machine stays on its host when updated; pick a smaller size, destroy other machines on ${host.host}, or create a new machine of that size (the scheduler finds a host with room) and destroy this one`,
+      },
     ),
   badRequest: (message: string) => new NearbyError('BAD_REQUEST', message, { status: 400 }),
   invalidJson: (detail: string) =>
@@ -129,6 +179,35 @@ export const apiErrors = {
       status: 408,
     }),
 };
+
+/** One host of a region without room, and which of its resources the machine does not fit in. */
+export interface HostShortage {
+  host: string;
+  capacity: Resources;
+  used: Resources;
+  short: (keyof Resources)[];
+}
+
+function describeGuest(guest: GuestConfig | undefined): string {
+  const cpus = guest?.cpus ?? 1;
+  return `${cpus} ${guest?.cpu_kind ?? 'shared'} vCPU${cpus === 1 ? '' : 's'} and ${guest?.memory_mb ?? 256} MB`;
+}
+
+const cores = (n: number) => String(Math.round(n * 100) / 100);
+
+function describeShortage({ host, capacity, used, short }: HostShortage): string {
+  const what = short.map((resource) => {
+    switch (resource) {
+      case 'memory_mb':
+        return `memory (${Math.max(0, capacity.memory_mb - used.memory_mb)} of ${capacity.memory_mb} MB free)`;
+      case 'cpus':
+        return `CPU (${cores(Math.max(0, capacity.cpus - used.cpus))} of ${cores(capacity.cpus)} cores free; a shared vCPU takes 1/${SHARED_CPU_OVERCOMMIT})`;
+      default:
+        return `machine cap (${used.machines} of ${capacity.machines} machines)`;
+    }
+  });
+  return `${host} is short of ${what.join(' and ')}`;
+}
 
 /**
  * Any error a request ends with, as the NearbyError the client gets. The framework's own errors

@@ -25,7 +25,7 @@ import type { ImageService } from '../oci/types.ts';
 import { type Store, update } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 import { newLease } from './leases.ts';
-import { pickHost } from './scheduler.ts';
+import { checkResize, pickHost, serializePlacement } from './scheduler.ts';
 import { attachVolumes } from './volume-attach.ts';
 
 export interface ControlPlane {
@@ -100,34 +100,37 @@ export async function createMachine(
   const resolved = await cp.images.resolve(input.config.image);
   const id = machineId();
   const pick = async () =>
-    (await pickHost(cp.store, region, input.config.guest?.memory_mb ?? 256, input.config.runtime)).name;
-  // Volumes first: a machine runs on the host of its volumes.
-  const placed = await attachVolumes(cp.store, {
-    app,
-    machineId: id,
-    region,
-    config: input.config,
-    host: pick,
+    (await pickHost(cp.store, { region, guest: input.config.guest, runtime: input.config.runtime })).name;
+  // Placed one at a time: the record is written before the next create reads what hosts hold.
+  return serializePlacement(async () => {
+    // Volumes first: a machine runs on the host of its volumes.
+    const placed = await attachVolumes(cp.store, {
+      app,
+      machineId: id,
+      region,
+      config: input.config,
+      host: pick,
+    });
+    const now = new Date();
+    const record: MachineRecord = {
+      id,
+      name: input.name ?? machineName(),
+      app,
+      region,
+      host: placed.host ?? (await pick()),
+      instance_id: instanceId(now.getTime()),
+      config: placed.config,
+      image_ref: resolved.ref,
+      desired: { state: input.skip_launch ? 'stopped' : 'started', seq: 1, reason: 'api' },
+      events: [{ type: 'launch', status: 'created', source: 'user', timestamp: now.getTime() }],
+      created_at: now.toISOString(),
+      updated_at: now.toISOString(),
+      ...(input.skip_service_registration ? { skip_service_registration: true } : {}),
+    };
+    if (input.lease_ttl) record.lease = newLease(record, owner, input.lease_ttl, '');
+    await cp.store.put(keys.machine(app, record.id), record, { expectRevision: 0 });
+    return record;
   });
-  const now = new Date();
-  const record: MachineRecord = {
-    id,
-    name: input.name ?? machineName(),
-    app,
-    region,
-    host: placed.host ?? (await pick()),
-    instance_id: instanceId(now.getTime()),
-    config: placed.config,
-    image_ref: resolved.ref,
-    desired: { state: input.skip_launch ? 'stopped' : 'started', seq: 1, reason: 'api' },
-    events: [{ type: 'launch', status: 'created', source: 'user', timestamp: now.getTime() }],
-    created_at: now.toISOString(),
-    updated_at: now.toISOString(),
-    ...(input.skip_service_registration ? { skip_service_registration: true } : {}),
-  };
-  if (input.lease_ttl) record.lease = newLease(record, owner, input.lease_ttl, '');
-  await cp.store.put(keys.machine(app, record.id), record, { expectRevision: 0 });
-  return record;
 }
 
 /** Replaces a machine's config: a new instance id, the old version is replaced by the agent. */
@@ -142,6 +145,7 @@ export async function updateMachine(
     throw apiErrors.machineState(id, `at version ${current.instance_id}`, `not ${input.current_version}`);
   }
   const normalized = normalizeConfig(input.config);
+  await checkResize(cp.store, current, normalized.guest);
   const resolved = await cp.images.resolve(normalized.image);
   const { config } = await attachVolumes(cp.store, {
     app,

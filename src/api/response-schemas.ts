@@ -22,6 +22,18 @@ const event = {
   },
 } as const;
 
+const resources = {
+  type: 'object',
+  properties: {
+    memory_mb: integer,
+    cpus: {
+      type: 'number',
+      description: 'host cores; a shared vCPU takes 1/8 of one, a performance vCPU one',
+    },
+    machines: { type: 'integer', description: 'capacity: the host machine cap (max_machines)' },
+  },
+} as const;
+
 export const responseSchemas = {
   Ok: { type: 'object', properties: { ok: { type: 'boolean' } } },
   StartResult: { type: 'object', properties: { previous_state: string } },
@@ -191,6 +203,44 @@ export const responseSchemas = {
     },
   },
   SnapshotList: { type: 'array', items: { $ref: '#/components/schemas/Snapshot' } },
+  PlatformHost: {
+    type: 'object',
+    properties: {
+      name: string,
+      region: string,
+      status: { enum: ['up', 'down'], description: 'down: its heartbeat is stale; it gets no new machines' },
+      address: { type: 'string', description: 'its backhaul address' },
+      version: string,
+      runtimes: { type: 'array', items: string },
+      capacity: resources,
+      used: resources,
+      machines: { type: 'integer', description: 'machines placed on it (stopped ones keep their room)' },
+      started: integer,
+      heartbeat_at: string,
+      heartbeat_age_s: integer,
+      started_at: string,
+    },
+  },
+  PlatformHosts: {
+    type: 'object',
+    properties: { hosts: { type: 'array', items: { $ref: '#/components/schemas/PlatformHost' } } },
+  },
+  PlatformRegion: {
+    type: 'object',
+    properties: {
+      name: string,
+      hosts: integer,
+      hosts_up: integer,
+      capacity: { ...resources, description: 'summed over the hosts that are up' },
+      used: { ...resources, description: 'summed over the hosts that are up' },
+      machines: { type: 'integer', description: 'machines in the region, on hosts up or down' },
+      started: integer,
+    },
+  },
+  PlatformRegions: {
+    type: 'object',
+    properties: { regions: { type: 'array', items: { $ref: '#/components/schemas/PlatformRegion' } } },
+  },
 } as const;
 
 export type ResponseName = keyof typeof responseSchemas;

@@ -1,65 +1,68 @@
 /**
- * The scheduler: which host runs a new machine. A host qualifies when its agent's heartbeat is
- * fresh and it is in the wanted region; among those, the one with the most memory left wins.
+ * The scheduler: which host runs a new machine. It reads the hosts as their agents wrote them and
+ * the machines placed so far, and leaves the choice to `placeMachine` (placement.ts): the least
+ * loaded host of the region that is up, runs the runtime and has room (memory, CPU, machine cap).
  */
-import { NearbyError } from '../errors.ts';
-import { HOST_DOWN_MS, type HostRecord, keys, type MachineRecord } from '../model/mod.ts';
+import { type GuestConfig, type HostRecord, hostIsUp, keys, type MachineRecord } from '../model/mod.ts';
 import { type Store, values } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
+import { hostCapacity, machineDemand, noResources, shortOf, usageByHost } from './host-load.ts';
+import { type PlacementRequest, placeMachine } from './placement.ts';
 
-/** An agent that missed this long of heartbeats is down: it is not given new machines. */
-export const HOST_STALE_MS = HOST_DOWN_MS;
-
-/** Whether a host can run a machine asking for `runtime` (none asked: its default does). */
-export function hostRuns(host: HostRecord, runtime: string | undefined): boolean {
-  if (!runtime) return true;
-  return (host.runtimes ?? [host.runtime === 'microvm' ? 'microvm' : 'container']).includes(runtime);
+/**
+ * The host for a new machine (or a volume made ahead of its machine) in `request.region`.
+ * @throws NearbyError NO_HOST, REGION_DOWN, RUNTIME_UNSUPPORTED, NO_CAPACITY (placement.ts)
+ */
+export async function pickHost(store: Store, request: PlacementRequest): Promise<HostRecord> {
+  const [hosts, machines] = await Promise.all([
+    values<HostRecord>(store, keys.hosts()),
+    values<MachineRecord>(store, keys.machines()),
+  ]);
+  return placeMachine({ hosts, used: usageByHost(machines), now: Date.now() }, request);
 }
 
-function runtimeUnsupported(runtime: string, region: string): NearbyError {
-  return new NearbyError(
-    'RUNTIME_UNSUPPORTED',
-    `no host in region '${region}' can run a ${runtime} machine`,
-    {
-      status: 422,
-      hint:
-        runtime === 'microvm'
-          ? 'install QEMU and the guest kernel on a host (scripts/setup.sh, scripts/microvm-assets.sh) and restart its server, or drop config.runtime'
-          : 'drop config.runtime to use the host default',
-    },
-  );
+let placing: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs this process's placements (pick a host, write the machine) one after the other, so two
+ * creates at once cannot both take a host's last room. Between API processes placement stays
+ * optimistic (docs/scheduler.md).
+ */
+export function serializePlacement<T>(place: () => Promise<T>): Promise<T> {
+  const run = placing.then(place, place);
+  placing = run.catch(() => {});
+  return run;
 }
 
-export async function pickHost(
+/**
+ * Refuses to grow a machine beyond the room its host has: an update keeps the machine on its host
+ * (its volumes, its address), so the new size must fit there. A size that does not grow is never
+ * refused, even on a host that is already full.
+ * @throws NearbyError NO_CAPACITY naming what the host is short of
+ */
+export async function checkResize(
   store: Store,
-  region: string,
-  memoryMb: number,
-  runtime?: string,
-): Promise<HostRecord> {
-  const now = Date.now();
-  const hosts = (await values<HostRecord>(store, keys.hosts())).filter(
-    (host) => now - Date.parse(host.heartbeat_at) < HOST_STALE_MS,
-  );
-  const inRegion = hosts.filter((host) => host.region === region);
-  if (inRegion.length === 0) throw apiErrors.noHost(region, [...new Set(hosts.map((h) => h.region))].sort());
-  const able = inRegion.filter((host) => hostRuns(host, runtime));
-  if (able.length === 0 && runtime) throw runtimeUnsupported(runtime, region);
-  const used = new Map<string, number>();
-  for (const machine of await values<MachineRecord>(store, keys.machines())) {
-    if (machine.destroyed_at || machine.desired.state === 'destroyed') continue;
-    used.set(machine.host, (used.get(machine.host) ?? 0) + (machine.config.guest?.memory_mb ?? 256));
-  }
-  const free = (host: HostRecord) => host.memory_mb - (used.get(host.name) ?? 0);
-  // Hosts may be overcommitted (limits are enforced per machine by its cgroup); prefer room first.
-  able.sort((a, b) => Number(free(b) >= memoryMb) - Number(free(a) >= memoryMb) || free(b) - free(a));
-  return able[0];
+  machine: MachineRecord,
+  guest: GuestConfig | undefined,
+): Promise<void> {
+  const before = machineDemand(machine.config.guest);
+  const after = machineDemand(guest);
+  if (after.memory_mb <= before.memory_mb && after.cpus <= before.cpus) return;
+  const [host, machines] = await Promise.all([
+    store.get<HostRecord>(keys.host(machine.host)),
+    values<MachineRecord>(store, keys.machines()),
+  ]);
+  if (!host) return;
+  const used = usageByHost(machines.filter((m) => m.id !== machine.id)).get(machine.host) ?? noResources();
+  const capacity = hostCapacity(host.value);
+  const short = shortOf(capacity, used, after);
+  if (short.length > 0)
+    throw apiErrors.noRoomToResize(machine.id, guest, { host: machine.host, capacity, used, short });
 }
 
-/** Regions that have a live host, for error messages and `nearby regions`. */
+/** Regions that have a host up, for `GET /v1/platform` (and so the CLI's region checks). */
 export async function liveRegions(store: Store): Promise<string[]> {
   const now = Date.now();
   const hosts = await values<HostRecord>(store, keys.hosts());
-  return [
-    ...new Set(hosts.filter((h) => now - Date.parse(h.heartbeat_at) < HOST_STALE_MS).map((h) => h.region)),
-  ];
+  return [...new Set(hosts.filter((host) => hostIsUp(host, now)).map((host) => host.region))].sort();
 }

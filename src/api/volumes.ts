@@ -104,7 +104,7 @@ export async function createVolume(
   }
   size ??= 1;
   if (!Number.isInteger(size) || size < 1 || size > MAX_VOLUME_GB) throw volumeApiErrors.badSize(size);
-  host ??= (await pickHost(store, region, 0)).name;
+  host ??= (await pickHost(store, { region, volume: true })).name;
   const now = new Date().toISOString();
   const volume: VolumeRecord = {
     id: volumeId(),

@@ -13,6 +13,7 @@ import { logs } from './commands/logs.ts';
 import { machine } from './commands/machine.ts';
 import { nats } from './commands/nats.ts';
 import { agentPart, apiPart, nodePart, proxyPart } from './commands/parts.ts';
+import { platform } from './commands/platform.ts';
 import { releases } from './commands/releases.ts';
 import { scale } from './commands/scale.ts';
 import { secrets } from './commands/secrets.ts';
@@ -45,6 +46,7 @@ const commands: Command[] = [
   proxyPart,
   host,
   nats,
+  platform,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.

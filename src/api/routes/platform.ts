@@ -1,6 +1,11 @@
-/** `GET /v1/platform`: what a client needs to know about this nearby (regions, where apps answer). */
-import type { FastifyInstance } from 'fastify';
+/**
+ * `GET /v1/platform`: what a client needs to know about this nearby (regions, where apps answer).
+ * `GET /v1/platform/hosts|regions`: the operator's inventory (admin token only).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { apiErrors } from '../errors.ts';
 import type { ControlPlane } from '../machines.ts';
+import { type HostView, type RegionView, readInventory } from '../platform-inventory.ts';
 import { liveRegions } from '../scheduler.ts';
 
 export interface PlatformInfo {
@@ -9,6 +14,13 @@ export interface PlatformInfo {
   apps_domain: string;
   /** URL of an app, with `{app}` in place of its name. */
   app_url_template: string;
+}
+
+// Hosts, their addresses and every tenant's machine counts are the operator's business only.
+function adminOnly(request: FastifyRequest): void {
+  if (request.token.kind !== 'admin') {
+    throw apiErrors.forbidden("only the admin token may list the platform's hosts and regions");
+  }
 }
 
 export function platformRoutes(
@@ -24,5 +36,33 @@ export function platformRoutes(
       apps_domain: info.appsDomain,
       app_url_template: info.appUrlTemplate,
     }),
+  );
+
+  api.get(
+    '/v1/platform/hosts',
+    {
+      schema: {
+        summary: 'List hosts: region, address, capacity and what is used, machines, health (admin token)',
+        returns: 'PlatformHosts',
+      },
+    },
+    async (request): Promise<{ hosts: HostView[] }> => {
+      adminOnly(request);
+      return { hosts: (await readInventory(cp.store)).hosts };
+    },
+  );
+
+  api.get(
+    '/v1/platform/regions',
+    {
+      schema: {
+        summary: 'List regions: hosts, capacity and what is used, machines (admin token)',
+        returns: 'PlatformRegions',
+      },
+    },
+    async (request): Promise<{ regions: RegionView[] }> => {
+      adminOnly(request);
+      return { regions: (await readInventory(cp.store)).regions };
+    },
   );
 }

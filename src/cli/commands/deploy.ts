@@ -21,6 +21,7 @@ import { group } from '../deploy/changes.ts';
 import { deployImage } from '../deploy/image.ts';
 import { runRelease } from '../deploy/run.ts';
 import { machinesApi } from '../machines-client.ts';
+import { checkRegions } from '../regions.ts';
 
 const DEFAULT_WAIT_TIMEOUT_MS = 120_000;
 
@@ -62,14 +63,15 @@ too, then exits with 130.`,
     if (!app) throw usageError('no app name: set `app = "NAME"` in the config or pass -a APP', deploy);
     const strategy = strategyOf(values.strategy as string | undefined, config);
     const timeoutMs = waitTimeoutOf(values['wait-timeout'] as string | undefined, config);
+    const api = context.client();
+    const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
+    if (config.primary_region) checkRegions(platform, [config.primary_region], 'primary_region');
     const image = await deployImage(context, {
       app,
       config,
       configDir: dirname(path),
       image: values.image as string | undefined,
     });
-    const api = context.client();
-    const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
     await ensureApp(api, app, out);
     // A release command's machine left behind by a killed deploy is no process group of the app.
     const existing = (await machinesApi.list(api, app)).filter(

@@ -13,6 +13,7 @@ import { isNearbyError } from '../../errors.ts';
 import type { ImageConfig } from '../../oci/types.ts';
 import type { ApiClient } from '../client.ts';
 import { type Command, type Context, configPath, usageError } from '../command.ts';
+import { checkRegions } from '../regions.ts';
 
 export const launch: Command = {
   name: 'launch',
@@ -66,6 +67,7 @@ Options:
     const name = (values.name as string | undefined) ?? (await ask(context, 'App name', directoryAppName()));
     const platform = await api.request<PlatformInfo>('GET', '/v1/platform');
     const region = (values.region as string | undefined) ?? platform.default_region;
+    if (values.region !== undefined) checkRegions(platform, [region]);
     let exposed: number | undefined;
     let digest: string | undefined;
     if (image) {

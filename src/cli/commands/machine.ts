@@ -40,7 +40,8 @@ const run: Command = {
 
 Options:
   --name NAME          machine name
-  --region REGION      where to run it (default: the server's region)
+  --region REGION      where to run it (default: the server's region): the least loaded host
+                       there with room for it (see \`nearby platform regions\`)
   -e, --env K=V        environment variable (repeatable)
   -p, --port PORT      internal port to route HTTP to (routes <app>.<apps-domain> to it)
   --memory MB          memory limit (default 256)

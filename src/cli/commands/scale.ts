@@ -3,6 +3,7 @@
  * are. New machines copy the config of the group's newest machine (same image, same release);
  * surplus machines are stopped (so the proxy drains them) before they are destroyed.
  */
+import type { PlatformInfo } from '../../api/routes/platform.ts';
 import { VM_PRESETS } from '../../config/sizes.ts';
 import { NearbyError } from '../../errors.ts';
 import type { MachineConfig, MachineView } from '../../model/mod.ts';
@@ -11,6 +12,8 @@ import type { ApiClient } from '../client.ts';
 import { appOption, type Command, jsonOption, usageError } from '../command.ts';
 import { machinesApi, waitLong } from '../machines-client.ts';
 import { table } from '../output.ts';
+import { additions, evenTargets, nearestTargets, parseRegions, type RegionCounts } from '../region-spread.ts';
+import { checkRegions } from '../regions.ts';
 import { rollMachines } from '../rolling.ts';
 
 const groupOf = (m: MachineView) => m.config.metadata?.fly_process_group ?? 'app';
@@ -40,12 +43,17 @@ function parseCounts(positionals: string[], command: Command): { group?: string;
 
 const count: Command = {
   name: 'scale count',
-  summary: 'run N machines (per process group, per region)',
-  help: `Usage: nearby scale count N [-g GROUP] [--region REGION] [-a APP]
-       nearby scale count GROUP=N... [--region REGION] [-a APP]
+  summary: 'run N machines (per process group, spread over regions)',
+  help: `Usage: nearby scale count N [-g GROUP] [--region R1,R2,...] [-a APP]
+       nearby scale count GROUP=N... [--region R1,R2,...] [-a APP]
 
 New machines copy the newest machine of their group; extra machines are stopped, then destroyed
-(stopped ones first, then the newest). With --region, N counts the machines in that region only.`,
+(stopped ones first, then the newest).
+
+With --region, N machines are spread evenly over the regions listed (6 over iad,fra,syd is 2 in
+each); machines already there count, regions with more get the remainder, and machines in regions
+not listed are left alone. Without it, N counts the group's machines in all its regions: new ones go
+to the region with the fewest, surplus ones leave the region with the most.`,
   options: {
     ...appOption,
     ...groupOption,
@@ -55,7 +63,9 @@ New machines copy the newest machine of their group; extra machines are stopped,
   async run({ client, out, values, positionals }) {
     const api = client();
     const app = await appName(values);
-    const region = values.region as string | undefined;
+    const listed = values.region === undefined ? undefined : parseRegions(String(values.region));
+    if (listed?.length === 0) throw usageError('--region: name at least one region (iad,fra,syd)', count);
+    if (listed) checkRegions(await api.request<PlatformInfo>('GET', '/v1/platform'), listed);
     const all = await machinesApi.list(api, app);
     let wanted = parseCounts(positionals, count);
     if (wanted.length === 1 && !wanted[0].group) {
@@ -80,23 +90,41 @@ New machines copy the newest machine of their group; extra machines are stopped,
           },
         );
       }
-      const here = region ? inGroup.filter((m) => m.region === region) : inGroup;
-      const where = region ? ` in ${region}` : '';
-      if (here.length === target) {
-        out(`Group ${group}${where}: already ${target} machine${target === 1 ? '' : 's'}`);
+      const regions = listed ?? regionsOf(inGroup, template);
+      const current: RegionCounts = new Map(
+        regions.map((r) => [r, inGroup.filter((m) => m.region === r).length]),
+      );
+      const targets = listed
+        ? evenTargets(regions, current, target)
+        : nearestTargets(regions, current, target);
+      const now = [...current.values()].reduce((sum, n) => sum + n, 0);
+      const where = listed ? ` in ${regions.join(', ')}` : '';
+      const spread =
+        regions.length > 1 ? ` (${regions.map((r) => `${r} ${targets.get(r)}`).join(', ')})` : '';
+      if (regions.every((r) => current.get(r) === targets.get(r))) {
+        out(`Group ${group}${where}: already ${now} machine${now === 1 ? '' : 's'}${spread}`);
         continue;
       }
-      out(`Group ${group}${where}: ${here.length} → ${target}`);
-      for (let i = here.length; i < target; i++)
-        await addLike(api, app, template, region ?? template.region, out);
-      const surplus = [...here]
-        .sort((a, b) => Number(a.state === 'started') - Number(b.state === 'started') || newestFirst(a, b))
-        .slice(0, Math.max(0, here.length - target));
-      for (const machine of surplus) await remove(api, app, machine, out);
+      out(`Group ${group}${where}: ${now} → ${target}${spread}`);
+      for (const region of additions(current, targets)) await addLike(api, app, template, region, out);
+      for (const region of regions) {
+        const surplus = inGroup
+          .filter((m) => m.region === region)
+          .sort((a, b) => Number(a.state === 'started') - Number(b.state === 'started') || newestFirst(a, b))
+          .slice(0, Math.max(0, (current.get(region) ?? 0) - (targets.get(region) ?? 0)));
+        for (const machine of surplus) await remove(api, app, machine, out);
+      }
     }
     return 0;
   },
 };
+
+/** The group's regions, its primary region first (deploy sets PRIMARY_REGION), then by name. */
+function regionsOf(machines: MachineView[], template: MachineView): string[] {
+  const primary = template.config.env?.PRIMARY_REGION ?? template.region;
+  const regions = [...new Set(machines.map((m) => m.region))].sort();
+  return regions.includes(primary) ? [primary, ...regions.filter((r) => r !== primary)] : regions;
+}
 
 async function addLike(
   api: ApiClient,
