@@ -51,3 +51,14 @@ export const defaultCertFailed = (cause: unknown) =>
     hint: 'install the Debian package openssl and check that the data directory is writable',
     cause,
   });
+
+export const backhaulCredentialUnreadable = (files: string, cause?: unknown) =>
+  new NearbyError(
+    'PROXY_BACKHAUL_CREDENTIAL',
+    `the backhaul credential (${files}) is not readable PEM: a certificate with its key, and the cluster's CA`,
+    {
+      status: 500,
+      hint: 'give the proxy the cluster credential files (docs/proxy.md, "Routing across hosts")',
+      cause,
+    },
+  );

@@ -32,10 +32,20 @@ export interface AppliedSlot {
   machine: string;
   maxconn: number;
   weight: number;
+  /** Pointed at another host's backhaul (TLS on); unknown for slots of an adopted HAProxy. */
+  backhaul?: boolean;
 }
 
 export type SyncOp =
-  | { kind: 'point'; backend: string; slot: string; server: WantedServer; inMaintenance: boolean }
+  | {
+      kind: 'point';
+      backend: string;
+      slot: string;
+      server: WantedServer;
+      inMaintenance: boolean;
+      /** The backend's slots may reach other hosts: TLS is switched on or off with the machine. */
+      switchTls: boolean;
+    }
   | { kind: 'set-address'; backend: string; slot: string; server: WantedServer }
   | { kind: 'set-limits'; backend: string; slot: string; maxconn: number; weight: number }
   | { kind: 'ready'; backend: string; slot: string }
@@ -101,8 +111,10 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
         }
         continue;
       }
-      if (applied?.machine !== server.name) {
-        ops.push({ kind: 'point', backend: backend.name, slot, server, inMaintenance });
+      const moved = applied?.backhaul !== undefined && applied.backhaul !== (server.backhaul === true);
+      if (applied?.machine !== server.name || moved) {
+        const switchTls = backend.backhaul === true;
+        ops.push({ kind: 'point', backend: backend.name, slot, server, inMaintenance, switchTls });
         continue;
       }
       if (current.address !== server.address || current.port !== server.port) {
@@ -177,6 +189,8 @@ export class Reconciler {
   #certs = new Map<string, string>();
   /** `backend/server` → when its health checks start counting (after the grace period). */
   #healthDue = new Map<string, { backend: string; server: string; at: number }>();
+  /** Slots pointed at a backhaul whose checks a new worker turned on: the other proxy checks its machines. */
+  #healthOff = new Map<string, { backend: string; server: string }>();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -190,7 +204,10 @@ export class Reconciler {
           .filter((server) => server.slot !== undefined)
           .map(
             (server) =>
-              [`${backend.name}/${server.slot}`, { machine: server.name, ...slotLimits(server) }] as const,
+              [
+                `${backend.name}/${server.slot}`,
+                { machine: server.name, ...slotLimits(server), backhaul: server.backhaul === true },
+              ] as const,
           ),
       ),
     );
@@ -199,6 +216,17 @@ export class Reconciler {
       routes.backends.flatMap((backend) => backend.servers.map((server) => server.slot ?? '')),
     );
     this.#healthDue.clear();
+    // A new worker checks every slot with `check`: not those reaching another host's backhaul.
+    this.#healthOff = new Map(
+      routes.backends.flatMap((backend) =>
+        backend.servers
+          .filter((server) => server.backhaul && server.slot && server.options.includes('check'))
+          .map((server) => [
+            `${backend.name}/${server.slot}`,
+            { backend: backend.name, server: server.slot ?? '' },
+          ]),
+      ),
+    );
   }
 
   /**
@@ -340,12 +368,18 @@ export class Reconciler {
         await api.setServerMaxconn(op.backend, op.slot, limits.maxconn);
         await api.setServerWeight(op.backend, op.slot, limits.weight);
         const checked = op.server.options.includes('check');
-        // Checks count once the grace period is over (enableDueHealthChecks).
-        if (checked && op.server.healthGraceMs !== undefined) await api.disableHealth(op.backend, op.slot);
+        const backhaul = op.server.backhaul === true;
+        if (op.switchTls) await api.setServerSsl(op.backend, op.slot, backhaul);
+        // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
+        // they never run: the machine's own proxy checks it, and its agent reports it.
+        if (checked && (backhaul || op.server.healthGraceMs !== undefined))
+          await api.disableHealth(op.backend, op.slot);
+        else if (checked) await api.enableHealth(op.backend, op.slot);
         await this.#mapSlot(op.slot, op.server.name);
         await api.setServerState(op.backend, op.slot, 'ready');
-        this.#applied.set(key, { machine: op.server.name, ...limits });
-        if (checked && op.server.healthGraceMs !== undefined) {
+        this.#applied.set(key, { machine: op.server.name, ...limits, backhaul });
+        this.#healthOff.delete(key);
+        if (checked && !backhaul && op.server.healthGraceMs !== undefined) {
           this.#healthDue.set(key, {
             backend: op.backend,
             server: op.slot,
@@ -406,6 +440,14 @@ export class Reconciler {
 
   /** Turns on the checks of servers whose grace period is over. Returns true while some wait. */
   async #enableDueHealthChecks(): Promise<boolean> {
+    for (const [key, slot] of this.#healthOff) {
+      try {
+        await this.#options.api.disableHealth(slot.backend, slot.server);
+        this.#healthOff.delete(key);
+      } catch (error) {
+        this.#options.log.debug({ key, err: errorMessage(error) }, 'health checks not disabled yet');
+      }
+    }
     const now = Date.now();
     for (const [key, due] of this.#healthDue) {
       if (due.at > now) continue;
@@ -416,7 +458,7 @@ export class Reconciler {
       }
       this.#healthDue.delete(key);
     }
-    return this.#healthDue.size > 0;
+    return this.#healthDue.size > 0 || this.#healthOff.size > 0;
   }
 
   /**
