@@ -314,8 +314,9 @@ export function computeRoutes(input: RouteInput): RouteTable {
         tiers.set(server, location.tier);
       }
     }
-    for (const backend of backends.values()) {
-      if (backend.app !== app.name || backend.servers.length === 0) continue;
+    for (const name of [main.name, ...names.values()]) {
+      const backend = backends.get(name);
+      if (backend === undefined || backend.servers.length === 0) continue;
       const nearest = Math.min(...backend.servers.map((server) => tiers.get(server) ?? 0));
       backend.servers = backend.servers.filter((server) => (tiers.get(server) ?? 0) === nearest);
     }

@@ -85,11 +85,17 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
     wantedNames.some((name) => !actualNames.has(name));
   const ops: SyncOp[] = [];
   const removals: SyncOp[] = [];
+  // By backend first: scanning every server for every backend cost 70 ms a pass with 1,000 apps.
+  const serversByBackend = new Map<string, ServerState[]>();
+  for (const server of actual.servers) {
+    const list = serversByBackend.get(server.backend);
+    if (list === undefined) serversByBackend.set(server.backend, [server]);
+    else list.push(server);
+  }
   for (const backend of wanted.backends) {
     if (!actualNames.has(backend.name)) continue;
     const bySlot = new Map(backend.servers.map((server) => [server.slot, server]));
-    for (const current of actual.servers) {
-      if (current.backend !== backend.name) continue;
+    for (const current of serversByBackend.get(backend.name) ?? []) {
       if (current.name === ACTIVATOR_SERVER && backend.backup !== undefined) {
         const enabled = (current.adminState & 0x01) === 0;
         if (enabled !== backend.backup.enabled) {
@@ -299,7 +305,8 @@ export class Reconciler {
     else if (!complete || draining) this.#schedule(RETRY_MS);
   }
 
-  async #actual(): Promise<ActualState> {
+  /** `wanted`: the routes of this pass (computing them again costs ~50 ms with 5,000 machines). */
+  async #actual(wanted: RouteTable): Promise<ActualState> {
     const { api, hostsMap } = this.#options;
     const [backends, servers, hosts, sessions] = await Promise.all([
       api.backends(),
@@ -314,7 +321,7 @@ export class Reconciler {
       sessions,
       applied: this.#applied,
       certs: this.#certs,
-      structureChanged: this.#options.structureChanged(this.#options.wanted()),
+      structureChanged: this.#options.structureChanged(wanted),
     };
   }
 
@@ -324,11 +331,11 @@ export class Reconciler {
    */
   async #pass(): Promise<{ complete: boolean; draining: boolean }> {
     const wanted = this.#options.wanted();
-    let plan = planSync(wanted, await this.#actual());
+    let plan = planSync(wanted, await this.#actual(wanted));
     if (plan.reload) {
       // `reload` renders the configuration and calls `rendered`.
       await this.#options.reload(wanted);
-      plan = planSync(wanted, await this.#actual());
+      plan = planSync(wanted, await this.#actual(wanted));
     }
     let complete = !plan.reload;
     let draining = false;
