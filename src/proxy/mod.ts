@@ -160,10 +160,10 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     if (Buffer.byteLength(path) > 100) throw socketPathTooLong(path);
   }
   const bin = options.haproxyBin ?? defaults.haproxyBin;
-  const host = options.host ?? hostname();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(host)) {
-    throw invalidProxyOption('host', host, 'a host name such as fra-1');
-  }
+  const hostShape = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+  // The OS's name only names the proxy in `Via` on one host: an odd one must not stop it.
+  const host = options.host ?? (hostShape.test(hostname()) ? hostname() : 'nearby');
+  if (!hostShape.test(host)) throw invalidProxyOption('host', host, 'a host name such as fra-1');
   const backhaul = options.backhaul === undefined ? undefined : backhaulSettings(options.backhaul);
   if (backhaul !== undefined) reservedPorts.push(backhaul.target.listen.port);
   // The caller names the part (`part: 'proxy'`); a second `part` would repeat the key in every line.
