@@ -71,3 +71,14 @@ export const proxyApiUnreachable = (action: string, id: string, apiUrl: string, 
 
 export const proxyApiRefused = (action: string, id: string, status: number, why: string, code?: string) =>
   new NearbyError(code ?? 'PROXY_API_REFUSED', `cannot ${action} machine ${id}: ${why}`, { status });
+
+export const backhaulCredentialUnreadable = (files: string, cause?: unknown) =>
+  new NearbyError(
+    'PROXY_BACKHAUL_CREDENTIAL',
+    `the backhaul credential (${files}) is not readable PEM: a certificate with its key, and the cluster's CA`,
+    {
+      status: 500,
+      hint: 'give the proxy the cluster credential files (docs/proxy.md, "Routing across hosts")',
+      cause,
+    },
+  );

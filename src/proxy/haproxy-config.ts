@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { nearbyVersion } from '../version.ts';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
+import {
+  type BackhaulTarget,
+  backhaulDefaultServer,
+  backhaulFrontendLines,
+  HOPS_HEADER,
+} from './backhaul-config.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
 import { metricsExporterLines } from './metrics-config.ts';
 import {
@@ -130,6 +136,10 @@ export interface ConfigInput {
   replayer?: ReplayerTarget;
   /** nearby's ACME TLS-ALPN-01 responder: set, a TCP front reads ClientHellos first (tls-alpn-config.ts). */
   acmeTlsAlpn?: ListenAddress;
+  /** This proxy's name in `Via` (its host name); default `nearby`. */
+  via?: string;
+  /** In a cluster: the listener other proxies send requests to, and the TLS its slots use to reach them. */
+  backhaul?: BackhaulTarget;
 }
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
@@ -196,6 +206,7 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
     `  http-request set-var(txn.app) var(txn.host),regsub('${suffixRegex}$','') if { var(txn.host) -m end ${suffix} }`,
     // Set (not add) so that a client cannot forge what the app trusts.
     '  http-request set-header Fly-Client-IP %[src]',
+    `  http-request del-header ${HOPS_HEADER}`,
     '  option forwardfor',
     `  http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`,
     `  http-request set-header X-Forwarded-SSL ${tls ? 'on' : 'off'}`,
@@ -203,7 +214,7 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
     '  http-request set-header Fly-Forwarded-Port %[dst_port]',
     `  http-request set-header Fly-Region ${region}`,
     '  http-request set-header Fly-Request-Id %[unique-id]',
-    '  http-request add-header Via "1.1 nearby"',
+    `  http-request add-header Via "1.1 ${input.via ?? 'nearby'}"`,
   );
   return lines;
 }
@@ -306,7 +317,7 @@ function dedicatedFrontend(input: ConfigInput, frontend: WantedFrontend): string
  * until the Runtime API points them at a machine. The same options on every slot; a machine's
  * own limits (maxconn, weight) are set on its slot.
  */
-function slotLines(backend: WantedBackend): string[] {
+function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
   const bySlot = new Map<string, WantedBackend['servers'][number]>();
   const unplaced: WantedBackend['servers'] = [];
   for (const server of backend.servers) {
@@ -318,8 +329,10 @@ function slotLines(backend: WantedBackend): string[] {
   for (let index = 1; index <= count; index++) {
     const name = slotName(backend.name, index);
     const server = bySlot.get(name) ?? (bySlot.size < count ? unplaced.shift() : undefined);
+    // TLS (from default-server) only towards another host's backhaul.
+    const tls = backhaul ? [server?.backhaul ? 'ssl' : 'no-ssl'] : [];
     if (server === undefined) {
-      lines.push([`  server ${name} 0.0.0.0:80 disabled`, ...backend.slotOptions].join(' '));
+      lines.push([`  server ${name} 0.0.0.0:80 disabled`, ...tls, ...backend.slotOptions].join(' '));
       continue;
     }
     bySlot.set(name, server);
@@ -327,7 +340,9 @@ function slotLines(backend: WantedBackend): string[] {
       (option) => !backend.slotOptions.includes(option) && /^(maxconn|weight) /.test(option),
     );
     lines.push(
-      [`  server ${name} ${server.address}:${server.port}`, ...limits, ...backend.slotOptions].join(' '),
+      [`  server ${name} ${server.address}:${server.port}`, ...tls, ...limits, ...backend.slotOptions].join(
+        ' ',
+      ),
     );
   }
   if (backend.backup !== undefined) {
@@ -367,6 +382,7 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
     );
   }
   lines.push(...backend.checks);
+  if (backend.backhaul && input.backhaul) lines.push(backhaulDefaultServer(input.backhaul));
   return lines;
 }
 
@@ -427,6 +443,21 @@ export function renderConfig(input: ConfigInput): string {
     ...sharedFrontend(input, false),
     ...sharedFrontend(input, true),
     ...routes.frontends.flatMap((frontend) => dedicatedFrontend(input, frontend)),
+    ...(input.backhaul
+      ? backhaulFrontendLines({
+          target: input.backhaul,
+          region: input.region,
+          via: input.via ?? 'nearby',
+          appsDomain: input.appsDomain,
+          maxconn: limits.maxconn,
+          hooks: nearbyFrontendLines(input),
+          routing: [
+            ...nearbyRoutingLines(input),
+            `  use_backend %[var(txn.host),map(${quote(paths.hostsMap)},nearby_no_app)]`,
+            '  default_backend nearby_no_app',
+          ],
+        })
+      : []),
     '',
     'backend nearby_no_app',
     '  acl wants_html req.hdr(accept) -m sub text/html',
@@ -436,8 +467,14 @@ export function renderConfig(input: ConfigInput): string {
     `  http-request return status 404 ${html} file ${page(input, 'no-host.html')} if wants_html`,
     `  http-request return status 404 ${text} file ${page(input, 'no-host.txt')}`,
   ];
+  if (!input.accessLog) {
+    // HAProxy loads a map only when a rule uses it, and the slots map is also what an adopting
+    // nearby and the sync write (slot → machine): without an access log, this rule uses it.
+    lines.push(`  http-after-response set-var(txn.nb_machine) srv_name,map(${quote(paths.slotsMap)},-)`);
+  }
   for (const backend of routes.backends) {
-    lines.push(...backendHead(input, backend), ...slotLines(backend));
+    const backhaul = backend.backhaul === true && input.backhaul !== undefined;
+    lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
   }
   lines.push(...latencyTableLines(), ...nearbySections(input));
   return `${lines.join('\n')}\n`;

@@ -16,7 +16,7 @@ import type { ListenerPorts } from './listener-ports.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import type { ReplayerTarget } from './replay-config.ts';
-import { startReplayer } from './replay-server.ts';
+import { type ReplayReach, startReplayer } from './replay-server.ts';
 
 const replayLua = new URL('./replay.lua', import.meta.url);
 
@@ -51,6 +51,8 @@ export async function startNodeListeners(options: {
   httpStats: HttpStats;
   /** Ports to take again when free (those the running HAProxy's configuration names). */
   ports?: ListenerPorts;
+  /** In a cluster: how the replayer reaches machines on other hosts. */
+  reach?: ReplayReach;
   log: pino.Logger;
 }): Promise<NodeListeners> {
   const { log } = options;
@@ -68,6 +70,7 @@ export async function startNodeListeners(options: {
     machineOf: options.machineOf,
     bufferedSocket: options.bufferedSocket,
     port: ports.replayer,
+    reach: options.reach,
     log,
   });
   await mkdir(dirname(options.replayLuaPath), { recursive: true });

@@ -3,6 +3,7 @@
  * HAProxy's configuration, and keeps it current through the Runtime API, reloading only when
  * the structure (backends, frontends, check rules) changes.
  */
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
@@ -22,6 +23,8 @@ import {
 import { wakeableApps } from './activator-pick.ts';
 import { readAdoptedState, recordStructure, structureHash } from './adopt.ts';
 import { type Autostop, autostopDefaults, startAutostop } from './autostop.ts';
+import { backhaulAgent } from './backhaul-client.ts';
+import type { BackhaulTarget } from './backhaul-config.ts';
 import { writeProxyFiles } from './config-files.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
 import {
@@ -36,6 +39,8 @@ import { HaproxyProcess } from './haproxy-process.ts';
 import { HttpStats } from './http-stats.ts';
 import { readListenerPorts, writeListenerPorts } from './listener-ports.ts';
 import { type NodeListeners, startNodeListeners } from './metrics-listeners.ts';
+import { Peers, type PeerTiming, peerTimingDefaults } from './peers.ts';
+import { locate, rankRegions } from './placement.ts';
 import { backendName, computeRoutes, type RouteTable } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
 import { SlotTable } from './slots.ts';
@@ -82,10 +87,31 @@ export interface ProxyOptions {
    * stops it, and so does this process's exit.
    */
   outliveNearby?: boolean;
+  /** This host's name: `proxies/<host>`, `Via: 1.1 <host>`, and which machines are local; default the OS's. */
+  host?: string;
+  /**
+   * In a cluster (docs/proxy.md, "Routing across hosts"): the listener other proxies send requests
+   * to, and the credential proxies know each other by. Without it every machine is reached
+   * directly (one host).
+   */
+  backhaul?: BackhaulOptions;
   /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
   signal?: AbortSignal;
+}
+
+export interface BackhaulOptions {
+  /** `host:port` of the backhaul listener (`--backhaul-listen`), e.g. the host's WireGuard address. */
+  listen: string;
+  /** `host:port` other proxies reach it at; default `listen` (required when that is a wildcard). */
+  advertise?: string;
+  /** PEM: this proxy's certificate and key, issued by the cluster's CA (`--backhaul-cert`). */
+  certFile: string;
+  /** PEM: the cluster's CA (`--backhaul-ca`); a peer without a certificate it signed is refused. */
+  caFile: string;
+  /** Heartbeat, staleness and RTT window; defaults in `peerTimingDefaults`. */
+  timing?: Partial<PeerTiming>;
 }
 
 export interface EdgeProxy {
@@ -135,6 +161,12 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     if (Buffer.byteLength(path) > 100) throw socketPathTooLong(path);
   }
   const bin = options.haproxyBin ?? defaults.haproxyBin;
+  const hostShape = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+  // The OS's name only names the proxy in `Via` on one host: an odd one must not stop it.
+  const host = options.host ?? (hostShape.test(hostname()) ? hostname() : 'nearby');
+  if (!hostShape.test(host)) throw invalidProxyOption('host', host, 'a host name such as fra-1');
+  const backhaul = options.backhaul === undefined ? undefined : backhaulSettings(options.backhaul);
+  if (backhaul !== undefined) reservedPorts.push(backhaul.target.listen.port);
   // The caller names the part (`part: 'proxy'`); a second `part` would repeat the key in every line.
   const log = options.log.child({ region: options.region });
   const controller = new AbortController();
@@ -151,12 +183,37 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     log,
   );
   const certs = new StoreMirror<CertRecord>(store, keys.certs(), controller.signal, kick, log);
-  const mirrors = [apps, machines, statuses, certs];
+  const mirrors: { prefix: string; revision: number; entries: ReadonlyMap<string, { revision: number }> }[] =
+    [apps, machines, statuses, certs];
+  const peers =
+    backhaul === undefined
+      ? undefined
+      : new Peers({
+          store,
+          host,
+          region: options.region,
+          advertise: backhaul.advertise,
+          agent: backhaul.agent,
+          timing: backhaul.timing,
+          signal: controller.signal,
+          onChange: kick,
+          log,
+        });
+  if (peers !== undefined) mirrors.push(peers.mirror);
+  /** Where a host's machines are reached from here (placement.ts); every host is local without a cluster. */
+  const locateHost = () => {
+    if (peers === undefined) return undefined;
+    const placement = peers.placement();
+    const ranks = rankRegions(placement);
+    return (machineHost: string) => locate(placement, machineHost, ranks);
+  };
   let skippedBefore = '';
 
   function wanted(): RouteTable {
     const statusByKey = new Map([...statuses.entries].map(([key, entry]) => [key, entry.value]));
+    const where = locateHost();
     const routes = computeRoutes({
+      ...(where ? { locate: (record: MachineRecord) => where(record.host) } : {}),
       apps: apps.values(),
       machines: machines.values(),
       statuses: statusByKey,
@@ -184,11 +241,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   /** What HAProxy names (a slot, or the activator) as the machine it stands for. */
   const machineOf = (backend: string, server: string) =>
     server === ACTIVATOR_SERVER ? server : slots.machineOf(backend, server);
+  // In a cluster each proxy wakes and stops only its own host's machines.
   const machineEntries = (): MachineEntry[] =>
-    [...machines.values()].map((record) => ({
-      record,
-      status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
-    }));
+    [...machines.values()]
+      .filter((record) => backhaul === undefined || record.host === host)
+      .map((record) => ({
+        record,
+        status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
+      }));
   /** The activator is the backup server of the HTTP backend of every app it could wake. */
   function withActivator(routes: RouteTable, running: Activator) {
     const wakeable = wakeableApps(machines.values());
@@ -214,6 +274,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       : undefined,
     metricsSocket: listeners?.metricsSocket,
     replayer: listeners?.replayer,
+    via: host,
+    backhaul: backhaul?.target,
   });
   /** The structure (hash) of the configuration HAProxy runs now; a different one needs a reload. */
   let renderedStructure = '';
@@ -290,7 +352,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   );
   stopped.catch(() => {});
   const ready = (async () => {
-    await Promise.race([Promise.all(mirrors.map((mirror) => mirror.synced)), stopped]);
+    const synced = [apps, machines, statuses, certs, ...(peers ? [peers.mirror] : [])].map((m) => m.synced);
+    await Promise.race([Promise.all(synced), stopped]);
     const portsFile = join(paths.dir, 'listeners.json');
     const ports = await readListenerPorts(portsFile);
     listeners = await startNodeListeners({
@@ -305,6 +368,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       machineOf,
       httpStats,
       ports,
+      ...(backhaul
+        ? {
+            reach: {
+              agent: backhaul.agent,
+              locate: (machineHost: string) => locateHost()?.(machineHost),
+            },
+          }
+        : {}),
       log,
     });
     if (controller.signal.aborted) await listeners.close();
@@ -345,6 +416,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       });
     }
     await reconciler.settled(reconciler.kick(0));
+    // Peers route here once the backhaul serves.
+    await peers?.start();
     log.info({ listen: httpListenText, tlsListen: tlsListenText, appsDomain }, 'edge proxy ready');
   })();
   ready.catch(() => {}); // the caller sees the rejection through `ready`; never unhandled
@@ -364,6 +437,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   function stop(): Promise<void> {
     stopping ??= (async () => {
       controller.abort();
+      backhaul?.agent.destroy();
       reconciler.stop(proxyStopped());
       autostop?.stop();
       if (options.outliveNearby) haproxy.detach();
@@ -385,5 +459,27 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       await reconciler.settled(reconciler.kick(0));
     },
     stop,
+  };
+}
+
+/** The backhaul options checked, with the agent Node uses to reach peers. */
+function backhaulSettings(options: BackhaulOptions) {
+  const listen = parseListen(options.listen);
+  if (listen === undefined) throw invalidProxyOption('backhaul.listen', options.listen, 'host:port');
+  const advertise = options.advertise ?? options.listen;
+  const advertised = parseListen(advertise);
+  if (advertised === undefined || ['0.0.0.0', '::'].includes(advertised.host)) {
+    throw invalidProxyOption(
+      'backhaul.advertise',
+      advertise,
+      'the host:port other proxies reach this one at',
+    );
+  }
+  const target: BackhaulTarget = { listen, certFile: options.certFile, caFile: options.caFile };
+  return {
+    target,
+    advertise,
+    agent: backhaulAgent(options),
+    timing: { ...peerTimingDefaults, ...options.timing },
   };
 }

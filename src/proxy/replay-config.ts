@@ -78,7 +78,7 @@ export function replayRoutingLines(region: string, hostsMap: string): string[] {
     ...bufferedLines(`var(txn.host),map(${quote(hostsMap)},nearby_no_app)`),
     // HAProxy 2.6 cannot pick a server by a value from the request: these rare requests
     // go through the replayer, which picks the machine (docs/certs.md, "Routing controls").
-    `  use_backend nearby_replay if { req.hdr(fly-force-instance-id) -m found } || { req.hdr(fly-prefer-instance-id) -m found } || { req.hdr(fly-force-region) -m found } !{ req.hdr(fly-force-region) -m str ${region} }`,
+    `  use_backend nearby_replay if { req.hdr(fly-force-instance-id) -m found } || { req.hdr(fly-prefer-instance-id) -m found } || { req.hdr(fly-force-region) -m found } !{ req.hdr(fly-force-region) -m str ${region} } || { req.hdr(fly-prefer-region) -m found } !{ req.hdr(fly-prefer-region) -m str ${region} }`,
   ];
 }
 

@@ -4,7 +4,15 @@
  * (`fly-force-instance-id` & co); it picks the machine from the store and returns its answer.
  * Only these requests touch Node; everything else stays in HAProxy.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  type ClientRequest,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions,
+  type ServerResponse,
+} from 'node:http';
+import { type Agent, request as httpsRequest } from 'node:https';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
@@ -14,7 +22,10 @@ import { keys } from '../model/keys.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import type { Store } from '../store/types.ts';
 import type { MachineOfServer } from './autostop-stats.ts';
+import { backhaulRequest } from './backhaul-client.ts';
+import type { ListenAddress } from './haproxy-config.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import type { Location } from './placement.ts';
 import {
   type Candidate,
   HOP_BY_HOP,
@@ -55,16 +66,56 @@ export interface ReplayRequest {
   directive: string;
 }
 
-async function candidates(store: Store, app: string): Promise<Candidate[]> {
+/** In a cluster: where each host's machines are reached from here, and the credential for the backhaul. */
+export interface ReplayReach {
+  /** Undefined: the host is down (its machines are not candidates). */
+  locate: (host: string) => Location | undefined;
+  agent: Agent;
+}
+
+async function candidates(store: Store, app: string, reach: ReplayReach | undefined): Promise<Candidate[]> {
   const records = (await store.list<MachineRecord>(keys.machines(app))).map((entry) => entry.value);
   const found: Candidate[] = [];
   for (const record of records) {
     const status = (await store.get<MachineStatus>(keys.machineStatus(record.host, record.id)))?.value;
     const server = routableServer(record, status);
     const port = httpPort(record.config);
-    if (server && port) found.push({ id: record.id, region: record.region, address: server.address, port });
+    const location = reach === undefined ? { tier: 0 } : reach.locate(record.host);
+    if (!server || !port || location === undefined) continue;
+    const { tier, via } = location;
+    found.push({
+      id: record.id,
+      region: record.region,
+      address: server.address,
+      port,
+      tier,
+      ...(via ? { via } : {}),
+    });
   }
   return found;
+}
+
+/**
+ * A request to the machine: straight to it, or through its host's backhaul, which hands a request
+ * naming an instance to its own replayer (`fly-force-instance-id`), and that one sends it on.
+ */
+function open(
+  target: Candidate,
+  reach: ReplayReach | undefined,
+  options: Omit<RequestOptions, 'headers'> & { headers: string[] },
+  onAnswer: (answer: IncomingMessage) => void,
+): ClientRequest {
+  const via: ListenAddress | undefined = target.via;
+  if (via === undefined || reach === undefined) {
+    return httpRequest({ ...options, host: target.address, port: target.port }, onAnswer);
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < options.headers.length; i += 2) {
+    if (options.headers[i].toLowerCase() !== 'fly-force-instance-id')
+      headers.push(options.headers[i], options.headers[i + 1]);
+  }
+  headers.push('fly-force-instance-id', target.id);
+  return httpsRequest(backhaulRequest(reach.agent, via, { ...options, headers }), onAnswer);
 }
 
 export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
@@ -81,12 +132,19 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
   });
 }
 
-function send(target: Candidate, method: string, path: string, headers: [string, string][], body: Buffer) {
+function send(
+  target: Candidate,
+  reach: ReplayReach | undefined,
+  method: string,
+  path: string,
+  headers: [string, string][],
+  body: Buffer,
+) {
   return new Promise<Answer>((resolve, reject) => {
-    const outgoing = httpRequest(
+    const outgoing = open(
+      target,
+      reach,
       {
-        host: target.address,
-        port: target.port,
         method,
         path,
         headers: [...headers.flat(), 'content-length', String(body.length)],
@@ -136,9 +194,11 @@ export async function startReplayer(options: {
   bufferedSocket: string;
   /** The loopback port to take when free (the one a running HAProxy names); else any. */
   port?: number;
+  /** In a cluster: machines on other hosts are reached through their proxy. */
+  reach?: ReplayReach;
   log: pino.Logger;
 }): Promise<Replayer> {
-  const { store, region, metrics } = options;
+  const { store, region, metrics, reach } = options;
   const log = options.log.child({ component: 'replay' });
 
   /** POST /replay from the Lua action: the request as HAProxy kept it, and the directive. */
@@ -172,7 +232,7 @@ export async function startReplayer(options: {
       // Within one region, region= names this one (or none we serve: then it is refused).
       const regions = directive.regions;
       const picked = pickTarget(
-        await candidates(store, app),
+        await candidates(store, app, reach),
         {
           instance: directive.instance,
           forceInstance: directive.instance !== undefined,
@@ -188,7 +248,7 @@ export async function startReplayer(options: {
       }
       const src = replaySource(source, region, directive.state);
       const sent = headers.filter(([name]) => name !== 'fly-replay-src').concat([['fly-replay-src', src]]);
-      const answer = await send(picked.target, method, path, sent, body);
+      const answer = await send(picked.target, reach, method, path, sent, body);
       metrics.replays.inc({ app: sourceApp, result: 'replayed' });
       log.info({ app, from: source, to: picked.target.id, status: answer.status, hop }, 'request replayed');
       const next = answer.headers.find(([name]) => name === 'fly-replay');
@@ -231,7 +291,7 @@ export async function startReplayer(options: {
     const forceRegion = header('fly-force-region');
     const regions = (forceRegion ?? header('fly-prefer-region') ?? '').split(',').filter(Boolean);
     const picked = pickTarget(
-      await candidates(store, app),
+      await candidates(store, app, reach),
       {
         instance: forceInstance ?? header('fly-prefer-instance-id'),
         forceInstance: forceInstance !== undefined,
@@ -248,10 +308,10 @@ export async function startReplayer(options: {
         headers.push(request.rawHeaders[i], request.rawHeaders[i + 1]);
       }
     }
-    const outgoing = httpRequest(
+    const outgoing = open(
+      picked.target,
+      reach,
       {
-        host: picked.target.address,
-        port: picked.target.port,
         method: request.method,
         path: request.url,
         headers,

@@ -41,6 +41,10 @@ export interface Candidate {
   region: string;
   address: string;
   port: number;
+  /** How near (placement.ts): with no region asked for, the nearest tier is picked. */
+  tier?: number;
+  /** Reached through its host's proxy, at this backhaul. */
+  via?: { host: string; port: number };
 }
 
 export type Pick = { target: Candidate } | { status: number; message: string };
@@ -85,6 +89,8 @@ export function pickTarget(
   if (want.exclude !== undefined) pool = pool.filter((candidate) => candidate.id !== want.exclude);
   if (pool.length === 0)
     return { status: 503, message: `app ${app} has no other running machine to replay to` };
+  const nearest = Math.min(...pool.map((candidate) => candidate.tier ?? 0));
+  pool = pool.filter((candidate) => (candidate.tier ?? 0) === nearest);
   return { target: pool[Math.floor(random() * pool.length)] };
 }
 

@@ -263,3 +263,35 @@ test('certificates: valid host names and PEM only; a custom domain routes to its
     'certificate mismatch.example: not a PEM certificate with its matching key',
   ]);
 });
+
+test('in a cluster: the nearest tier only; other hosts through their backhaul; other services local only', () => {
+  const services: MachineService[] = [
+    { protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] },
+    { protocol: 'tcp', internal_port: 6379, ports: [{ port: 6379 }] },
+  ];
+  const config = { image: 'hello', services };
+  const near = machine('near', { host: 'ams-1', region: 'ams', config });
+  const far = machine('far', { host: 'syd-1', region: 'syd', config });
+  const statuses = new Map<string, MachineStatus>([
+    [keys.machineStatus('ams-1', 'near'), status(near, { ipv4: '10.1.0.2' })],
+    [keys.machineStatus('syd-1', 'far'), status(far, { ipv4: '10.2.0.2' })],
+  ]);
+  const tiers: Record<string, { tier: number; via: { host: string; port: number } }> = {
+    'ams-1': { tier: 2, via: { host: '192.0.2.2', port: 4443 } },
+    'syd-1': { tier: 3, via: { host: '192.0.2.3', port: 4443 } },
+  };
+  const routes = computeRoutes({
+    apps: [app('hello')],
+    machines: [near, far],
+    statuses,
+    appsDomain: 'apps.example.com',
+    locate: (record) => tiers[record.host],
+  });
+  const main = routes.backends.find((backend) => backend.name === 'app_hello');
+  assert.equal(main?.backhaul, true);
+  assert.deepEqual(main?.servers, [
+    { name: 'near', address: '192.0.2.2', port: 4443, options: [], backhaul: true },
+  ]);
+  // Raw TCP cannot cross the backhaul (it routes by Host): no server for another host's machine.
+  assert.deepEqual(routes.backends.find((backend) => backend.name !== 'app_hello')?.servers, []);
+});

@@ -8,6 +8,7 @@ import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineConfig, MachineRecord, MachineStatus } from '../model/machine.ts';
 import { renderCheckRules } from './health-checks.ts';
+import type { Location } from './placement.ts';
 import { type Endpoint, endpoints, isSharedEndpoint, serverSettings, serviceChecks } from './services.ts';
 import { usableCertificate } from './tls-check.ts';
 
@@ -22,6 +23,8 @@ export interface WantedServer {
   healthGraceMs?: number;
   /** The backend's server slot it takes (`s3`), set by `SlotTable.assign` (slots.ts). */
   slot?: string;
+  /** Reached through another host's proxy: `address:port` is that proxy's backhaul (TLS, mutual). */
+  backhaul?: boolean;
 }
 
 export interface WantedBackend {
@@ -44,6 +47,8 @@ export interface WantedBackend {
    * app's HTTP backend, enabled for apps it can wake (no reload when that changes).
    */
   backup?: { host: string; port: number; enabled: boolean };
+  /** Its slots may point at other hosts' backhauls (the app's HTTP backend, in a cluster). */
+  backhaul?: boolean;
 }
 
 /** A public port of its own (not 80/443): bound on the proxy host as given. */
@@ -89,6 +94,11 @@ export interface RouteInput {
   certs?: Iterable<CertRecord>;
   /** Ports the proxy or nearby itself listens on: no app may take them. */
   reservedPorts?: number[];
+  /**
+   * In a cluster: where each machine is reached from this proxy (placement.ts). Undefined for a
+   * machine: not routed. Without it every machine is reached directly (one host).
+   */
+  locate?: (record: MachineRecord) => Location | undefined;
 }
 
 /** App names and machine ids become HAProxy identifiers, map keys and page text: keep them plain. */
@@ -271,6 +281,9 @@ export function computeRoutes(input: RouteInput): RouteTable {
       }
     }
 
+    if (input.locate !== undefined) main.backhaul = true;
+    /** Each server's tier (placement.ts): a backend keeps only its nearest tier's servers. */
+    const tiers = new Map<WantedServer, number>();
     for (const record of machines) {
       const machine = routableServer(record, input.statuses.get(keys.machineStatus(record.host, record.id)));
       if (machine === undefined) continue;
@@ -278,21 +291,34 @@ export function computeRoutes(input: RouteInput): RouteTable {
         skipped.push(`machine ${JSON.stringify(machine.name)}`);
         continue;
       }
+      const location = input.locate === undefined ? { tier: 0 } : input.locate(record);
+      if (location === undefined) continue;
       const added = new Set<string>();
       for (const endpoint of endpoints(record.config)) {
         const name = nameFor(endpoint);
         const backend = name === undefined ? undefined : backends.get(name);
         if (backend === undefined || added.has(backend.name)) continue;
+        // The backhaul carries HTTP routed by Host: other services reach only this host's machines.
+        if (location.via !== undefined && backend !== main) continue;
         added.add(backend.name);
         const settings = serverSettings(record.config, endpoint);
-        backend.servers.push({
+        const server: WantedServer = {
           name: machine.name,
-          address: machine.address,
-          port: endpoint.internalPort,
+          address: location.via?.host ?? machine.address,
+          port: location.via?.port ?? endpoint.internalPort,
           options: settings.options,
           ...(settings.healthGraceMs !== undefined ? { healthGraceMs: settings.healthGraceMs } : {}),
-        });
+          ...(location.via !== undefined ? { backhaul: true } : {}),
+        };
+        backend.servers.push(server);
+        tiers.set(server, location.tier);
       }
+    }
+    for (const name of [main.name, ...names.values()]) {
+      const backend = backends.get(name);
+      if (backend === undefined || backend.servers.length === 0) continue;
+      const nearest = Math.min(...backend.servers.map((server) => tiers.get(server) ?? 0));
+      backend.servers = backend.servers.filter((server) => (tiers.get(server) ?? 0) === nearest);
     }
   }
 

@@ -1,0 +1,316 @@
+/**
+ * Routing across hosts, end to end: three proxies (three hosts in three regions, one shared store)
+ * with real HAProxy, machines as loopback HTTP servers. The third host's backhaul sits behind a
+ * relay that delays every chunk, so the proxies measure it farther away.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { makeClusterCredential, startDelayRelay } from '../../test/helpers/proxy-cluster.ts';
+import type { ProxyRecord } from '../model/app.ts';
+import { keys } from '../model/keys.ts';
+import type { MachineRecord, MachineStatus } from '../model/mod.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import { type EdgeProxy, proxyPaths, startProxy } from './mod.ts';
+import { freePort, haproxyProcesses } from './test-proxy.ts';
+
+const now = () => new Date().toISOString();
+const timing = { heartbeatMs: 300, staleMs: 1500, rttWindow: 3 };
+
+interface Host {
+  name: string;
+  region: string;
+  address: string;
+  httpPort: number;
+  backhaulPort: number;
+  proxy: EdgeProxy;
+  dataDir: string;
+}
+
+/** A machine stand-in: says who it is and what it got; `/replay-to/<where>` answers Fly-Replay. */
+async function machine(address: string, port: number, name: string) {
+  const server = http.createServer((req, res) => {
+    const replay = /^\/replay-to\/(.+)$/.exec(req.url ?? '');
+    if (replay && req.headers['fly-replay-src'] === undefined) {
+      res.writeHead(200, { 'fly-replay': decodeURIComponent(replay[1]) });
+      res.end();
+      return;
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ machine: name, headers: req.headers }));
+  });
+  await new Promise<void>((resolve) => server.listen(port, address, resolve));
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function machineRecord(app: string, id: string, host: Host, port: number): MachineRecord {
+  return {
+    id,
+    name: `${app}-${id}`,
+    app,
+    region: host.region,
+    host: host.name,
+    instance_id: '01INSTANCE1',
+    config: {
+      image: 'registry.nearby.local/hello:latest',
+      services: [{ protocol: 'tcp', internal_port: port, ports: [{ port: 80, handlers: ['http'] }] }],
+    },
+    image_ref: { registry: 'registry.nearby.local', repository: 'hello', tag: 'latest', digest: 'sha256:00' },
+    desired: { state: 'started', seq: 1 },
+    events: [],
+    created_at: now(),
+    updated_at: now(),
+  };
+}
+
+function started(record: MachineRecord, ipv4: string): MachineStatus {
+  return {
+    id: record.id,
+    app: record.app,
+    instance_id: record.instance_id,
+    state: 'started',
+    seq: 1,
+    ipv4,
+    restarts: 0,
+    events: [],
+    updated_at: now(),
+  };
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  machine?: string;
+  headers?: Record<string, string>;
+}
+
+function get(host: Host, path = '/', headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: host.address,
+        port: host.httpPort,
+        path,
+        headers: { host: 'web.apps.test', ...headers },
+        agent: false,
+      },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () => {
+          let parsed: { machine?: string; headers?: Record<string, string> } = {};
+          try {
+            parsed = JSON.parse(body);
+          } catch {}
+          resolve({ status: response.statusCode ?? 0, body, ...parsed });
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+test('requests reach machines on other hosts through their proxy, nearest region by measured RTT', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'nearby-cluster-'));
+  const store = new SqliteStore(join(root, 'state.db'));
+  const credential = await makeClusterCredential();
+  const stranger = await makeClusterCredential('not the cluster');
+  const log = pino({ level: process.env.PROXY_TEST_LOG ? 'debug' : 'silent' });
+  const cleanups: (() => unknown)[] = [];
+  const hosts = new Map<string, Host>();
+  t.after(async () => {
+    for (const host of hosts.values()) await host.proxy.stop();
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    await store.close();
+    for (const host of hosts.values()) {
+      for (const pid of haproxyProcesses(proxyPaths(host.dataDir).config)) process.kill(pid, 'SIGKILL');
+    }
+    credential.close();
+    stranger.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** host-c's backhaul is reached through a relay adding 40 ms each way. */
+  async function startHost(name: string, region: string, address: string, delayMs = 0) {
+    const dataDir = join(root, name);
+    const httpPort = await freePort();
+    const backhaulPort = await freePort();
+    let advertise = `${address}:${backhaulPort}`;
+    if (delayMs > 0) {
+      const relayPort = await freePort();
+      const relay = await startDelayRelay(address, relayPort, { host: address, port: backhaulPort }, delayMs);
+      cleanups.push(() => relay.close());
+      advertise = `${address}:${relayPort}`;
+    }
+    const proxy = startProxy({
+      store,
+      region,
+      host: name,
+      dataDir,
+      appsDomain: 'apps.test',
+      httpListen: `${address}:${httpPort}`,
+      tlsListen: `${address}:${await freePort()}`,
+      backhaul: { listen: `${address}:${backhaulPort}`, advertise, ...credential, timing },
+      log: log.child({ host: name }),
+    });
+    const host: Host = { name, region, address, httpPort, backhaulPort, proxy, dataDir };
+    hosts.set(name, host);
+    await proxy.ready;
+    return host;
+  }
+
+  await store.put(keys.app('web'), {
+    id: 'id-web',
+    name: 'web',
+    org_slug: 'personal',
+    network: 'default',
+    created_at: now(),
+  });
+  const a = await startHost('host-a', 'fra', '127.0.0.1');
+  const b = await startHost('host-b', 'ams', '127.0.0.2');
+  const c = await startHost('host-c', 'syd', '127.0.0.3', 40);
+  // Every machine of an app serves on the same port (one config), each at its host's address.
+  const machinePort = await freePort();
+  for (const [host, id] of [
+    [b, 'mb'],
+    [c, 'mc'],
+  ] as const) {
+    const server = await machine(host.address, machinePort, id);
+    cleanups.push(() => server.close());
+    const record = machineRecord('web', id, host, machinePort);
+    await store.put(keys.machine('web', id), record);
+    await store.put(keys.machineStatus(host.name, id), started(record, host.address));
+  }
+
+  // host-a measures host-c farther than host-b (the relay), and publishes it.
+  const measured = await until('host-a to measure both peers', async () => {
+    const record = (await store.get<ProxyRecord>(keys.proxy('host-a')))?.value;
+    const rtt = record?.rtt_ms ?? {};
+    return rtt['host-b'] !== undefined && rtt['host-c'] !== undefined ? rtt : undefined;
+  });
+  assert.ok(measured['host-c'] > measured['host-b'], `host-c is farther: ${JSON.stringify(measured)}`);
+  const record = (await store.get<ProxyRecord>(keys.proxy('host-b')))?.value;
+  assert.equal(record?.backhaul, `127.0.0.2:${b.backhaulPort}`);
+  assert.equal(record?.region, 'ams');
+
+  await t.test(
+    'a region without machines sends requests to the nearest one, and Via shows the hop',
+    async () => {
+      // Once the ranking is in, every request from fra goes to ams (host-b), none to syd.
+      await until('fra to route to ams', async () => ((await get(a)).machine === 'mb' ? true : undefined));
+      for (let i = 0; i < 10; i++) {
+        // A client cannot claim hops to make the backhaul refuse its request.
+        const answer = await get(a, '/', { 'x-forwarded-for': '203.0.113.9', 'x-nearby-hops': '7' });
+        assert.equal(answer.status, 200, answer.body);
+        assert.equal(answer.machine, 'mb');
+        const headers = answer.headers ?? {};
+        assert.match(headers.via ?? '', /1\.1 host-a.*1\.1 host-b/);
+        assert.equal(headers['fly-region'], 'ams');
+        // The client's address as the first proxy saw it, not host-a's.
+        assert.equal(headers['fly-client-ip'], '127.0.0.1');
+        assert.equal(headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+        assert.equal(headers['x-nearby-hops'], '1');
+      }
+      // A host with a machine of the app serves it itself.
+      const local = await get(c);
+      assert.equal(local.machine, 'mc');
+      assert.doesNotMatch(local.headers?.via ?? '', /host-a|host-b/);
+    },
+  );
+
+  await t.test('Fly-Replay and fly-* headers reach machines on other hosts', async () => {
+    const replayed = await get(a, '/replay-to/region=syd');
+    assert.equal(replayed.status, 200, replayed.body);
+    assert.equal(replayed.machine, 'mc');
+    const byInstance = await get(a, `/replay-to/${encodeURIComponent('instance=mc')}`);
+    assert.equal(byInstance.machine, 'mc');
+    const forced = await get(a, '/', { 'fly-force-instance-id': 'mc' });
+    assert.equal(forced.status, 200, forced.body);
+    assert.equal(forced.machine, 'mc');
+    assert.equal((await get(a, '/', { 'fly-prefer-region': 'syd' })).machine, 'mc');
+    assert.equal((await get(a, '/', { 'fly-force-region': 'syd' })).machine, 'mc');
+    assert.equal((await get(b, '/', { 'fly-force-region': 'syd' })).machine, 'mc');
+    const nowhere = await get(a, '/', { 'fly-force-region': 'gru' });
+    assert.equal(nowhere.status, 503);
+  });
+
+  await t.test('the backhaul refuses requests without the cluster credential', async () => {
+    const attempt = (options: https.RequestOptions) =>
+      new Promise<string>((resolve) => {
+        const request = https.request(
+          {
+            host: b.address,
+            port: b.backhaulPort,
+            path: '/',
+            headers: { host: 'web.apps.test' },
+            rejectUnauthorized: false,
+            agent: false,
+            ...options,
+          },
+          (response) => {
+            response.resume();
+            resolve(`status ${response.statusCode}`);
+          },
+        );
+        request.on('error', (error) => resolve(`refused: ${error.message}`));
+        request.end();
+      });
+    assert.match(await attempt({}), /^refused/);
+    const foreign = readFileSync(stranger.certFile, 'utf8');
+    assert.match(await attempt({ cert: foreign, key: foreign }), /^refused/);
+    const plain = await new Promise<string>((resolve) => {
+      const request = http.request(
+        {
+          host: b.address,
+          port: b.backhaulPort,
+          path: '/',
+          headers: { host: 'web.apps.test' },
+          agent: false,
+        },
+        (response) => resolve(`status ${response.statusCode}`),
+      );
+      request.on('error', (error) => resolve(`refused: ${error.message}`));
+      request.end();
+    });
+    assert.doesNotMatch(plain, /status 200/);
+    // With the credential it serves this host's machine, and refuses a request going round in circles.
+    const own = readFileSync(credential.certFile, 'utf8');
+    assert.equal(await attempt({ cert: own, key: own }), 'status 200');
+    const looping = { cert: own, key: own, headers: { host: 'web.apps.test', 'x-nearby-hops': '3' } };
+    assert.equal(await attempt(looping), 'status 508');
+  });
+
+  await t.test("a dead host's machines stop taking requests within seconds", async () => {
+    await b.proxy.stop();
+    hosts.delete(b.name);
+    for (const pid of haproxyProcesses(proxyPaths(b.dataDir).config)) process.kill(pid, 'SIGKILL');
+    // host-b's machine is still "started" in the store; its proxy's record goes stale.
+    await until('fra to route to syd', async () => ((await get(a)).machine === 'mc' ? true : undefined));
+    for (let i = 0; i < 5; i++) assert.equal((await get(a)).machine, 'mc');
+    hosts.set(b.name, b);
+  });
+});

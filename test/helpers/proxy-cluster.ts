@@ -1,0 +1,75 @@
+/**
+ * For tests of routing across hosts: a cluster credential made with openssl (one self-signed
+ * certificate all test proxies share, which is also the CA), and a TCP relay that delays every
+ * chunk, so a peer behind it is measurably farther away (loopback has no real distance).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCommand } from '../../src/run-command.ts';
+
+export interface TestCredential {
+  certFile: string;
+  caFile: string;
+  close(): void;
+}
+
+/** A certificate and key (one PEM) signed by nothing but itself; `caFile` is the certificate. */
+export async function makeClusterCredential(name = 'nearby test cluster'): Promise<TestCredential> {
+  const dir = mkdtempSync(join(tmpdir(), 'nearby-cluster-cred-'));
+  const key = join(dir, 'key.pem');
+  const caFile = join(dir, 'ca.pem');
+  const result = await runCommand(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+    ].concat(['-subj', `/CN=${name}`, '-keyout', key, '-out', caFile]),
+    { timeoutMs: 30_000 },
+  );
+  if (result.code !== 0) throw new Error(`openssl failed: ${result.stderr}`);
+  const certFile = join(dir, 'cluster.pem');
+  writeFileSync(certFile, readFileSync(caFile, 'utf8') + readFileSync(key, 'utf8'), { mode: 0o600 });
+  return { certFile, caFile, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Listens on `listenHost:listenPort` and relays to `target`, holding every chunk `delayMs` each way. */
+export async function startDelayRelay(
+  listenHost: string,
+  listenPort: number,
+  target: { host: string; port: number },
+  delayMs: number,
+): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const delayed = (from: Socket, to: Socket) => {
+    from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), delayMs));
+    from.on('end', () => setTimeout(() => to.end(), delayMs));
+    from.on('error', () => to.destroy());
+    from.on('close', () => setTimeout(() => to.destroy(), delayMs));
+  };
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    delayed(client, upstream);
+    delayed(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(listenPort, listenHost, resolve));
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
