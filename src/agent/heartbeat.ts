@@ -2,6 +2,7 @@
 import { cpus, totalmem } from 'node:os';
 import { type HostRecord, keys } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { type OutageLog, StoreOutage } from '../store/outage.ts';
 
 export const HEARTBEAT_MS = 10_000;
 
@@ -9,6 +10,7 @@ export async function runHeartbeat(
   store: Store,
   host: Pick<HostRecord, 'name' | 'region' | 'runtime' | 'runtimes' | 'console_socket'>,
   signal: AbortSignal,
+  log?: OutageLog,
 ): Promise<void> {
   const startedAt = new Date().toISOString();
   const beat = () => {
@@ -22,6 +24,16 @@ export async function runHeartbeat(
     return store.put(keys.host(host.name), record);
   };
   await beat();
-  const timer = setInterval(() => beat().catch(() => {}), HEARTBEAT_MS);
+  // A missed beat is not retried early: the next one says the same, and a host whose store is
+  // away for long is down for the others anyway.
+  const outage = log && new StoreOutage(log, 'agent heartbeat');
+  const timer = setInterval(
+    () =>
+      beat().then(
+        () => outage?.back(),
+        (error) => outage?.lost(error),
+      ),
+    HEARTBEAT_MS,
+  );
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 }

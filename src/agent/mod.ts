@@ -39,6 +39,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       console_socket: consoleSocket,
     },
     options.signal,
+    log,
   );
   const volumes = startVolumes({ ...options, log: log.child({ component: 'volumes' }) });
   const reconciler = new Reconciler({ ...options, log, volumes: volumes.manager });

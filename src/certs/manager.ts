@@ -9,6 +9,7 @@ import type { AppRecord } from '../model/app.ts';
 import type { CertRecord } from '../model/cert.ts';
 import type { CertRequest } from '../model/cert-request.ts';
 import { keys } from '../model/keys.ts';
+import { follow } from '../store/follow.ts';
 import { update, values } from '../store/mod.ts';
 import type { Store } from '../store/types.ts';
 import { issueWithAcme } from './acme-issue.ts';
@@ -88,7 +89,7 @@ export function runCertManager(options: CertManagerOptions): { kick: () => void;
     kicked = true;
     wake?.();
   };
-  for (const prefix of [keys.certRequests(), keys.apps()]) void watchKick(store, prefix, signal, kick);
+  for (const prefix of [keys.certRequests(), keys.apps()]) void watchKick(store, prefix, options, kick);
 
   signal.addEventListener('abort', () => wake?.(), { once: true });
   const done = (async () => {
@@ -119,13 +120,10 @@ export function runCertManager(options: CertManagerOptions): { kick: () => void;
   return { kick, done };
 }
 
-async function watchKick(store: Store, prefix: string, signal: AbortSignal, kick: () => void) {
-  while (!signal.aborted) {
-    try {
-      for await (const event of store.watch(prefix, { signal })) if (event.type !== 'synced') kick();
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+async function watchKick(store: Store, prefix: string, options: CertManagerOptions, kick: () => void) {
+  const { signal, log } = options;
+  for await (const event of follow(store, prefix, { signal, log, what: `cert manager watch of ${prefix}` })) {
+    if (event.type !== 'synced') kick();
   }
 }
 
