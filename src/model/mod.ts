@@ -5,6 +5,7 @@ export * from './cert-request.ts';
 export * from './duration.ts';
 export * from './ids.ts';
 export * from './keys.ts';
+export * from './lease.ts';
 export * from './log-line.ts';
 export * from './machine.ts';
 export * from './machine-request.ts';
