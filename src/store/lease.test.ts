@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { flakyStore } from '../../test/helpers/flaky-store.ts';
 import { type NatsCluster, startNatsCluster } from '../../test/helpers/nats.ts';
+import { isNearbyError } from '../errors.ts';
 import { keys } from '../model/keys.ts';
 import type { LeaseRecord } from '../model/lease.ts';
 import { holdLease, type Lease, leaseHolder } from './lease.ts';
@@ -17,11 +18,14 @@ const quiet = { info: () => {}, warn: () => {} };
 let cluster: NatsCluster;
 let dir: string;
 const open: Store[] = [];
+/** Contenders still running when a test fails are stopped before the stores close. */
+const running: (() => Promise<void>)[] = [];
 before(async () => {
   cluster = await startNatsCluster();
   dir = await mkdtemp(join(tmpdir(), 'nearby-lease-'));
 });
 after(async () => {
+  await Promise.all(running.map((stop) => stop()));
   await Promise.all(open.map((store) => store.close().catch(() => {})));
   await cluster?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -36,11 +40,20 @@ const backends: Record<string, Backend> = {
     return [store, store];
   },
   nats: async (name) => {
-    const stores = await Promise.all(
-      [0, 1].map(() => NatsStore.open({ servers: cluster.urls, prefix: name })),
-    );
-    open.push(...stores);
-    return [stores[0], stores[1]];
+    // One after the other: the first creates the bucket, which a freshly started cluster may be
+    // slow to do (STORE_TIMEOUT), so it is asked again.
+    const openOne = async (): Promise<Store> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const store = await NatsStore.open({ servers: cluster.urls, prefix: name });
+          open.push(store);
+          return store;
+        } catch (error) {
+          if (!isNearbyError(error, 'STORE_TIMEOUT') || attempt > 5) throw error;
+        }
+      }
+    };
+    return [await openOne(), await openOne()];
   },
 };
 
@@ -59,6 +72,7 @@ function contender(store: Store, name: string, holder: string, ttlMs = 1_500) {
     controller.abort();
     return lease.done;
   };
+  running.push(stop);
   return { lease, stop };
 }
 
@@ -74,7 +88,7 @@ function neverBoth(a: Lease, b: Lease): { stop: () => void; both: () => number }
 for (const [backend, open2] of Object.entries(backends)) {
   test(`lease (${backend}): one holder, renewed past its TTL, released on stop`, async () => {
     const [store] = await open2(`lease1${backend}`);
-    const a = contender(store, 'certs', 'host-a', 600);
+    const a = contender(store, 'certs', 'host-a');
     await until(() => a.lease.held(), 'a holds the lease');
     const first = await store.get<LeaseRecord>(keys.lease('certs'));
     // Renewed: a later write by the same holder, and still held after its first term ran out.

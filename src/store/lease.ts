@@ -10,6 +10,7 @@ import type pino from 'pino';
 import { errorMessage, isNearbyError } from '../errors.ts';
 import { keys } from '../model/keys.ts';
 import type { LeaseRecord } from '../model/lease.ts';
+import { follow } from './follow.ts';
 import { backoffMs, isStoreAway, StoreOutage } from './outage.ts';
 import type { Store } from './types.ts';
 
@@ -24,6 +25,8 @@ export interface LeaseOptions {
   log: Pick<pino.Logger, 'info' | 'warn'>;
   /** Stops trying; a lease held is released. */
   signal: AbortSignal;
+  /** Called when this holder starts or stops holding it (to start work at once). */
+  onChange?: (held: boolean) => void;
 }
 
 export interface Lease {
@@ -87,6 +90,13 @@ export function holdLease(options: LeaseOptions): Lease {
     }
   }
 
+  // A released lease is taken at once, not at the next look: the key's delete wakes the loop.
+  let wake = () => {};
+  void (async () => {
+    for await (const event of follow(store, key, { signal, log, what: `lease ${name} watch` })) {
+      if (event.type === 'delete' && event.key === key) wake();
+    }
+  })();
   const done = (async () => {
     let failures = 0;
     while (!signal.aborted) {
@@ -103,7 +113,10 @@ export function holdLease(options: LeaseOptions): Lease {
         if (term !== undefined) waitMs = Math.min(waitMs, Math.max(0, term.until - Date.now()));
       }
       report();
-      await sleep(waitMs, undefined, { signal }).catch(() => {});
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        sleep(waitMs, undefined, { signal }).then(resolve, resolve);
+      });
       report();
     }
     const last = term;
