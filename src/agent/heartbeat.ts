@@ -5,6 +5,7 @@
 import { cpus, totalmem } from 'node:os';
 import { HEARTBEAT_MS, type HostRecord, keys } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { type OutageLog, StoreOutage } from '../store/outage.ts';
 import { nearbyVersion } from '../version.ts';
 
 /** What the agent says of its host; memory and CPUs default to the whole machine. */
@@ -14,7 +15,12 @@ export type HostDescription = Omit<
 > &
   Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
 
-export async function runHeartbeat(store: Store, host: HostDescription, signal: AbortSignal): Promise<void> {
+export async function runHeartbeat(
+  store: Store,
+  host: HostDescription,
+  signal: AbortSignal,
+  log?: OutageLog,
+): Promise<void> {
   const startedAt = new Date().toISOString();
   const beat = () => {
     const record: HostRecord = {
@@ -28,6 +34,16 @@ export async function runHeartbeat(store: Store, host: HostDescription, signal: 
     return store.put(keys.host(host.name), record);
   };
   await beat();
-  const timer = setInterval(() => beat().catch(() => {}), HEARTBEAT_MS);
+  // A missed beat is not retried early: the next one says the same, and a host whose store is
+  // away for long is down for the others anyway.
+  const outage = log && new StoreOutage(log, 'agent heartbeat');
+  const timer = setInterval(
+    () =>
+      beat().then(
+        () => outage?.back(),
+        (error) => outage?.lost(error),
+      ),
+    HEARTBEAT_MS,
+  );
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 }

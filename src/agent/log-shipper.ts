@@ -5,6 +5,7 @@
 import { open, readFile, writeFile } from 'node:fs/promises';
 import type { LogLine } from '../model/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { isStoreAway, type StoreOutage } from '../store/outage.ts';
 
 const POLL_MS = 200;
 const CRI = /^(\S+) (stdout|stderr) ([FP]) (.*)$/;
@@ -21,6 +22,8 @@ export class LogShipper {
   readonly logPath: string;
   readonly offsetPath: string;
   readonly labels: { machine: string; region: string };
+  /** Told when the store is away: lines wait in the file (the offset stays) until it is back. */
+  readonly outage: StoreOutage | undefined;
 
   constructor(
     store: Store,
@@ -28,12 +31,14 @@ export class LogShipper {
     logPath: string,
     offsetPath: string,
     labels: { machine: string; region: string },
+    outage?: StoreOutage,
   ) {
     this.store = store;
     this.subject = subject;
     this.logPath = logPath;
     this.offsetPath = offsetPath;
     this.labels = labels;
+    this.outage = outage;
     this.#loaded = readFile(offsetPath, 'utf8')
       .then((text) => {
         this.#offset = Number(text) || 0;
@@ -43,7 +48,8 @@ export class LogShipper {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.flush(), POLL_MS);
+    // A failed read is tried again at the next tick: nothing here may end the process.
+    this.#timer = setInterval(() => void this.flush().catch(() => {}), POLL_MS);
     this.#timer.unref();
   }
 
@@ -53,7 +59,7 @@ export class LogShipper {
     await this.flush();
   }
 
-  /** Ships whatever was written since the last call. */
+  /** Ships whatever was written since the last call; while the store is away, ships nothing (no throw). */
   async flush(): Promise<void> {
     if (this.#busy) return;
     this.#busy = true;
@@ -76,7 +82,14 @@ export class LogShipper {
           .slice(0, end)
           .split('\n')
           .flatMap((line) => this.#entry(line, state) ?? []);
-        await this.store.appendAll(this.subject, entries);
+        try {
+          await this.store.appendAll(this.subject, entries);
+          this.outage?.back();
+        } catch (error) {
+          if (!isStoreAway(error)) throw error;
+          this.outage?.lost(error);
+          return;
+        }
         this.#partial = state.partial;
         this.#offset += Buffer.byteLength(text.slice(0, end + 1));
         await writeFile(this.offsetPath, String(this.#offset));

@@ -6,7 +6,9 @@
 import type { Logger } from 'pino';
 import { errorMessage, isNearbyError } from '../errors.ts';
 import { keys, type MachineReply, type MachineRequest } from '../model/mod.ts';
+import { follow } from '../store/follow.ts';
 import type { Store } from '../store/mod.ts';
+import { StoreOutage, untilStoreAnswers } from '../store/outage.ts';
 import { processTree } from './processes.ts';
 import type { RuntimeDriver } from './runtime/types.ts';
 
@@ -19,15 +21,22 @@ export async function serveMachineRequests(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  for await (const event of store.watch<MachineRequest>(keys.machineRequests(host), { signal })) {
+  const outage = new StoreOutage(log, 'agent machine requests');
+  const requests = follow<MachineRequest>(store, keys.machineRequests(host), {
+    signal,
+    log,
+    what: 'agent watch of machine requests',
+  });
+  for await (const event of requests) {
     if (event.type !== 'put') continue;
     const request = event.value;
     void (async () => {
       if (Date.now() - Date.parse(request.created_at) < STALE_MS) {
         const reply = await carryOut(runtime, request);
-        await store.put(keys.machineReply(request.id), reply);
+        // The reply is kept until the store takes it: the API may still be waiting for it.
+        await untilStoreAnswers(() => store.put(keys.machineReply(request.id), reply), outage, signal);
       }
-      await store.delete(event.key);
+      await untilStoreAnswers(() => store.delete(event.key), outage, signal);
     })().catch((error) => log.warn({ err: error, request: request.id }, 'machine request failed'));
   }
 }

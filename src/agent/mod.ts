@@ -50,6 +50,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       ...options.hostRecord,
     },
     options.signal,
+    log,
   );
   const volumes = startVolumes({ ...options, log: log.child({ component: 'volumes' }) });
   const reconciler = new Reconciler({ ...options, log, volumes: volumes.manager });

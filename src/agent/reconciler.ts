@@ -23,7 +23,9 @@ import {
 import type { HostNetwork } from '../net/types.ts';
 import { type PullTotals, throttle } from '../oci/pull-progress.ts';
 import type { ImageService } from '../oci/types.ts';
+import { follow } from '../store/follow.ts';
 import type { Store } from '../store/mod.ts';
+import { backoff, isStoreAway, StoreOutage, untilStoreAnswers } from '../store/outage.ts';
 import type { VolumeMounter } from '../volumes/mod.ts';
 import { LogShipper } from './log-shipper.ts';
 import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
@@ -76,20 +78,45 @@ export class Reconciler {
   #secretBox: SecretBox | undefined;
   #idle: Promise<void> = Promise.resolve();
   #settle: (() => void) | undefined;
+  /**
+   * Fail static: while the store is away machines keep running and exits still restart them; what
+   * could not be written or done waits here and is done when the store is back.
+   */
+  readonly #outage: StoreOutage;
+  readonly #shipperOutage: StoreOutage;
+  /** Machines whose status in the store is older than `#statuses` (or whose key should be gone). */
+  readonly #unwritten = new Set<string>();
+  /** Machines whose reconcile stopped on the store being away: run again once it is back. */
+  readonly #awaitingStore = new Set<string>();
+  /** Each machine's status writes, one after the other (each writes the latest status). */
+  readonly #statusWrites = new Map<string, Promise<void>>();
+  #recovering = false;
+  #signal: AbortSignal | undefined;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#outage = new StoreOutage(options.log, 'agent reconciler');
+    this.#shipperOutage = new StoreOutage(options.log, 'agent log shipper');
   }
 
   /** Loads what this host reported before a restart, then follows the store until `signal`. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#signal = signal;
     await mkdir(join(this.#o.dataDir, 'agent'), { recursive: true });
-    for (const { value } of await this.#o.store.list<MachineStatus>(keys.machineStatuses(this.#o.host))) {
-      this.#statuses.set(value.id, value);
-    }
+    const reported = await untilStoreAnswers(
+      () => this.#o.store.list<MachineStatus>(keys.machineStatuses(this.#o.host)),
+      this.#outage,
+      signal,
+    );
+    for (const { value } of reported ?? []) this.#statuses.set(value.id, value);
     const exits = setInterval(() => this.#checkExits(), EXIT_POLL_MS);
     signal.addEventListener('abort', () => clearInterval(exits), { once: true });
-    for await (const event of this.#o.store.watch<MachineRecord>(keys.machines(), { signal })) {
+    const changes = follow<MachineRecord>(this.#o.store, keys.machines(), {
+      signal,
+      log: this.#o.log,
+      what: 'agent watch of machines',
+    });
+    for await (const event of changes) {
       if (event.type === 'synced') {
         await this.#adoptAll();
         continue;
@@ -127,7 +154,8 @@ export class Reconciler {
         try {
           await this.#reconcile(id);
         } catch (error) {
-          await this.#fail(id, error);
+          if (isStoreAway(error)) this.#whenStoreBack(id, error);
+          else await this.#fail(id, error);
         }
       } while (this.#dirty.has(id));
       this.#busy.delete(id);
@@ -223,7 +251,7 @@ export class Reconciler {
       if (!status) return;
       if (status.state !== 'destroyed') await this.#teardown(id);
       this.#statuses.delete(id);
-      await this.#o.store.delete(keys.machineStatus(this.#o.host, id));
+      await this.#writeStatus(id);
       return;
     }
     if (this.#exited.delete(id)) await this.#onExit(id);
@@ -433,9 +461,13 @@ export class Reconciler {
   async #start(record: MachineRecord, reason: string): Promise<void> {
     const { id } = record;
     // Secrets are read at prepare: a start after they changed prepares again, so it sees them.
+    // With the store away (a restart after an exit) the machine starts with the secrets it had.
+    const secretsTag = await this.#secretsTag(record.app).catch((error) => {
+      if (!isStoreAway(error) || !this.#preparedSecrets.has(id)) throw error;
+      return this.#preparedSecrets.get(id);
+    });
     const stale =
-      this.#prepared.get(id) !== record.instance_id ||
-      this.#preparedSecrets.get(id) !== (await this.#secretsTag(record.app));
+      this.#prepared.get(id) !== record.instance_id || this.#preparedSecrets.get(id) !== secretsTag;
     if (stale) await this.#prepare(record);
     else await this.#volumeMounts(record); // mounted and grown to any new size before each start
     await this.#setStatus(id, { state: 'starting' });
@@ -574,6 +606,7 @@ export class Reconciler {
         this.#o.runtime.logPath(record.id),
         this.#offsetPath(record.id),
         { machine: record.id, region: record.region },
+        this.#shipperOutage,
       );
       this.#shippers.set(record.id, shipper);
     }
@@ -612,7 +645,67 @@ export class Reconciler {
       updated_at: new Date().toISOString(),
     };
     this.#statuses.set(id, next);
-    await this.#o.store.put(keys.machineStatus(this.#o.host, id), next);
+    await this.#writeStatus(id);
+  }
+
+  /**
+   * Writes the machine's status as it is now, or deletes its key once it is gone. While the store
+   * is away this does not throw: the write waits and is done when the store is back.
+   */
+  #writeStatus(id: string): Promise<void> {
+    const write = (this.#statusWrites.get(id) ?? Promise.resolve()).then(async () => {
+      const status = this.#statuses.get(id);
+      const key = keys.machineStatus(this.#o.host, id);
+      try {
+        if (status) await this.#o.store.put(key, status);
+        else await this.#o.store.delete(key);
+        this.#unwritten.delete(id);
+        this.#outage.back();
+      } catch (error) {
+        if (!isStoreAway(error)) throw error;
+        this.#unwritten.add(id);
+        this.#whenStoreBack(undefined, error);
+      }
+    });
+    const settled = write.catch(() => {});
+    this.#statusWrites.set(id, settled);
+    void settled.then(() => {
+      if (this.#statusWrites.get(id) === settled) this.#statusWrites.delete(id);
+    });
+    return write;
+  }
+
+  /** Notes what waits for the store (a machine to reconcile again), and retries until it is back. */
+  #whenStoreBack(id: string | undefined, error: unknown): void {
+    this.#outage.lost(error);
+    if (id !== undefined) this.#awaitingStore.add(id);
+    if (this.#recovering) return;
+    this.#recovering = true;
+    void (async () => {
+      const signal = this.#signal;
+      for (let attempt = 0; this.#unwritten.size + this.#awaitingStore.size > 0; attempt++) {
+        await backoff(attempt, signal);
+        if (signal?.aborted) break;
+        for (const waiting of [...this.#unwritten]) {
+          await this.#writeStatus(waiting).catch((failure) =>
+            this.#o.log.warn(
+              { machine: waiting, err: errorMessage(failure) },
+              'could not write machine status',
+            ),
+          );
+        }
+        if (this.#unwritten.size > 0) continue;
+        const again = await this.#o.store.revision().then(
+          () => [...this.#awaitingStore],
+          () => [],
+        );
+        for (const machine of again) {
+          this.#awaitingStore.delete(machine);
+          this.kick(machine);
+        }
+      }
+      this.#recovering = false;
+    })();
   }
 }
 

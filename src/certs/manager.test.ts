@@ -8,9 +8,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
+import { leaseHolder } from '../store/lease.ts';
 import { openStore } from '../store/mod.ts';
 import { openLocalCa } from './local-ca.ts';
-import { backoffMs, dueForRenewal, runCertManager, toCertRecord } from './manager.ts';
+import { backoffMs, CERTS_LEASE, dueForRenewal, runCertManager, toCertRecord } from './manager.ts';
 
 async function until<T>(check: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -67,4 +68,54 @@ test('renewal is due a third before expiry; retries back off up to 6 hours', asy
   assert.equal(backoffMs(1), 30_000);
   assert.equal(backoffMs(2), 60_000);
   assert.equal(backoffMs(30), 6 * 3600_000);
+});
+
+test('of two cert managers only the holder of leases/certs acts; the other takes over when it stops', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nearby-certs-lease-'));
+  const store = await openStore({ dataDir: dir });
+  const managers = await Promise.all(
+    ['host-a', 'host-b'].map(async (holder) => {
+      const controller = new AbortController();
+      const localCa = await openLocalCa(join(dir, holder));
+      const manager = runCertManager({
+        store,
+        acmeDirectory: 'https://acme.invalid/directory',
+        appsDomain: 'apps.test',
+        localCa,
+        log: pino({ level: 'silent' }),
+        signal: controller.signal,
+        holder,
+      });
+      const stop = () => {
+        controller.abort();
+        return manager.done;
+      };
+      return { holder, localCa, stop };
+    }),
+  );
+  t.after(async () => {
+    await Promise.all(managers.map((manager) => manager.stop()));
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const app = (name: string) => ({
+    id: name,
+    name,
+    org_slug: 'personal',
+    network: 'default',
+    created_at: '',
+  });
+  const issuer = (cert: CertRecord) =>
+    managers.find((manager) => cert.cert_pem.includes(manager.localCa.certPem.trim()))?.holder;
+
+  await store.put(keys.app('shop'), app('shop'));
+  const first = await until(async () => (await store.get<CertRecord>(keys.cert('shop.apps.test')))?.value);
+  const holder = await leaseHolder(store, CERTS_LEASE);
+  assert.equal(issuer(first), holder);
+  const [acting, waiting] = holder === 'host-a' ? managers : [managers[1], managers[0]];
+  await acting.stop();
+  await store.put(keys.app('cafe'), app('cafe'));
+  const second = await until(async () => (await store.get<CertRecord>(keys.cert('cafe.apps.test')))?.value);
+  assert.equal(issuer(second), waiting.holder);
+  assert.equal(await leaseHolder(store, CERTS_LEASE), waiting.holder);
 });

@@ -3,13 +3,17 @@
  * `cert-requests/` asks for from ACME, renews certificates when a third of their lifetime is left,
  * retries failures with backoff, and gives every app on the apps domain a local-CA certificate.
  */
+import { hostname } from 'node:os';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import type { AppRecord } from '../model/app.ts';
 import type { CertRecord } from '../model/cert.ts';
 import type { CertRequest } from '../model/cert-request.ts';
 import { keys } from '../model/keys.ts';
+import { follow } from '../store/follow.ts';
+import { holdLease, type Lease } from '../store/lease.ts';
 import { update, values } from '../store/mod.ts';
+import { isStoreAway, StoreOutage } from '../store/outage.ts';
 import type { Store } from '../store/types.ts';
 import { issueWithAcme } from './acme-issue.ts';
 import type { HostChallenge } from './challenge-answers.ts';
@@ -32,7 +36,15 @@ export interface CertManagerOptions {
   dnsWildcard?: boolean;
   /** The clock renewal is judged by (tests move it ahead instead of waiting months). */
   now?: () => number;
+  /**
+   * Names this manager in `leases/certs`: of all the managers of a cluster only the holder acts
+   * (one ACME account, no duplicate orders). Default: this process (`<os host name>:<pid>`).
+   */
+  holder?: string;
 }
+
+/** The lease that makes the cert manager a singleton (`leases/certs`). */
+export const CERTS_LEASE = 'certs';
 
 const TICK_MS = 60_000;
 const BACKOFF_MIN_MS = 30_000;
@@ -88,7 +100,16 @@ export function runCertManager(options: CertManagerOptions): { kick: () => void;
     kicked = true;
     wake?.();
   };
-  for (const prefix of [keys.certRequests(), keys.apps()]) void watchKick(store, prefix, signal, kick);
+  for (const prefix of [keys.certRequests(), keys.apps()]) void watchKick(store, prefix, options, kick);
+  const lease = holdLease({
+    store,
+    name: CERTS_LEASE,
+    holder: options.holder ?? `${hostname()}:${process.pid}`,
+    log,
+    signal,
+    onChange: (held) => held && kick(),
+  });
+  const outage = new StoreOutage(log, 'cert manager');
 
   signal.addEventListener('abort', () => wake?.(), { once: true });
   const done = (async () => {
@@ -96,10 +117,14 @@ export function runCertManager(options: CertManagerOptions): { kick: () => void;
       if (kicked) {
         kicked = false;
         try {
-          await pass(options);
+          if (lease.held()) await pass(options, lease);
+          outage.back();
         } catch (error) {
           if (signal.aborted) break;
-          log.warn({ err: errorMessage(error) }, 'certificate pass failed; trying again');
+          if (isStoreAway(error)) outage.lost(error);
+          else log.warn({ err: errorMessage(error) }, 'certificate pass failed; trying again');
+          // Tried again soon, not at the next tick: the store may be back in a moment.
+          if (isStoreAway(error)) setTimeout(kick, 1_000).unref();
         }
       }
       await new Promise<void>((resolve) => {
@@ -115,21 +140,19 @@ export function runCertManager(options: CertManagerOptions): { kick: () => void;
       });
       wake = undefined;
     }
+    await lease.done;
   })();
   return { kick, done };
 }
 
-async function watchKick(store: Store, prefix: string, signal: AbortSignal, kick: () => void) {
-  while (!signal.aborted) {
-    try {
-      for await (const event of store.watch(prefix, { signal })) if (event.type !== 'synced') kick();
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+async function watchKick(store: Store, prefix: string, options: CertManagerOptions, kick: () => void) {
+  const { signal, log } = options;
+  for await (const event of follow(store, prefix, { signal, log, what: `cert manager watch of ${prefix}` })) {
+    if (event.type !== 'synced') kick();
   }
 }
 
-async function pass(options: CertManagerOptions): Promise<void> {
+async function pass(options: CertManagerOptions, lease: Lease): Promise<void> {
   const { store, log, signal } = options;
   const now = options.now?.() ?? Date.now();
   const apps = await values<AppRecord>(store, keys.apps());
@@ -164,7 +187,8 @@ async function pass(options: CertManagerOptions): Promise<void> {
 
   // What users asked for through ACME: new, failed and due for another try, or due for renewal.
   for (const request of await values<CertRequest>(store, keys.certRequests())) {
-    if (signal.aborted) return;
+    // An ACME order takes a while: another manager may hold the lease by now.
+    if (signal.aborted || !lease.held()) return;
     if (request.method !== 'acme') continue;
     // A wildcard left from a run with DNS-01 set up: nothing could answer its challenge now.
     if (request.hostname.startsWith('*.') && !options.dnsWildcard) continue;

@@ -79,6 +79,7 @@ export async function startCertificates(options: CertificatesOptions): Promise<{
     signal: options.signal,
     challenge: options.acmeChallenge,
     dnsWildcard: dns !== undefined,
+    holder: `${options.hostName}:${process.pid}`,
   });
   const done = manager.done.finally(() => dns?.close());
   return { done };

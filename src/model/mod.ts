@@ -6,6 +6,7 @@ export * from './duration.ts';
 export * from './host-liveness.ts';
 export * from './ids.ts';
 export * from './keys.ts';
+export * from './lease.ts';
 export * from './log-line.ts';
 export * from './machine.ts';
 export * from './machine-request.ts';

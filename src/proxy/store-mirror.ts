@@ -1,10 +1,9 @@
 /**
- * An in-memory copy of every key under a store prefix, kept current by a watch. After a watch
- * error it starts over from a full listing.
+ * An in-memory copy of every key under a store prefix, kept current by a watch that outlives the
+ * store going away (`follow`): while it is away the copy stays as it was.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
-import { errorMessage } from '../errors.ts';
+import { follow } from '../store/follow.ts';
 import type { Store } from '../store/types.ts';
 
 export interface MirroredEntry<T> {
@@ -42,34 +41,28 @@ export class StoreMirror<T> {
   }
 
   async #loop() {
-    while (!this.#signal.aborted) {
-      // Values arrive before `synced`; they replace the copy at once, so deletes missed while
-      // the watch was down disappear too.
-      let pending: Map<string, MirroredEntry<T>> | undefined = new Map();
-      try {
-        for await (const event of this.#store.watch<T>(this.prefix, { signal: this.#signal })) {
-          if (event.type === 'synced') {
-            this.entries.clear();
-            for (const [key, entry] of pending ?? []) this.entries.set(key, entry);
-            pending = undefined;
-            this.revision = Math.max(this.revision, event.revision);
-            this.#markSynced();
-          } else {
-            const target = pending ?? this.entries;
-            if (event.type === 'put') target.set(event.key, { value: event.value, revision: event.revision });
-            else target.delete(event.key);
-            if (pending === undefined) this.revision = Math.max(this.revision, event.revision);
-          }
-          if (pending === undefined) this.#onChange();
-        }
-      } catch (error) {
-        if (this.#signal.aborted) return;
-        this.#log.warn(
-          { prefix: this.prefix, err: errorMessage(error) },
-          'store watch failed; watching again',
-        );
+    // Values arrive before `synced`: the copy is served from only once it is whole. After that a
+    // lost store changes nothing here (fail static: the proxy keeps routing on this copy), and
+    // `follow` resumes after the last revision seen, so the copy catches up with nothing lost.
+    let pending: Map<string, MirroredEntry<T>> | undefined = new Map();
+    const changes = follow<T>(this.#store, this.prefix, {
+      signal: this.#signal,
+      log: this.#log,
+      what: `proxy mirror of ${this.prefix}`,
+    });
+    for await (const event of changes) {
+      if (event.type === 'synced') {
+        for (const [key, entry] of pending ?? []) this.entries.set(key, entry);
+        pending = undefined;
+        this.revision = Math.max(this.revision, event.revision);
+        this.#markSynced();
+      } else {
+        const target = pending ?? this.entries;
+        if (event.type === 'put') target.set(event.key, { value: event.value, revision: event.revision });
+        else target.delete(event.key);
+        if (pending === undefined) this.revision = Math.max(this.revision, event.revision);
       }
-      await sleep(500, undefined, { signal: this.#signal }).catch(() => {});
+      if (pending === undefined) this.#onChange();
     }
   }
 }
