@@ -164,6 +164,39 @@ test('renders a backend per app with its server slots, machines in theirs, and t
   );
 });
 
+test('in a cluster the app backend reaches other hosts with TLS; its activator stays plain HTTP', () => {
+  const clustered: RouteTable = {
+    ...routes,
+    backends: [
+      {
+        ...routes.backends[0],
+        backhaul: true,
+        servers: [
+          { name: 'm9', address: '10.0.0.9', port: 4443, options: [], slot: 'app_empty.1', backhaul: true },
+        ],
+      },
+    ],
+    frontends: [],
+  };
+  const config = renderConfig({
+    ...input('/var/lib/nearby'),
+    routes: clustered,
+    via: 'fra-1',
+    backhaul: {
+      listen: { host: '10.0.0.1', port: 4443 },
+      certFile: '/etc/nearby/cluster.pem',
+      caFile: '/etc/nearby/ca.pem',
+    },
+  });
+  assert.match(
+    config,
+    /^ {2}default-server ssl crt "\/etc\/nearby\/cluster\.pem" ca-file "\/etc\/nearby\/ca\.pem" verify required$/m,
+  );
+  assert.match(config, /^ {2}server app_empty\.1 10\.0\.0\.9:4443 ssl$/m);
+  assert.match(config, /^ {2}server app_empty\.2 0\.0\.0\.0:80 disabled no-ssl$/m);
+  assert.match(config, /^ {2}server nearby_activator 127\.0\.0\.1:4999 backup no-ssl$/m);
+});
+
 test('error pages: HTML and text for each, app name left to HAProxy, literal % escaped', () => {
   const pages = renderErrorPages('apps.example.com');
   const byFile = new Map(pages.map((page) => [page.file, page]));

@@ -347,7 +347,9 @@ function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
   }
   if (backend.backup !== undefined) {
     const disabled = backend.backup.enabled ? '' : ' disabled';
-    lines.push(`  server ${ACTIVATOR_SERVER} ${formatListen(backend.backup)} backup${disabled}`);
+    // The activator is nearby's own listener on loopback: plain HTTP, whatever default-server says.
+    const plain = backhaul ? ' no-ssl' : '';
+    lines.push(`  server ${ACTIVATOR_SERVER} ${formatListen(backend.backup)} backup${plain}${disabled}`);
   }
   return lines;
 }
