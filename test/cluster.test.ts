@@ -2,15 +2,16 @@
  * nearby as a cluster, end to end: NATS (three nodes), one `nearby api`, two hosts in two regions
  * (fra, syd), each `nearby node` in its own network namespace. Hosts register and heartbeat, get
  * subnets of their own, pull the app's image from nearby's registry and its secrets from the API
- * (host token), answer through their own
- * proxy, wake a stopped machine through the API, and a host killed with -9 is reported down.
+ * (host token), answer through their own proxy, reach another host's machines through its proxy
+ * (the backhaul of `--backhaul-*`), wake a stopped machine through the API, and a host killed
+ * with -9 is reported down.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { HostRecord, MachineView } from '../src/model/mod.ts';
+import type { HostRecord, MachineView, ProxyRecord } from '../src/model/mod.ts';
 import { buildImage } from '../src/oci/build.ts';
 import { pushImage } from '../src/oci/push.ts';
 import { openStore, type Store } from '../src/store/mod.ts';
@@ -59,7 +60,7 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
     );
     store = await openStore({ nats: cluster.nats.urls });
     cleanups.push(() => store.close());
-    for (const app of ['hello', 'sleepy']) {
+    for (const app of ['hello', 'sleepy', 'far']) {
       const created = await cluster.api('POST', '/v1/apps', { app_name: app });
       assert.equal(created.status, 201, JSON.stringify(created.body));
     }
@@ -72,7 +73,7 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
       credentials: () => ({ username: 'x', password: cluster.token }),
       insecureRegistries: [cluster.registry],
     };
-    for (const app of ['hello', 'sleepy']) await pushImage(cluster.registry, app, '1', built, push);
+    for (const app of ['hello', 'sleepy', 'far']) await pushImage(cluster.registry, app, '1', built, push);
     image = `${cluster.registry}/hello:1`;
   });
 
@@ -131,7 +132,7 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
         120_000,
         `the machine in ${host.region} started (${host.output().slice(-2000)})`,
       );
-      // Until proxies route across hosts, the proxy's own machine is the one it reaches.
+      // A proxy with a machine of the app on its own host routes there first.
       const answer = await eventually(
         async () => {
           const reply = await get(host.proxyUrl, 'hello');
@@ -151,6 +152,49 @@ describe('a cluster of two hosts in two regions', { concurrency: false }, () => 
       );
       assert.match(env, /^GREETING=sealed-by-the-api$/m);
     }
+  });
+
+  test("a request through one host's proxy reaches a machine on another host through the backhaul", async () => {
+    const [fra, syd] = cluster.hosts;
+    const created = await cluster.api<MachineView>('POST', '/v1/apps/far/machines', {
+      region: 'syd',
+      config: { image: `${cluster.registry}/far:1`, services: [service] },
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const id = created.body.id;
+    await eventually(
+      async () => {
+        const { body } = await cluster.api<MachineView>('GET', `/v1/apps/far/machines/${id}`);
+        return body.state === 'started' ? true : undefined;
+      },
+      120_000,
+      `far's machine in syd started (${syd.output().slice(-2000)})`,
+    );
+    // Each proxy is in the store under its host's name, with the backhaul address given.
+    const proxies = (await store.list<ProxyRecord>('proxies/')).map((entry) => entry.value);
+    assert.deepEqual(
+      proxies.map((record) => [record.host, record.region, record.backhaul]).sort(),
+      cluster.hosts.map((host) => [host.name, host.region, host.backhaul]).sort(),
+    );
+    // fra has no machine of far (and no route to syd's machine subnet): syd's proxy carries it.
+    const answer = await eventually(
+      async () => {
+        const reply = await get(fra.proxyUrl, 'far');
+        return reply.body === `hello from ${id} in syd` ? reply : undefined;
+      },
+      30_000,
+      `fra's proxy answered by the machine in syd (${fra.output().slice(-2000)})`,
+    );
+    assert.equal(answer.status, 200);
+    const headers = (await get(fra.proxyUrl, 'far', '/headers')).body;
+    // Each hop adds its own: fra's frontend, then syd's backhaul.
+    const via = headers
+      .split(/\r?\n/)
+      .filter((line) => /^via:/i.test(line))
+      .map((line) => line.slice(4).trim())
+      .join(', ');
+    assert.equal(via, `1.1 ${fra.name}, 1.1 ${syd.name}`, headers);
+    assert.match(headers, /^fly-region: syd\s*$/im, headers);
   });
 
   test('a stopped machine is woken by a request through its proxy, which asks the API', async () => {

@@ -78,7 +78,7 @@ export const backhaulCredentialUnreadable = (files: string, cause?: unknown) =>
     `the backhaul credential (${files}) is not readable PEM: a certificate with its key, and the cluster's CA`,
     {
       status: 500,
-      hint: 'give the proxy the cluster credential files (docs/proxy.md, "Routing across hosts")',
+      hint: 'give the proxy the cluster credential files: --backhaul-cert (and --backhaul-key) and --backhaul-ca (docs/proxy.md, "Routing across hosts")',
       cause,
     },
   );

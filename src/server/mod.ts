@@ -83,6 +83,7 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
       host: settings.hostName,
       ...(started.api ? { api: started.api.url } : {}),
       ...(started.proxy ? { proxy: settings.proxyListen } : {}),
+      ...(started.proxy && settings.backhaul ? { backhaul: settings.backhaul.advertise } : {}),
       ...(started.agent ? { runtime: started.agent.runtime, ...started.agent.subnets } : {}),
       dataDir: settings.dataDir,
     },

@@ -161,6 +161,33 @@ export const partFlags: Record<PartName, Flag[]> = {
       'how long a request waits for a stopped machine, then 503',
       '10s',
     ),
+    f(
+      'backhaul-listen',
+      'BACKHAUL_LISTEN',
+      'ADDR',
+      "mutual-TLS listener other hosts' proxies reach this host's machines through, or off",
+      'off',
+    ),
+    f(
+      'backhaul-advertise',
+      'BACKHAUL_ADVERTISE',
+      'HOST:PORT',
+      "where other hosts' proxies reach the backhaul",
+      '--backhaul-listen',
+    ),
+    f(
+      'backhaul-cert',
+      'BACKHAUL_CERT',
+      'FILE',
+      "PEM: this proxy's certificate from the cluster's CA, with its key unless --backhaul-key",
+    ),
+    f('backhaul-key', 'BACKHAUL_KEY', 'FILE', "PEM: the certificate's private key", 'in --backhaul-cert'),
+    f(
+      'backhaul-ca',
+      'BACKHAUL_CA',
+      'FILE',
+      "PEM: the cluster's CA; proxies without a certificate it signed are refused",
+    ),
     tokenFile,
   ],
 };

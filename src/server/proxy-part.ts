@@ -1,10 +1,12 @@
 /**
  * The edge proxy as a part: HAProxy driven from the store, waking and stopping machines through
- * an authenticated call to the API (wherever it runs).
+ * an authenticated call to the API (wherever it runs), and with `--backhaul-*` routing to machines
+ * on other hosts through their proxies.
  */
 import type { Logger } from 'pino';
 import { apiMachineControl, startProxy } from '../proxy/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { backhaulCredentialFile, proxyHostName } from './backhaul-settings.ts';
 import type { ServerSettings } from './settings.ts';
 
 export async function startProxyPart(options: {
@@ -20,9 +22,23 @@ export async function startProxyPart(options: {
     log.warn(
       'this proxy has no API token (--token-file or NEARBY_API_TOKEN): it cannot wake stopped machines or stop idle ones',
     );
+  const backhaul = settings.backhaul;
+  // Named as the agent names this host: its machines are those whose record says this name.
+  const host = proxyHostName(settings.hostName);
   const proxy = startProxy({
     store: options.store,
     region: settings.region,
+    ...(host ? { host } : {}),
+    ...(backhaul
+      ? {
+          backhaul: {
+            listen: backhaul.listen,
+            advertise: backhaul.advertise,
+            certFile: await backhaulCredentialFile(backhaul, settings.dataDir),
+            caFile: backhaul.caFile,
+          },
+        }
+      : {}),
     dataDir: settings.dataDir,
     httpListen: settings.proxyListen,
     tlsListen: settings.proxyTlsListen,

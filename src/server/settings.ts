@@ -7,8 +7,10 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultDataDir } from '../cli/client.ts';
-import { usageError, type Values } from '../cli/command.ts';
+import { type Command, usageError, type Values } from '../cli/command.ts';
+import { isNearbyError } from '../errors.ts';
 import { parseDurationMs } from '../model/duration.ts';
+import { type BackhaulSettings, readBackhaul } from './backhaul-settings.ts';
 import { flagValue } from './flags.ts';
 import { flagsOf, type PartName } from './part-flags.ts';
 
@@ -81,6 +83,8 @@ export interface ProxySettings extends CommonSettings {
   wakeTimeoutMs: number;
   /** A file holding the API token the proxy starts and stops machines with. */
   tokenFile?: string;
+  /** Routing across hosts (`--backhaul-*`); absent: this proxy reaches only its own host's machines. */
+  backhaul?: BackhaulSettings;
 }
 
 export type ServerSettings = ApiSettings & AgentSettings & ProxySettings;
@@ -104,11 +108,13 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
   const maxMachines = get('max-machines');
   const memoryMb = get('memory');
   const cpus = get('cpus');
+  const hostName = pick('host-name', hostname());
+  const backhaul = readBackhaul(get, { nats: nats !== undefined, hostName });
   return {
     dataDir,
     ...(nats ? { nats } : {}),
     region: region(pick('region', 'local')),
-    hostName: pick('host-name', hostname()),
+    hostName,
     apiUrl: url('api-url', pick('api-url', `http://${reachableAddress(apiListen)}`)),
     // Text for a person at a terminal; JSON lines wherever stderr is read by a program (a file, journald).
     logFormat: logFormat(pick('log-format', process.stderr.isTTY ? 'text' : 'json')),
@@ -146,7 +152,22 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
     autostopIntervalMs: duration('autostop-interval', pick('autostop-interval', '10s')),
     autostopIdleMs: duration('autostop-idle', pick('autostop-idle', '5m')),
     wakeTimeoutMs: duration('wake-timeout', pick('wake-timeout', '10s')),
+    ...(backhaul ? { backhaul } : {}),
   };
+}
+
+/** `readSettings` for `command`: a bad flag's error points at that command's `--help`. */
+export function commandSettings(
+  command: Command,
+  parts: readonly PartName[],
+  values: Values,
+): ServerSettings {
+  try {
+    return readSettings(parts, values);
+  } catch (error) {
+    if (isNearbyError(error, 'USAGE')) throw usageError(error.message, command);
+    throw error;
+  }
 }
 
 const hostPort = (host: string, port: number) =>

@@ -1,8 +1,9 @@
 /**
  * A nearby cluster on one machine, for end-to-end tests: a three-node NATS cluster, one `nearby
  * api`, and hosts that each run `nearby node` in a network namespace of their own (a veth to a test
- * bridge, their own address, machine bridge, subnets and data dir). Everything it makes is removed
- * after: processes, namespaces, `nearby host clean` per data dir, the bridge, temp dirs.
+ * bridge, their own address, machine bridge, subnets and data dir), their proxies joined by the
+ * backhaul (port 4443 of their address, one shared cluster credential). Everything it makes is
+ * removed after: processes, namespaces, `nearby host clean` per data dir, the bridge, temp dirs.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -14,6 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type NatsCluster, startNatsCluster } from './nats.ts';
 import { type CliResult, nearbyBin } from './nearby.ts';
+import { makeClusterCredential } from './proxy-cluster.ts';
 import { freePort } from './registry.ts';
 
 const run = promisify(execFile);
@@ -31,6 +33,8 @@ export interface ClusterHost {
   dataDir: string;
   /** `http://<address>:8080` */
   proxyUrl: string;
+  /** `<address>:4443`: where the other hosts' proxies reach this one. */
+  backhaul: string;
   /** SIGKILL to its `nearby node` (HAProxy and machines stay, as after a crash). */
   kill(): Promise<void>;
   /** Starts its `nearby node` again on the same data dir. */
@@ -132,6 +136,10 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
   const tokenFile = join(dir, 'host-token');
   await writeFile(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
 
+  // One credential for every proxy, as docs/proxy.md suggests; the last host is given its key apart.
+  const credential = await makeClusterCredential();
+  cleanups.push(async () => credential.close());
+
   const hosts: ClusterHost[] = [];
   for (const [index, { region, args = [] }] of options.hosts.entries()) {
     const name = `h${index + 1}-${region}`;
@@ -152,6 +160,12 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
     await ip('-n', netns, '-6', 'route', 'add', 'unreachable', 'fdaa:0:100::/48');
     // nsenter, not `ip netns exec`: that one remounts /sys, hiding the cgroup tree crun needs.
     const inNetns = ['nsenter', `--net=/run/netns/${netns}`, '--'];
+    const backhaul = `${address}:4443`;
+    const backhaulFlags = ['--backhaul-listen', backhaul, '--backhaul-ca', credential.caFile].concat(
+      index === options.hosts.length - 1
+        ? ['--backhaul-cert', credential.caFile, '--backhaul-key', credential.keyFile]
+        : ['--backhaul-cert', credential.certFile],
+    );
     const node = supervised(
       inNetns[0],
       [
@@ -168,7 +182,7 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
           '--proxy-tls-listen',
           '0.0.0.0:8443',
         ],
-        ...['--metrics-listen', '127.0.0.1:9480', '--log-format', 'json', ...args],
+        ...['--metrics-listen', '127.0.0.1:9480', '--log-format', 'json', ...backhaulFlags, ...args],
       ],
       dir,
     );
@@ -184,6 +198,7 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
       netns,
       dataDir,
       proxyUrl,
+      backhaul,
       kill: () => node.stop('SIGKILL'),
       start: () => node.start(answers),
       output: node.output,

@@ -10,8 +10,12 @@ import { join } from 'node:path';
 import { runCommand } from '../../src/run-command.ts';
 
 export interface TestCredential {
+  /** The certificate and its key in one PEM. */
   certFile: string;
+  /** The certificate alone: the CA of a cluster whose proxies share this certificate. */
   caFile: string;
+  /** The key alone. */
+  keyFile: string;
   close(): void;
 }
 
@@ -38,7 +42,7 @@ export async function makeClusterCredential(name = 'nearby test cluster'): Promi
   if (result.code !== 0) throw new Error(`openssl failed: ${result.stderr}`);
   const certFile = join(dir, 'cluster.pem');
   writeFileSync(certFile, readFileSync(caFile, 'utf8') + readFileSync(key, 'utf8'), { mode: 0o600 });
-  return { certFile, caFile, close: () => rmSync(dir, { recursive: true, force: true }) };
+  return { certFile, caFile, keyFile: key, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Listens on `listenHost:listenPort` and relays to `target`, holding every chunk `delayMs` each way. */

@@ -3,7 +3,7 @@
  * as processes on many hosts, sharing only the store, a NATS JetStream cluster (`--nats`).
  */
 import { flagHelp, flagOptions } from '../../server/flags.ts';
-import { flagsOf, type PartName, readSettings } from '../../server/settings.ts';
+import { commandSettings, flagsOf, type PartName } from '../../server/settings.ts';
 import { type Command, usageError } from '../command.ts';
 
 function partCommand(name: string, parts: PartName[], summary: string, about: string): Command {
@@ -20,7 +20,7 @@ Options (environment variable in brackets, default in parentheses):
 ${flagHelp(flags)}`,
     options: flagOptions(flags),
     async run({ values, signal }) {
-      const settings = readSettings(parts, values);
+      const settings = commandSettings(command, parts, values);
       if (!settings.nats)
         throw usageError(
           `nearby ${name} needs --nats URLS: the NATS JetStream servers the parts share (nearby server runs everything on one host without it)`,

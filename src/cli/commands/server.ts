@@ -1,6 +1,6 @@
 /** `nearby server`: run every part of nearby on this host, in the foreground. */
 import { flagHelp, flagOptions } from '../../server/flags.ts';
-import { flagsOf, readSettings } from '../../server/settings.ts';
+import { commandSettings, flagsOf } from '../../server/settings.ts';
 import type { Command } from '../command.ts';
 
 const flags = flagsOf(['api', 'agent', 'proxy']);
@@ -19,7 +19,7 @@ Options (environment variable in brackets, default in parentheses):
 ${flagHelp(flags)}`,
   options: flagOptions(flags),
   async run({ values, signal }) {
-    const settings = readSettings(['api', 'agent', 'proxy'], values);
+    const settings = commandSettings(server, ['api', 'agent', 'proxy'], values);
     // Loaded on demand: other commands should not pay for the server's modules.
     const { runServer } = await import('../../server/mod.ts');
     await runServer(settings, signal);
