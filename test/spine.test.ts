@@ -110,8 +110,9 @@ describe('deploy an image and reach it through the edge proxy', { concurrency: f
     assert.match(headers, new RegExp(`x-forwarded-port: ${nearby.proxyPort}`));
     assert.match(headers, /fly-region: fra/);
     assert.match(headers, /fly-request-id: \S+-fra/);
-    // A second Via field line is the same as appending to the first (RFC 9110 §5.3).
-    assert.match(headers, /via: 1\.1 corp-proxy(, |\r\n(.*\r\n)*via: )1\.1 nearby/);
+    // A second Via field line is the same as appending to the first (RFC 9110 §5.3). The proxy
+    // names itself by its host name (--host-name), so hops across hosts show.
+    assert.match(headers, new RegExp(`via: 1\\.1 corp-proxy(, |\r\n(.*\r\n)*via: )1\\.1 ${nearby.hostName}`));
   });
 
   test('status shows machines, state, region, digest and address; logs show their output', async () => {

@@ -30,6 +30,8 @@ export interface RunningNearby {
   dataDir: string;
   token: string;
   region: string;
+  /** `--host-name`: the agent's host and the proxy's name (`Via: 1.1 <hostName>`). */
+  hostName: string;
   /** Environment that points the CLI at this server. */
   env: NodeJS.ProcessEnv;
   cli(args: string[], options?: { cwd?: string; timeoutMs?: number }): Promise<CliResult>;
@@ -79,6 +81,7 @@ export async function startNearby(
   const tlsPort = await freePort();
   const net = freeBridgeNumber();
   const region = options.region ?? 'fra';
+  const hostName = `test-${net}`;
   const args = [
     'server',
     '--data-dir',
@@ -92,7 +95,7 @@ export async function startNearby(
     '--region',
     region,
     '--host-name',
-    `test-${net}`,
+    hostName,
     '--bridge',
     `nbe${net}`,
     '--machine-cidr',
@@ -219,6 +222,7 @@ export async function startNearby(
     dataDir,
     token,
     region,
+    hostName,
     env,
     cli,
     api,
