@@ -377,10 +377,13 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
     if (backend.forceHttps) {
       lines.push(...httpsRedirect(input.tlsListen.port, '!{ req.hdr(x-forwarded-ssl) -m str on }'));
     }
+    // A worker that is stopping (the old one, during a reload) counts no usable server in any
+    // backend: a request still arriving on one of its keep-alive connections goes to the machines.
     lines.push(
       '  acl wants_html req.hdr(accept) -m sub text/html',
-      `  http-request return status 503 ${html} lf-file ${page(input, 'no-machine.html')} hdr Retry-After 1 if { nbsrv eq 0 } wants_html`,
-      `  http-request return status 503 ${text} lf-file ${page(input, 'no-machine.txt')} hdr Retry-After 1 if { nbsrv eq 0 }`,
+      '  acl no_machine nbsrv eq 0',
+      `  http-request return status 503 ${html} lf-file ${page(input, 'no-machine.html')} hdr Retry-After 1 if no_machine !{ stopping } wants_html`,
+      `  http-request return status 503 ${text} lf-file ${page(input, 'no-machine.txt')} hdr Retry-After 1 if no_machine !{ stopping }`,
     );
   }
   lines.push(...backend.checks);

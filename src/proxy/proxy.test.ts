@@ -374,6 +374,47 @@ test('answers 404, 503 and 502 with short pages', async (t) => {
   assert.match(crash.body, /app &#39;hello&#39; failed mid-request/);
 });
 
+test('reloads answer every request that arrives on a kept-alive connection to the old worker', async (t) => {
+  const { store, proxy, port, api, startMachine } = await setup(t);
+  await store.put(keys.app('hello'), appRecord('hello'));
+  await startMachine('hello', 'm1hello', 6);
+  await proxy.ready;
+  await proxy.synced();
+  // Clients on keep-alive connections, one request after another, while new apps force reloads.
+  // The stopping worker counts no usable server anywhere: its `nbsrv` must not turn into a 503.
+  const answers = new Map<string, number>();
+  let running = true;
+  const client = async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    while (running) {
+      const answer = await new Promise<string>((resolve) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/', headers: { host: 'hello.localhost' }, agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(String(res.statusCode)));
+          })
+          .on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      answers.set(answer, (answers.get(answer) ?? 0) + 1);
+    }
+    agent.destroy();
+  };
+  const clients = Array.from({ length: 3 }, client);
+  const before = await api.pid();
+  for (let i = 0; i < 8; i++) {
+    await store.put(keys.app(`reload${i}`), appRecord(`reload${i}`));
+    await proxy.synced();
+    await sleep(50);
+  }
+  running = false;
+  await Promise.all(clients);
+  assert.notEqual(await api.pid(), before, 'the new apps reloaded HAProxy');
+  t.diagnostic(`answers across 8 reloads: ${JSON.stringify(Object.fromEntries(answers))}`);
+  assert.ok((answers.get('200') ?? 0) > 100, 'requests were answered throughout');
+  const statuses = [...answers.keys()].filter((answer) => /^\d+$/.test(answer));
+  assert.deepEqual(statuses, ['200'], 'no answer but 200 while HAProxy reloaded');
+});
+
 test('restarts HAProxy killed with SIGKILL, and stop() leaves no HAProxy process', async (t) => {
   const { store, proxy, port, paths, startMachine } = await setup(t);
   await store.put(keys.app('hello'), appRecord('hello'));
