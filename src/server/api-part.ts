@@ -3,7 +3,9 @@
  */
 import type { Logger } from 'pino';
 import { startApi } from '../api/mod.ts';
+import { checkSecretKey } from '../api/secret-key-check.ts';
 import { startCertificates } from '../certs/mod.ts';
+import { loadSecretKey } from '../model/mod.ts';
 import type { ImageStore } from '../oci/mod.ts';
 import { type NearbyRegistry, prepareRegistry } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
@@ -66,7 +68,11 @@ async function startPrepared(
   registry: NearbyRegistry | undefined,
 ): Promise<RunningApiPart> {
   const { settings, store, log, signal } = options;
+  // Before the CA: its key is sealed with the secrets key, which must be the store's.
+  const secretKey = loadSecretKey(settings.dataDir);
+  await checkSecretKey(store, secretKey, settings.dataDir);
   const certificates = await startCertificates({
+    secretKey,
     store,
     dataDir: settings.dataDir,
     appsDomain: settings.appsDomain,
