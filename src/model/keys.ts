@@ -16,6 +16,9 @@ export const keys = {
   proxies: () => 'proxies/',
   /** A lease on a singleton's work (`LeaseRecord`): holder and expiry, taken by compare-and-set. */
   lease: (name: string) => `leases/${name}`,
+  /** What one API allowed in its last second, by rate-limit bucket (`RateUsageRecord`). */
+  rateUsage: (api: string) => `rate-usage/${api}`,
+  rateUsages: () => 'rate-usage/',
   token: (id: string) => `tokens/${id}`,
   tokens: () => 'tokens/',
   /** A certificate the proxy serves (`CertRecord`), by host name. */

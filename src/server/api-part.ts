@@ -2,7 +2,7 @@
  * The control plane as a part: nearby's registry, the certificate manager and the API.
  */
 import type { Logger } from 'pino';
-import { startApi } from '../api/mod.ts';
+import { splitHostPort, startApi } from '../api/mod.ts';
 import { checkSecretKey } from '../api/secret-key-check.ts';
 import { startCertificates } from '../certs/mod.ts';
 import { loadSecretKey } from '../model/mod.ts';
@@ -97,6 +97,8 @@ async function startPrepared(
     dataDir: settings.dataDir,
     registry: registry?.tokenService,
     signal,
+    // Other APIs may share a NATS store: each charges its rate limits with what the others allowed.
+    ...(settings.nats ? { peerName: `${settings.hostName}:${splitHostPort(settings.apiListen)[1]}` } : {}),
   });
   return {
     url: api.url,
