@@ -16,9 +16,8 @@ import type { MachineRecord } from '../model/machine.ts';
 import { holdLease, type Lease } from '../store/lease.ts';
 import type { Store } from '../store/types.ts';
 import type { MachineControl, MachineEntry } from './activator.ts';
-import { pickWakeCandidate } from './activator-pick.ts';
 import { activityChanged, activityRecord, mergeActivity } from './autostop-activity.ts';
-import { planAutostart, planAutostop } from './autostop-plan.ts';
+import { planAutostart, planAutostop, planRegionalWake } from './autostop-plan.ts';
 import { IdleClock, type MachineLoad, type MachineOfServer, parseShowStat } from './autostop-stats.ts';
 import type { RuntimeApi } from './runtime-api.ts';
 
@@ -208,9 +207,7 @@ export function startAutostop(options: AutostopOptions): Autostop {
     let wake = planAutostart({ region, machines, loads });
     let why = 'starting a machine: every started one is over its soft_limit';
     if (wake === undefined && demandElsewhere) {
-      const here = machines.filter((entry) => entry.record.region === region);
-      const candidate = pickWakeCandidate(here);
-      if (candidate?.needsStart) wake = { machine: candidate.record.id };
+      wake = planRegionalWake({ region, machines });
       why = "starting a machine: the region's requests went to another region";
     }
     if (wake === undefined) return;
