@@ -99,7 +99,7 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
       credentials: () => ({ username: 'x', password: cluster.token }),
       insecureRegistries: [cluster.registry],
     };
-    for (const app of ['nap', 'faraway']) {
+    for (const app of ['nap', 'faraway', 'both']) {
       const created = await cluster.api('POST', '/v1/apps', { app_name: app });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       await pushImage(cluster.registry, app, '1', built, push);
@@ -185,8 +185,84 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
     );
     assert.ok(reasons.includes('start:request'), `started for a request: ${reasons.join(', ')}`);
     assert.equal(logLines(syd, 'waking machine for a request', id).length, 1, "syd's activator woke it");
+    // Counted once: by the proxy of the machine's host (the request crossed its HAProxy), never by
+    // syd's, whose slot for the remote machine is left out of its record.
+    const machineHost = (await machine('faraway', id)).nearby.host;
+    const activity = async (host: string) =>
+      (await store.get<MachineActivityRecord>(`machine-activity/fra/${host}`))?.value ??
+      (await store.get<MachineActivityRecord>(`machine-activity/syd/${host}`))?.value;
+    await eventually(
+      async () => ((await activity(machineHost))?.machines[id] !== undefined ? true : undefined),
+      30_000,
+      `${machineHost}'s record to name ${id}`,
+    );
+    assert.equal((await activity(syd.name))?.machines[id], undefined, "syd's record does not name it");
     // Left idle, it is stopped again by fra's decider, though the request came through syd.
     await inState('faraway', id, 'stopped', 60_000);
+  });
+
+  test("fra has only a stopped machine, syd a started one: fra's request is served by syd at once, and fra's decider wakes fra's for the next", async () => {
+    const fra = cluster.hosts[0];
+    // syd is the primary region and keeps one machine running.
+    const config = (extra: object) => ({
+      image: `${cluster.registry}/both:1`,
+      env: { PRIMARY_REGION: 'syd' },
+      services: [{ ...service, min_machines_running: 1 }],
+      ...extra,
+    });
+    const inSyd = await cluster.api<MachineView>('POST', '/v1/apps/both/machines', {
+      region: 'syd',
+      config: config({}),
+    });
+    assert.equal(inSyd.status, 200, JSON.stringify(inSyd.body));
+    const inFra = await cluster.api<MachineView>('POST', '/v1/apps/both/machines', {
+      region: 'fra',
+      skip_launch: true,
+      config: config({}),
+    });
+    assert.equal(inFra.status, 200, JSON.stringify(inFra.body));
+    await inState('both', inSyd.body.id, 'started');
+    await inState('both', inFra.body.id, 'stopped');
+    const syd = cluster.hosts[2];
+    assert.equal((await get(syd.proxyUrl, 'both')).body, `hello from ${inSyd.body.id} in syd`);
+    // Let fra's proxy route to syd's machine first.
+    const first = await eventually(
+      async () => {
+        const reply = await get(fra.proxyUrl, 'both');
+        return reply.status === 200 ? reply : undefined;
+      },
+      30_000,
+      "fra's proxy answered for both",
+    );
+    assert.equal(
+      first.body,
+      `hello from ${inSyd.body.id} in syd`,
+      'not held for a wake: served where a machine runs',
+    );
+    const local = await eventually(
+      async () => {
+        const reply = await get(fra.proxyUrl, 'both');
+        return reply.body === `hello from ${inFra.body.id} in fra` ? reply : undefined;
+      },
+      60_000,
+      "fra's own machine woken and answering fra's requests",
+    );
+    assert.equal(local.status, 200);
+    const reasons = (await machine('both', inFra.body.id)).events.map(
+      (event) => `${event.type}:${event.request?.reason ?? ''}`,
+    );
+    assert.ok(reasons.includes('start:request'), `started for requests: ${reasons.join(', ')}`);
+    const holder = (await leaseHolder(store, 'autostop/fra'))?.split(':')[0];
+    const decider = cluster.hosts.find((host) => host.name === holder) as ClusterHost;
+    assert.equal(
+      logLines(decider, "starting a machine: the region's requests went to another region", inFra.body.id)
+        .length,
+      1,
+      "fra's decider asked for it once",
+    );
+    // Idle again, fra's goes back to zero; syd's primary-region minimum keeps syd's running.
+    await inState('both', inFra.body.id, 'stopped', 60_000);
+    assert.equal((await machine('both', inSyd.body.id)).state, 'started');
   });
 
   test("the fra lease holder's node killed: the other fra proxy takes over and stops idle machines", async () => {
