@@ -160,10 +160,13 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
     }
   });
 
-  test("a request at syd's proxy wakes syd's own stopped machine; one for an app only in fra wakes fra's, through the backhaul", async () => {
+  test("a request at syd's proxy wakes syd's own stopped machine; one for an app only in fra wakes fra's, through the backhaul", async (t) => {
     const syd = cluster.hosts[2];
     const own = nap[2];
+    const localStarted = performance.now();
     const answer = await get(syd.proxyUrl, 'nap');
+    // Figures for the report, not asserted: the whole request, wake included, as a client sees it.
+    t.diagnostic(`wake_same_host_request_ms=${Math.round(performance.now() - localStarted)}`);
     assert.equal(answer.status, 200, answer.body);
     assert.equal(answer.body, `hello from ${own.id} in syd`);
     for (const { id } of nap.slice(0, 2)) assert.equal((await machine('nap', id)).state, 'stopped');
@@ -177,7 +180,9 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
     const id = created.body.id;
     await inState('faraway', id, 'stopped');
     // syd has no machine of faraway: the nearest region's is woken and the request crosses to it.
+    const farStarted = performance.now();
     const far = await get(syd.proxyUrl, 'faraway');
+    t.diagnostic(`wake_other_region_request_ms=${Math.round(performance.now() - farStarted)}`);
     assert.equal(far.status, 200, `${far.body}\n${syd.output().slice(-3000)}`);
     assert.equal(far.body, `hello from ${id} in fra`);
     const reasons = (await machine('faraway', id)).events.map(
