@@ -36,6 +36,8 @@ export interface AutostopOptions {
   machines(): MachineEntry[];
   /** Whether this proxy counts the machine's requests: its own host's (every machine on one host). */
   isLocal(record: MachineRecord): boolean;
+  /** Whether the machine's host's proxy is alive (a dead host's machines take no requests); default yes. */
+  reachable?(record: MachineRecord): boolean;
   /** The machine behind a server slot. */
   machineOf: MachineOfServer;
   log: pino.Logger;
@@ -204,10 +206,13 @@ export function startAutostop(options: AutostopOptions): Autostop {
       if (entry?.status?.state !== 'started' && now - waiting.at < PENDING_LIMIT_MS) return;
       starting.delete(app);
     }
-    let wake = planAutostart({ region, machines, loads });
+    // A dead host's machines take no requests: they neither count as room nor get woken.
+    const reachable = options.reachable;
+    const live = reachable === undefined ? machines : machines.filter(({ record }) => reachable(record));
+    let wake = planAutostart({ region, machines: live, loads });
     let why = 'starting a machine: every started one is over its soft_limit';
     if (wake === undefined && demandElsewhere) {
-      wake = planRegionalWake({ region, machines });
+      wake = planRegionalWake({ region, machines: live });
       why = "starting a machine: the region's requests went to another region";
     }
     if (wake === undefined) return;

@@ -420,6 +420,10 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         host,
         region: options.region,
         isLocal,
+        reachable: (record) => {
+          const where = locateHost();
+          return where === undefined || where(record.host) !== undefined;
+        },
         signal: controller.signal,
         ...(options.autostop?.leaseTtlMs !== undefined ? { leaseTtlMs: options.autostop.leaseTtlMs } : {}),
         intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
