@@ -229,8 +229,20 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
     await inState('both', inSyd.body.id, 'started');
     await inState('both', inFra.body.id, 'stopped');
     const syd = cluster.hosts[2];
+    const sydSaw = async () => {
+      const record = await store.get<MachineActivityRecord>(`machine-activity/syd/${syd.name}`);
+      const seen = record?.value.machines[inSyd.body.id];
+      return seen === undefined ? undefined : Date.parse(seen.last_active_at);
+    };
+    const direct = Date.now();
     assert.equal((await get(syd.proxyUrl, 'both')).body, `hello from ${inSyd.body.id} in syd`);
-    // Let fra's proxy route to syd's machine first.
+    await eventually(
+      async () => ((await sydSaw()) ?? 0) >= direct || undefined,
+      30_000,
+      "syd's record to show the request at syd",
+    );
+    // From here on only fra's requests reach syd's machine: through syd's proxy, on the backhaul.
+    const fromFra = Date.now();
     const first = await eventually(
       async () => {
         const reply = await get(fra.proxyUrl, 'both');
@@ -244,6 +256,15 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
       `hello from ${inSyd.body.id} in syd`,
       'not held for a wake: served where a machine runs',
     );
+    await eventually(
+      async () => ((await sydSaw()) ?? 0) >= fromFra || undefined,
+      30_000,
+      "syd's record to count fra's request: syd's proxy saw it cross its HAProxy",
+    );
+    for (const host of cluster.hosts.slice(0, 2)) {
+      const record = await store.get<MachineActivityRecord>(`machine-activity/fra/${host.name}`);
+      assert.equal(record?.value.machines[inSyd.body.id], undefined, `${host.name} does not count it again`);
+    }
     const local = await eventually(
       async () => {
         const reply = await get(fra.proxyUrl, 'both');
