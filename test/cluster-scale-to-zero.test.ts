@@ -291,11 +291,12 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
     assert.equal((await machine('both', inSyd.body.id)).state, 'started');
   });
 
-  test("the fra lease holder's node killed: the other fra proxy takes over and stops idle machines", async () => {
+  test("the fra lease holder's node killed: the other fra proxy takes over and stops idle machines", async (t) => {
     const holderName = (await leaseHolder(store, 'autostop/fra'))?.split(':')[0];
     const holder = cluster.hosts.find((host) => host.name === holderName);
     assert.ok(holder, `a fra host holds leases/autostop/fra (${holderName})`);
     const other = cluster.hosts.find((host) => host.region === 'fra' && host !== holder) as ClusterHost;
+    const killedAt = performance.now();
     await holder.kill();
     // A killed holder's lease lapses after its TTL (15 s); the other fra proxy takes it then.
     await eventually(
@@ -304,6 +305,7 @@ describe('scale to zero across hosts: one decider per region, wakes of the neare
       40_000,
       `${other.name} to hold leases/autostop/fra`,
     );
+    t.diagnostic(`lease_takeover_after_kill_ms=${Math.round(performance.now() - killedAt)}`);
     // The survivor's own machine, woken by a request at its proxy, is stopped by it when idle.
     const mine = nap.find((m) => m.host === other.name) as (typeof nap)[number];
     const answer = await get(other.proxyUrl, 'nap');
