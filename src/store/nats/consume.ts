@@ -5,7 +5,7 @@
  * backoff, forever. The client's idle heartbeats make a silent consumer count as broken.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { type ConsumerInfo, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { StoreConnection } from './connection.ts';
 
 export type ReadStart = { lastPerSubject: true } | { afterSeq: number };
@@ -20,7 +20,16 @@ export interface ConsumeOptions {
   follow: boolean;
   signal?: AbortSignal;
   outage?: OutageListener;
+  /**
+   * Whether the server the consumer landed on has the stream's writes so far. An ordered consumer
+   * reads the replica it is placed on, and a replica that is catching up (a node just restarted)
+   * would answer with a past state. False: the consumer is dropped and made again, after a pause.
+   */
+  current?: (consumer: ConsumerInfo) => Promise<boolean>;
 }
+
+/** How many times a read makes its consumer again while it lands on a replica catching up. */
+const STALE_TRIES = 50;
 
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
 export async function* consumeStream(
@@ -34,6 +43,7 @@ export async function* consumeStream(
   let lastSeq = 'afterSeq' in start ? start.afterSeq : undefined;
   let caughtUp = false;
   let failures = 0;
+  let stale = 0;
   while (!signal?.aborted && !conn.nc.isClosed()) {
     let messages: ConsumerMessages | undefined;
     let remove: (() => Promise<unknown>) | undefined;
@@ -50,7 +60,16 @@ export async function* consumeStream(
         inactive_threshold: 30_000,
       });
       remove = () => consumer.delete();
-      const { num_pending: pending } = await consumer.info(true);
+      const info = await consumer.info(true);
+      if (!caughtUp && options.current !== undefined && !(await options.current(info))) {
+        if (++stale >= STALE_TRIES)
+          throw conn.storeError(`reading ${filter}`, new Error('every replica it reached was catching up'));
+        await remove().catch(() => {});
+        remove = undefined;
+        await sleep(50 + Math.random() * 100, undefined, { signal }).catch(() => {});
+        continue;
+      }
+      const { num_pending: pending } = info;
       // `expires` sets the idle heartbeat (half of it): two missed beats and the client recreates
       // the consumer, so a watch whose server died under it notices in a few seconds.
       messages = await consumer.consume({ max_messages: 1000, expires: 5000 });

@@ -4,7 +4,7 @@
  * Compare-and-set is checked against the whole bucket's last sequence (see `#compareAndSet`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
 import { isNearbyError } from '../../errors.ts';
@@ -103,9 +103,7 @@ export class KvKeys {
       this.stream,
       this.subjectPrefix + filter,
       { lastPerSubject: true },
-      {
-        follow: false,
-      },
+      { follow: false, current: (info) => this.onCurrentReplica(info) },
     );
     for await (const message of messages) {
       if (message === 'caught-up' || isDeleteMarker(message.headers?.get('KV-Operation'))) continue;
@@ -113,6 +111,21 @@ export class KvKeys {
       if (match(key)) entries.push({ key, value: message.json<T>(), revision: message.seq });
     }
     return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Whether a consumer reads a replica that has every acknowledged write: the stream leader's, or a
+   * follower the leader counts as current. A node restarted after a kill catches up for a while;
+   * a list read there would miss keys written meanwhile (an acknowledged write seemingly lost).
+   */
+  async onCurrentReplica(consumer: ConsumerInfo): Promise<boolean> {
+    const server = consumer.cluster?.leader;
+    if (server === undefined) return true;
+    const info = await this.conn.call('stream info', () => this.conn.jsm.streams.info(this.stream));
+    const cluster = info.cluster;
+    if (cluster === undefined || cluster.leader === server) return true;
+    const replica = cluster.replicas?.find((peer) => peer.name === server);
+    return replica?.current === true && replica.offline !== true;
   }
 
   /** The bucket's last sequence: every write so far has a revision at or below it. */
