@@ -22,13 +22,13 @@ export interface ConsumeOptions {
   outage?: OutageListener;
   /**
    * Whether the server the consumer landed on has the stream's writes so far. An ordered consumer
-   * reads the replica it is placed on, and a replica that is catching up (a node just restarted)
-   * would answer with a past state. False: the consumer is dropped and made again, after a pause.
+   * reads the replica it is placed on, and a follower may answer with a past state (kv.ts,
+   * `onLeader`). False: the consumer is dropped and made again.
    */
   current?: (consumer: ConsumerInfo) => Promise<boolean>;
 }
 
-/** How many times a read makes its consumer again while it lands on a replica catching up. */
+/** How many times a read makes its consumer again while it lands on a replica that may lag. */
 const STALE_TRIES = 50;
 
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
@@ -63,10 +63,13 @@ export async function* consumeStream(
       const info = await consumer.info(true);
       if (!caughtUp && options.current !== undefined && !(await options.current(info))) {
         if (++stale >= STALE_TRIES)
-          throw conn.storeError(`reading ${filter}`, new Error('every replica it reached was catching up'));
+          throw conn.storeError(
+            `reading ${filter}`,
+            new Error(`its consumer landed ${STALE_TRIES} times on a replica that may lag`),
+          );
         await remove().catch(() => {});
         remove = undefined;
-        await sleep(50 + Math.random() * 100, undefined, { signal }).catch(() => {});
+        await sleep(Math.random() * 10 * Math.min(stale, 10), undefined, { signal }).catch(() => {});
         continue;
       }
       const { num_pending: pending } = info;

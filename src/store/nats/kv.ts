@@ -103,7 +103,7 @@ export class KvKeys {
       this.stream,
       this.subjectPrefix + filter,
       { lastPerSubject: true },
-      { follow: false, current: (info) => this.onCurrentReplica(info) },
+      { follow: false, current: (info) => this.onLeader(info) },
     );
     for await (const message of messages) {
       if (message === 'caught-up' || isDeleteMarker(message.headers?.get('KV-Operation'))) continue;
@@ -114,18 +114,18 @@ export class KvKeys {
   }
 
   /**
-   * Whether a consumer reads a replica that has every acknowledged write: the stream leader's, or a
-   * follower the leader counts as current. A node restarted after a kill catches up for a while;
-   * a list read there would miss keys written meanwhile (an acknowledged write seemingly lost).
+   * Whether a consumer reads the stream leader's replica, the one that has every acknowledged write.
+   * A follower may lack the last ones even when the leader counts it current with no lag (it
+   * stores an entry before it applies it), and a node restarted after a kill lacks every write
+   * made while it was down: a list read there answers with the past (an acknowledged write
+   * seemingly lost). An ordered consumer lands on any replica: the read makes it again until it is
+   * on the leader (about three tries on three replicas).
    */
-  async onCurrentReplica(consumer: ConsumerInfo): Promise<boolean> {
+  async onLeader(consumer: ConsumerInfo): Promise<boolean> {
     const server = consumer.cluster?.leader;
     if (server === undefined) return true;
     const info = await this.conn.call('stream info', () => this.conn.jsm.streams.info(this.stream));
-    const cluster = info.cluster;
-    if (cluster === undefined || cluster.leader === server) return true;
-    const replica = cluster.replicas?.find((peer) => peer.name === server);
-    return replica?.current === true && replica.offline !== true;
+    return info.cluster === undefined || info.cluster.leader === server;
   }
 
   /** The bucket's last sequence: every write so far has a revision at or below it. */
