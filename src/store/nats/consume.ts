@@ -29,7 +29,7 @@ export interface ConsumeOptions {
 }
 
 /** How many times a read makes its consumer again while it lands on a replica that may lag. */
-const STALE_TRIES = 50;
+const STALE_TRIES = 60;
 
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
 export async function* consumeStream(
@@ -67,9 +67,10 @@ export async function* consumeStream(
             `reading ${filter}`,
             new Error(`its consumer landed ${STALE_TRIES} times on a replica that may lag`),
           );
-        await remove().catch(() => {});
+        remove().catch(() => {});
         remove = undefined;
-        await sleep(Math.random() * 10 * Math.min(stale, 10), undefined, { signal }).catch(() => {});
+        // Placement is random: try again at once; a pause only once it looks like more than luck.
+        if (stale > 20) await sleep(Math.random() * 5 * stale, undefined, { signal }).catch(() => {});
         continue;
       }
       const { num_pending: pending } = info;
