@@ -65,9 +65,13 @@ function startWriter(cluster: RunningCluster) {
 }
 
 /** GET / with these headers (fetch cannot set Host). */
-function get(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function get(
+  url: string,
+  headers: Record<string, string>,
+  path = '/',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/`, { headers, agent: false, timeout: 10_000 }, (res) => {
+    const req = request(`${url}${path}`, { headers, agent: false, timeout: 15_000 }, (res) => {
       let body = '';
       res.on('data', (chunk) => {
         body += chunk;
@@ -75,21 +79,26 @@ function get(url: string, headers: Record<string, string>): Promise<{ status: nu
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
     req.on('error', reject);
     req.end();
   });
 }
 
-/** `wretr`/`wredis` of HAProxy would reset at each reload: the access log's `retries` does not. */
-function retriesIn(output: string, since: number): number {
-  let count = 0;
-  for (const line of output.split('\n')) {
-    if (!line.includes('"component":"access"')) continue;
-    const match = /"time":(\d+).*"retries":"(\+?)(\d+)"/.exec(line);
-    if (match && Number(match[1]) >= since && Number(match[3]) > 0) count++;
+/**
+ * Access-log lines whose request HAProxy tried again (`retries` not 0), from every proxy: HAProxy's
+ * `wretr`/`wredis` would reset at each reload, the access log does not.
+ */
+function retriedRequests(cluster: RunningCluster) {
+  const seen: { time: number; line: string }[] = [];
+  for (const host of cluster.hosts) {
+    host.proxy.onLine((line) => {
+      if (!line.includes('"component":"access"')) return;
+      const match = /"time":(\d+).*"retries":"\+?(\d+)"/.exec(line);
+      if (match && Number(match[2]) > 0) seen.push({ time: Number(match[1]), line });
+    });
   }
-  return count;
+  return { since: (time: number) => seen.filter((entry) => entry.time >= time).map((entry) => entry.line) };
 }
 
 describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole host under load', {
@@ -102,6 +111,7 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
   const machineOn: Record<string, string> = {};
   let loads: ProxyLoad[] = [];
   let writer: ReturnType<typeof startWriter> | undefined;
+  let retries: ReturnType<typeof retriedRequests>;
   const cleanups: (() => unknown)[] = [];
   after(async () => {
     for (const load of loads) await load.stop();
@@ -127,6 +137,7 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
       { split: true, hosts: [{ region: 'fra' }, { region: 'syd' }, { region: 'syd' }] },
     );
     [h1, h2, h3] = cluster.hosts;
+    retries = retriedRequests(cluster);
     for (const app of ['chaos', 'ledger']) {
       const created = await cluster.api('POST', '/v1/apps', { app_name: app });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -215,7 +226,7 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
         `chaos ${fault}: ${load.name}: answered=${ok} failed=${lost.length}${lost.length ? ` (${lost.slice(0, 3).join('; ')})` : ''}`,
       );
     }
-    const retried = cluster.hosts.reduce((sum, host) => sum + retriesIn(host.proxy.output(), since), 0);
+    const retried = retries.since(since).length;
     const writes = (writer?.secrets.length ?? 0) + (writer?.apps.length ?? 0) - acknowledged;
     t.diagnostic(
       `chaos_${fault}: answered=${answered} failed=${failed} retried=${retried} writes_acknowledged=${writes}`,
@@ -271,8 +282,20 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
 
   test('a whole host dies: the other hosts answer; back, it converges', async (t) => {
     const id = machineOn[h3.name];
+    const since = Date.now();
+    let midFlight: { status: number; body: string }[] = [];
     await underLoad(t, 'host', async () => {
+      // Requests in flight when the host dies: slow GETs through h1, spread over h2's and h3's
+      // machines (leastconn); those on h3 are cut and HAProxy retries them on h2.
+      const slow = Array.from({ length: 6 }, () =>
+        get(h1.proxyUrl, { host: 'chaos.localhost' }, '/sleep?ms=3000').catch((error: Error) => ({
+          status: 0,
+          body: error.message,
+        })),
+      );
+      await delay(1000);
       await h3.crash();
+      midFlight = await Promise.all(slow);
       await eventually(
         async () => ((await machine(id)).host_status === 'unreachable' ? true : undefined),
         30_000,
@@ -283,6 +306,15 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
       await startedAndOk(id, `h3's machine back (${h3.output().slice(-3000)})`);
       await routesEverywhere();
     });
+    // Those cut on h3 were tried again on h2's machine (`+1`: redispatched).
+    const retried = retries.since(since).filter((line) => line.includes('/sleep')).length;
+    const answered = midFlight.filter(
+      (reply) => reply.status === 200 && reply.body.startsWith('slept'),
+    ).length;
+    t.diagnostic(
+      `chaos_host_midflight: answered=${answered}/${midFlight.length} retried_on_another_machine=${retried}`,
+    );
+    assert.equal(answered, midFlight.length, `requests in flight when h3 died: ${JSON.stringify(midFlight)}`);
   });
 
   test('after every fault: no acknowledged write lost, ≥ 99.9 % answered, converged', async (t) => {

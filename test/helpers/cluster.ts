@@ -31,7 +31,10 @@ export interface HostProcess {
   kill(): Promise<void>;
   /** Starts it again if it is not running, and waits until it serves. */
   start(): Promise<void>;
+  /** The last 200,000 characters it printed. */
   output(): string;
+  /** Calls `listener` with each whole line it prints from now on, across restarts. */
+  onLine(listener: (line: string) => void): void;
 }
 
 export interface ClusterHost {
@@ -223,6 +226,7 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
       kill: () => process.stop('SIGKILL'),
       start: () => (process.running() ? Promise.resolve() : process.start(ready)),
       output: process.output,
+      onLine: process.onLine,
     });
     const [agent, proxy] = [handle(parts[0]), handle(parts[parts.length - 1])];
     const kill = async () => {
@@ -284,17 +288,29 @@ type Supervised = ReturnType<typeof supervised>;
 function supervised(command: string, args: string[], cwd: string) {
   let child: ChildProcess | undefined;
   let output = '';
+  const listeners: ((line: string) => void)[] = [];
   return {
     output: () => output,
+    onLine: (listener: (line: string) => void) => {
+      listeners.push(listener);
+    },
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(ready: () => Promise<boolean>) {
       const started = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
-      const keep = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-200_000);
+      const keeper = () => {
+        let partial = '';
+        return (chunk: Buffer) => {
+          const text = chunk.toString();
+          output = (output + text).slice(-200_000);
+          if (listeners.length === 0) return;
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) for (const listener of listeners) listener(line);
+        };
       };
-      started.stdout?.on('data', keep);
-      started.stderr?.on('data', keep);
+      started.stdout?.on('data', keeper());
+      started.stderr?.on('data', keeper());
       const deadline = Date.now() + 90_000;
       while (Date.now() < deadline) {
         if (started.exitCode !== null)
