@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConsumerInfo, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { storeUnavailable } from '../errors.ts';
 import type { StoreConnection } from './connection.ts';
 
 export type ReadStart = { lastPerSubject: true } | { afterSeq: number };
@@ -62,10 +63,13 @@ export async function* consumeStream(
       remove = () => consumer.delete();
       const info = await consumer.info(true);
       if (!caughtUp && options.current !== undefined && !(await options.current(info))) {
+        // "Away, try again" (not "wrong"): the leader is being elected, or placement was unlucky.
         if (++stale >= STALE_TRIES)
-          throw conn.storeError(
-            `reading ${filter}`,
-            new Error(`its consumer landed ${STALE_TRIES} times on a replica that may lag`),
+          throw storeUnavailable(
+            conn.servers,
+            new Error(
+              `reading ${filter}: its consumer landed ${STALE_TRIES} times on a replica that may lag`,
+            ),
           );
         remove().catch(() => {});
         remove = undefined;
