@@ -2,7 +2,8 @@
  * `npm run bench -- store [rounds]`: the store's write and watch latency on each backend — SQLite
  * in a temp dir, and NATS JetStream on a three-node cluster on loopback (replicas 3). A put is a
  * plain write; a CAS put is `expectRevision` (a read of the bucket's last sequence and of the key,
- * then the conditional write); watch latency is from a put's start until a watch sees it.
+ * then the conditional write); watch latency is from a put's start until a watch sees it; a list
+ * reads 100 keys.
  * Prints `name=value` lines.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -44,6 +45,14 @@ async function measure(store: Store, backend: string): Promise<void> {
     seen.push(ms(start));
   }
   controller.abort();
+  // A list of 100 keys (bench/put/): on NATS read from the stream leader only (docs/cluster.md, "Reads").
+  const list: number[] = [];
+  for (let i = 0; i < Math.min(rounds, 200); i++) {
+    const start = process.hrtime.bigint();
+    await store.list('bench/put/');
+    list.push(ms(start));
+  }
+  const l = stats(list);
   const p = stats(put);
   const c = stats(cas);
   const w = stats(seen);
@@ -53,6 +62,9 @@ async function measure(store: Store, backend: string): Promise<void> {
   );
   console.log(
     `store_watch_seen_p50_ms_${backend}=${fixed(w.p50)} store_watch_seen_p99_ms_${backend}=${fixed(w.p99)} rounds=${rounds}`,
+  );
+  console.log(
+    `store_list100_p50_ms_${backend}=${fixed(l.p50)} store_list100_p99_ms_${backend}=${fixed(l.p99)}`,
   );
 }
 

@@ -52,6 +52,8 @@ export function accessLogFormat(format: AccessLogTarget['format'], context: Acce
     '"http_version":"%HV"',
     '"client_ip":"%ci"',
     '"bytes":%B',
+    // How often HAProxy tried again (`+` first: on another machine), e.g. after a host died mid-request.
+    '"retries":"%rc"',
     '"timing":{"request_ms":%TR,"queue_ms":%Tw,"connect_ms":%Tc,"response_ms":%Tr,"total_ms":%Ta}',
     `"msg":"%HM ${uri} %ST"`,
   ];

@@ -449,6 +449,10 @@ export function renderConfig(input: ConfigInput): string {
     '  option httplog',
     '  option dontlognull',
     '  option redispatch 1',
+    // At a reload the old worker answers the next request of each idle kept-alive connection
+    // (with `Connection: close`) instead of closing it under a client that may be sending one:
+    // clients that do not retry (most HTTP libraries) saw "socket hang up" at each reload.
+    '  option idle-close-on-response',
     '  retries 2',
     `  timeout connect ${limits.connect}`,
     `  timeout client ${limits.client}`,

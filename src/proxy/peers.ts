@@ -2,7 +2,9 @@
  * This proxy among the others of a cluster: it publishes `proxies/<host>` (where its backhaul is,
  * the RTTs it measured) every `heartbeatMs`, watches the others' records, and probes each live
  * peer's backhaul for the round-trip time that ranks regions (placement.ts). A peer whose record
- * was not refreshed for `staleMs`, by this proxy's own clock, is dead: its machines take no requests.
+ * was not refreshed for `staleMs` is dead: its machines take no requests. The clock is this proxy's
+ * own record as its watch sees it come back: while this proxy cannot publish or its watch is
+ * stalled (a NATS node died under it, the store is away), no peer goes stale (fail static).
  */
 import type { Agent } from 'node:https';
 import type pino from 'pino';
@@ -83,7 +85,8 @@ export class Peers {
   /** Where this proxy stands and its live peers, for routing. */
   placement(): Placement {
     const { host, region, timing } = this.#options;
-    const now = Date.now();
+    // Peers are judged by what this proxy's watch shows: a stalled watch shows no refresh at all.
+    const now = this.#seenAt.get(host)?.at ?? Date.now();
     const peers = new Map<string, Peer>();
     for (const [key, entry] of this.#mirror.entries) {
       const record = entry.value;

@@ -5,7 +5,7 @@
  * SIGTERM stops nearby but leaves machines and HAProxy running (apps keep answering); the next
  * start adopts them. `nearby host clean` stops them.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageStore } from '../oci/mod.ts';
 import { openStore, type Store } from '../store/mod.ts';
@@ -15,7 +15,7 @@ import { createLogger } from './log.ts';
 import { startProxyPart } from './proxy-part.ts';
 import { RegistryAccess } from './registry-access.ts';
 import { remoteSecrets } from './remote-secrets.ts';
-import { type PartName, type ServerSettings, settingsFile } from './settings.ts';
+import { type PartName, type ServerSettings, settingsFile, settingsToSave } from './settings.ts';
 import { adminToken, partToken } from './tokens.ts';
 
 export type { PartName, ServerSettings } from './settings.ts';
@@ -29,7 +29,11 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
   const log = createLogger(settings.logFormat);
   const has = (part: PartName) => parts.includes(part);
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
-  await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(settings, null, 2)}\n`);
+  const previous = await readFile(settingsFile(settings.dataDir), 'utf8')
+    .then((text) => JSON.parse(text) as Partial<ServerSettings>)
+    .catch(() => undefined);
+  const saved = settingsToSave(parts, settings, previous);
+  await writeFile(settingsFile(settings.dataDir), `${JSON.stringify(saved, null, 2)}\n`);
   const store = await openStore(settings.nats ? { nats: settings.nats } : { dataDir: settings.dataDir });
   // The first API on a store makes the admin token; with the API in this process its token is at
   // hand, else the operator gave this host one (--token-file, NEARBY_API_TOKEN).

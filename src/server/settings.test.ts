@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from '../cli/command.ts';
 import { agentPart, apiPart, nodePart, proxyPart } from '../cli/commands/parts.ts';
-import { readSettings } from './settings.ts';
+import { readSettings, settingsToSave } from './settings.ts';
 
 test('each entrypoint takes only its own flags', () => {
   assert.throws(() => parse(agentPart, ['--api-listen', '0.0.0.0:4280']), { code: 'USAGE' });
@@ -47,4 +47,22 @@ test('bad values are named with what to give instead', () => {
     () => readSettings(['proxy'], { 'api-url': 'localhost:4280' }, {}),
     /--api-url: expected a URL/,
   );
+});
+
+test("a proxy sharing an agent's data dir keeps the agent's bridge and subnets in server.json", () => {
+  const agent = {
+    ...readSettings(['agent'], { nats: 'nats://a:4222', bridge: 'nb7' }, {}),
+    ipv4Cidr: '172.20.3.0/24',
+    ipv6Cidr: 'fdaa:0:100:3::/64',
+  };
+  const proxy = readSettings(['proxy'], { nats: 'nats://a:4222' }, {});
+  const saved = settingsToSave(['proxy'], proxy, agent);
+  assert.deepEqual(
+    [saved.bridge, saved.ipv4Cidr, saved.ipv6Cidr, saved.runtime],
+    ['nb7', '172.20.3.0/24', 'fdaa:0:100:3::/64', 'auto'],
+  );
+  assert.equal(saved.proxyListen, proxy.proxyListen);
+  // The agent itself saves what it has now; a data dir without an agent's saves the proxy's alone.
+  assert.equal(settingsToSave(['agent', 'proxy'], proxy, agent).bridge, 'nearby0');
+  assert.equal(settingsToSave(['proxy'], proxy, undefined), proxy);
 });

@@ -254,6 +254,28 @@ export function reachableAddress(listen: string): string {
 
 export const settingsFile = (dataDir: string) => join(dataDir, 'server.json');
 
+/**
+ * What an entrypoint saves in `server.json` when it starts. An agent and a proxy may share a data
+ * dir (`nearby agent` and `nearby proxy` run apart on one host): a part without the agent keeps the
+ * agent's runtime, bridge and subnets that are there, or `nearby host clean` would no longer find
+ * the bridge and machines to remove once the proxy restarted after the agent.
+ */
+export function settingsToSave(
+  parts: readonly PartName[],
+  settings: ServerSettings,
+  previous: Partial<ServerSettings> | undefined,
+): ServerSettings {
+  if (parts.includes('agent') || previous?.ipv4Cidr === undefined) return settings;
+  const { runtime, bridge, ipv4Cidr, ipv6Cidr } = previous;
+  return {
+    ...settings,
+    ...(runtime === undefined ? {} : { runtime }),
+    ...(bridge === undefined ? {} : { bridge }),
+    ipv4Cidr,
+    ...(ipv6Cidr === undefined ? {} : { ipv6Cidr }),
+  };
+}
+
 /** `nearby server`: every part's settings. */
 export const serverSettings = (values: Values, env = process.env) =>
   readSettings(['api', 'agent', 'proxy'], values, env);

@@ -8,7 +8,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,6 +25,18 @@ interface TestContextLike {
   after(fn: () => unknown): void;
 }
 
+/** One of a host's nearby processes, started again on demand on the same data dir. */
+export interface HostProcess {
+  /** SIGKILL (HAProxy and machines stay, as after a crash). */
+  kill(): Promise<void>;
+  /** Starts it again if it is not running, and waits until it serves. */
+  start(): Promise<void>;
+  /** The last 200,000 characters it printed. */
+  output(): string;
+  /** Calls `listener` with each whole line it prints from now on, across restarts. */
+  onLine(listener: (line: string) => void): void;
+}
+
 export interface ClusterHost {
   name: string;
   region: string;
@@ -35,10 +48,20 @@ export interface ClusterHost {
   proxyUrl: string;
   /** `<address>:4443`: where the other hosts' proxies reach this one. */
   backhaul: string;
-  /** SIGKILL to its `nearby node` (HAProxy and machines stay, as after a crash). */
+  /** Its `nearby agent` (with `split`), else its `nearby node`. */
+  agent: HostProcess;
+  /** Its `nearby proxy` (with `split`), else its `nearby node`. */
+  proxy: HostProcess;
+  /** SIGKILL to its nearby processes (HAProxy and machines stay, as after a crash). */
   kill(): Promise<void>;
-  /** Starts its `nearby node` again on the same data dir. */
+  /** Starts its nearby processes that are not running, on the same data dir. */
   start(): Promise<void>;
+  /**
+   * The whole host dies: SIGKILL to every process in its network namespace (nearby, HAProxy, the
+   * machines' shims) and in its machines' namespaces (the machines). `start()` brings it back.
+   */
+  crash(): Promise<void>;
+  /** Output of its nearby processes. */
   output(): string;
 }
 
@@ -57,6 +80,11 @@ export interface RunningCluster {
 export interface ClusterOptions {
   /** One host per entry: its region and more `nearby node` flags (`--memory 1024`…). */
   hosts: { region: string; args?: string[] }[];
+  /**
+   * Each host runs `nearby agent` and `nearby proxy` as two processes (sharing its data dir), so
+   * either can be killed alone; else one `nearby node`. `args` go to the agent then.
+   */
+  split?: boolean;
 }
 
 /** A `/24` on a test bridge no other test uses. */
@@ -166,31 +194,44 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
         ? ['--backhaul-cert', credential.caFile, '--backhaul-key', credential.keyFile]
         : ['--backhaul-cert', credential.certFile],
     );
-    const node = supervised(
-      inNetns[0],
-      [
-        ...inNetns.slice(1),
-        nearbyBin,
-        'node',
-        ...['--nats', nats.urls.join(','), '--region', region, '--host-name', name, '--address', address],
-        ...['--data-dir', dataDir, '--api-url', apiUrl, '--token-file', tokenFile],
-        ...[
-          '--bridge',
-          `${bridge}m${index + 1}`,
-          '--proxy-listen',
-          '0.0.0.0:8080',
-          '--proxy-tls-listen',
-          '0.0.0.0:8443',
-        ],
-        ...['--metrics-listen', '127.0.0.1:9480', '--log-format', 'json', ...backhaulFlags, ...args],
-      ],
-      dir,
-    );
+    const common = [
+      ...['--nats', nats.urls.join(','), '--region', region, '--host-name', name],
+      ...['--data-dir', dataDir, '--api-url', apiUrl, '--token-file', tokenFile, '--log-format', 'json'],
+    ];
+    const agentFlags = ['--address', address, '--bridge', `${bridge}m${index + 1}`];
+    const proxyFlags = [
+      ...['--proxy-listen', '0.0.0.0:8080', '--proxy-tls-listen', '0.0.0.0:8443'],
+      ...['--metrics-listen', '127.0.0.1:9480', ...backhaulFlags],
+    ];
+    const inside = (args: string[]) => supervised(inNetns[0], [...inNetns.slice(1), nearbyBin, ...args], dir);
     cleanups.push(() => cleanDataDir(dataDir, inNetns));
-    cleanups.push(() => node.stop());
     const proxyUrl = `http://${address}:8080`;
-    const answers = async () => (await fetch(`${proxyUrl}/`).catch(() => undefined)) !== undefined;
-    await node.start(answers);
+    const proxyAnswers = async () => (await fetch(`${proxyUrl}/`).catch(() => undefined)) !== undefined;
+    const agentAnswers = () => listening(address, 4281);
+    let parts: { process: Supervised; ready: () => Promise<boolean> }[];
+    if (options.split) {
+      const agent = inside(['agent', ...common, ...agentFlags, ...args]);
+      const proxy = inside(['proxy', ...common, ...proxyFlags]);
+      parts = [
+        { process: agent, ready: agentAnswers },
+        { process: proxy, ready: proxyAnswers },
+      ];
+    } else {
+      const node = inside(['node', ...common, ...agentFlags, ...proxyFlags, ...args]);
+      parts = [{ process: node, ready: async () => (await agentAnswers()) && (await proxyAnswers()) }];
+    }
+    for (const part of parts) cleanups.push(() => part.process.stop());
+    for (const part of parts) await part.process.start(part.ready);
+    const handle = ({ process, ready }: (typeof parts)[number]): HostProcess => ({
+      kill: () => process.stop('SIGKILL'),
+      start: () => (process.running() ? Promise.resolve() : process.start(ready)),
+      output: process.output,
+      onLine: process.onLine,
+    });
+    const [agent, proxy] = [handle(parts[0]), handle(parts[parts.length - 1])];
+    const kill = async () => {
+      for (const part of parts) await part.process.stop('SIGKILL');
+    };
     hosts.push({
       name,
       region,
@@ -199,9 +240,21 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
       dataDir,
       proxyUrl,
       backhaul,
-      kill: () => node.stop('SIGKILL'),
-      start: () => node.start(answers),
-      output: node.output,
+      agent,
+      proxy,
+      kill,
+      start: async () => {
+        for (const part of parts) if (!part.process.running()) await part.process.start(part.ready);
+      },
+      async crash() {
+        await kill();
+        // The machines' namespaces are named after the host's machine bridge (src/net/netns.ts).
+        const machines = (await readdir('/run/netns').catch(() => [] as string[])).filter((ns) =>
+          ns.startsWith(`${bridge}m${index + 1}-`),
+        );
+        await killEverythingIn([netns, ...machines]);
+      },
+      output: () => parts.map((part) => part.process.output()).join('\n'),
     });
   }
 
@@ -229,20 +282,35 @@ async function build(options: ClusterOptions, cleanups: (() => Promise<unknown>)
   return { nats, apiUrl, token, registry, hosts, api, cli, apiOutput: apiProcess.output };
 }
 
+type Supervised = ReturnType<typeof supervised>;
+
 /** A child process started and restarted on demand, its output kept for failure messages. */
 function supervised(command: string, args: string[], cwd: string) {
   let child: ChildProcess | undefined;
   let output = '';
+  const listeners: ((line: string) => void)[] = [];
   return {
     output: () => output,
+    onLine: (listener: (line: string) => void) => {
+      listeners.push(listener);
+    },
+    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(ready: () => Promise<boolean>) {
       const started = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
-      const keep = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-200_000);
+      const keeper = () => {
+        let partial = '';
+        return (chunk: Buffer) => {
+          const text = chunk.toString();
+          output = (output + text).slice(-200_000);
+          if (listeners.length === 0) return;
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) for (const listener of listeners) listener(line);
+        };
       };
-      started.stdout?.on('data', keep);
-      started.stderr?.on('data', keep);
+      started.stdout?.on('data', keeper());
+      started.stderr?.on('data', keeper());
       const deadline = Date.now() + 90_000;
       while (Date.now() < deadline) {
         if (started.exitCode !== null)
@@ -262,6 +330,40 @@ function supervised(command: string, args: string[], cwd: string) {
       clearTimeout(timer);
     },
   };
+}
+
+/** Whether something accepts TCP connections at `host:port`. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.setTimeout(2000);
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+/** SIGKILL to every process in these network namespaces, until none is left. */
+async function killEverythingIn(namespaces: string[]) {
+  for (let round = 0; round < 50; round++) {
+    const pids = new Set<number>();
+    for (const ns of namespaces) {
+      const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
+      for (const pid of stdout.split(/\s+/).filter(Boolean)) pids.add(Number(pid));
+    }
+    if (pids.size === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    await delay(100);
+  }
+  throw new Error(`processes in ${namespaces.join(', ')} outlived SIGKILL`);
 }
 
 /** `nearby host clean --purge` for a data dir, in the namespace its agent ran in. */

@@ -5,7 +5,8 @@
  * backoff, forever. The client's idle heartbeats make a silent consumer count as broken.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { type ConsumerInfo, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { storeUnavailable } from '../errors.ts';
 import type { StoreConnection } from './connection.ts';
 
 export type ReadStart = { lastPerSubject: true } | { afterSeq: number };
@@ -20,6 +21,12 @@ export interface ConsumeOptions {
   follow: boolean;
   signal?: AbortSignal;
   outage?: OutageListener;
+  /**
+   * Whether the server the consumer landed on has the stream's writes so far. An ordered consumer
+   * reads the replica it is placed on, and a follower may answer with a past state (kv.ts,
+   * `onLeader`). False: the consumer is dropped and made again.
+   */
+  current?: (consumer: ConsumerInfo) => Promise<boolean>;
 }
 
 /**
@@ -33,6 +40,8 @@ async function lastSequence(conn: StoreConnection, stream: string, filter: strin
   const last = await conn.jsm.streams.getMessage(stream, { last_by_subj: filter });
   return last?.seq ?? 0;
 }
+/** How many times a read makes its consumer again while it lands on a replica that may lag. */
+const STALE_TRIES = 60;
 
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
 export async function* consumeStream(
@@ -48,6 +57,7 @@ export async function* consumeStream(
   /** The last sequence under the filter when the read began (lastSequence). */
   let target: number | undefined;
   let failures = 0;
+  let stale = 0;
   while (!signal?.aborted && !conn.nc.isClosed()) {
     let messages: ConsumerMessages | undefined;
     let remove: (() => Promise<unknown>) | undefined;
@@ -65,7 +75,23 @@ export async function* consumeStream(
         inactive_threshold: 30_000,
       });
       remove = () => consumer.delete();
-      const { num_pending: pending } = await consumer.info(true);
+      const info = await consumer.info(true);
+      if (!caughtUp && options.current !== undefined && !(await options.current(info))) {
+        // "Away, try again" (not "wrong"): the leader is being elected, or placement was unlucky.
+        if (++stale >= STALE_TRIES)
+          throw storeUnavailable(
+            conn.servers,
+            new Error(
+              `reading ${filter}: its consumer landed ${STALE_TRIES} times on a replica that may lag`,
+            ),
+          );
+        remove().catch(() => {});
+        remove = undefined;
+        // Placement is random: try again at once; a pause only once it looks like more than luck.
+        if (stale > 20) await sleep(Math.random() * 5 * stale, undefined, { signal }).catch(() => {});
+        continue;
+      }
+      const { num_pending: pending } = info;
       // `expires` sets the idle heartbeat (half of it): two missed beats and the client recreates
       // the consumer, so a watch whose server died under it notices in a few seconds.
       messages = await consumer.consume({ max_messages: 1000, expires: 5000 });

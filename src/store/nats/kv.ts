@@ -4,7 +4,7 @@
  * Compare-and-set is checked against the whole bucket's last sequence (see `#compareAndSet`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
 import { isNearbyError } from '../../errors.ts';
@@ -103,9 +103,7 @@ export class KvKeys {
       this.stream,
       this.subjectPrefix + filter,
       { lastPerSubject: true },
-      {
-        follow: false,
-      },
+      { follow: false, current: (info) => this.onLeader(info) },
     );
     for await (const message of messages) {
       if (message === 'caught-up' || isDeleteMarker(message.headers?.get('KV-Operation'))) continue;
@@ -113,6 +111,21 @@ export class KvKeys {
       if (match(key)) entries.push({ key, value: message.json<T>(), revision: message.seq });
     }
     return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Whether a consumer reads the stream leader's replica, the one that has every acknowledged write.
+   * A follower may lack the last ones even when the leader counts it current with no lag (it
+   * stores an entry before it applies it), and a node restarted after a kill lacks every write
+   * made while it was down: a list read there answers with the past (an acknowledged write
+   * seemingly lost). An ordered consumer lands on any replica: the read makes it again until it is
+   * on the leader (about three tries on three replicas).
+   */
+  async onLeader(consumer: ConsumerInfo): Promise<boolean> {
+    const server = consumer.cluster?.leader;
+    if (server === undefined) return true;
+    const info = await this.conn.call('stream info', () => this.conn.jsm.streams.info(this.stream));
+    return info.cluster === undefined || info.cluster.leader === server;
   }
 
   /** The bucket's last sequence: every write so far has a revision at or below it. */

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import pino from 'pino';
+import { flakyStore } from '../../test/helpers/flaky-store.ts';
+import { keys } from '../model/keys.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import { Peers } from './peers.ts';
+
+const timing = { heartbeatMs: 50, staleMs: 300, rttWindow: 5 };
+
+async function until(what: string, check: () => boolean) {
+  for (let i = 0; i < 200 && !check(); i++) await delay(20);
+  assert.ok(check(), what);
+}
+
+test('peers: a proxy that loses the store keeps its peers (fail static); back, it drops the one that died meanwhile', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nearby-peers-'));
+  const inner = new SqliteStore(join(dir, 'state.db'));
+  const store = flakyStore(inner);
+  const controller = new AbortController();
+  const agent = new Agent();
+  t.after(async () => {
+    controller.abort();
+    agent.destroy();
+    await inner.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Another proxy, beating while `beating`: its record is written straight into the store.
+  let beating = true;
+  const beat = async () => {
+    while (!controller.signal.aborted && beating) {
+      await inner.put(keys.proxy('b'), {
+        host: 'b',
+        region: 'syd',
+        backhaul: '127.0.0.1:1',
+        version: '0',
+        heartbeat_at: new Date().toISOString(),
+        rtt_ms: {},
+      });
+      await delay(timing.heartbeatMs);
+    }
+  };
+  const beats = beat();
+  const peers = new Peers({
+    store,
+    host: 'a',
+    region: 'fra',
+    advertise: '127.0.0.1:2',
+    agent,
+    timing,
+    signal: controller.signal,
+    onChange: () => {},
+    log: pino({ level: 'silent' }),
+  });
+  await peers.start();
+  const live = () => [...peers.placement().peers.keys()];
+  await until('b is a live peer', () => live().includes('b'));
+
+  store.cut();
+  // Neither a's watch nor its own record move: b must not look dead for it, though b stops too.
+  beating = false;
+  await beats;
+  await delay(timing.staleMs * 3);
+  assert.deepEqual(live(), ['b'], 'fail static: the peer it last knew is kept');
+
+  store.restore();
+  // a's own record comes back through its watch, b's does not: now b is dead.
+  await until('b dropped once a sees the store again', () => !live().includes('b'));
+});
