@@ -96,18 +96,27 @@ function started(record: MachineRecord, ipv4: string): MachineStatus {
 async function tcpMachine(address: string, ports: number[], name: string) {
   const servers = ports.map(() =>
     createServer((socket) => {
-      socket.once('data', (chunk: Buffer) => {
+      // The PROXY header and the client's bytes may come in separate chunks: answer once both are in.
+      let buffer = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
         let proxy = 'none';
-        let data = chunk;
-        if (chunk.subarray(0, 12).equals(PROXY_V2_SIGNATURE)) {
-          const length = chunk.readUInt16BE(14);
-          const family = chunk[13];
-          if (family === 0x11) {
-            const source = [...chunk.subarray(16, 20)].join('.');
-            proxy = `${source}:${chunk.readUInt16BE(24)}`;
+        let data = buffer;
+        if (
+          buffer.length < PROXY_V2_SIGNATURE.length &&
+          PROXY_V2_SIGNATURE.subarray(0, buffer.length).equals(buffer)
+        )
+          return;
+        if (buffer.subarray(0, 12).equals(PROXY_V2_SIGNATURE)) {
+          if (buffer.length < 16 || buffer.length < 16 + buffer.readUInt16BE(14)) return;
+          const length = buffer.readUInt16BE(14);
+          if (buffer[13] === 0x11) {
+            const source = [...buffer.subarray(16, 20)].join('.');
+            proxy = `${source}:${buffer.readUInt16BE(24)}`;
           }
-          data = chunk.subarray(16 + length);
+          data = buffer.subarray(16 + length);
         }
+        if (data.length === 0) return;
         socket.end(`machine=${name} proxy=${proxy} data=${data.toString()}`);
       });
       socket.on('error', () => {});
