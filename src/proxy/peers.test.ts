@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import { flakyStore } from '../../test/helpers/flaky-store.ts';
+import { NearbyError } from '../errors.ts';
 import { keys } from '../model/keys.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { Peers } from './peers.ts';
@@ -71,4 +72,81 @@ test('peers: a proxy that loses the store keeps its peers (fail static); back, i
   store.restore();
   // a's own record comes back through its watch, b's does not: now b is dead.
   await until('b dropped once a sees the store again', () => !live().includes('b'));
+});
+
+test('peers: when the store took nobody’s writes for a while, no peer is dropped as the writes resume', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nearby-peers-'));
+  const inner = new SqliteStore(join(dir, 'state.db'));
+  // Writes fail while `storeUp` is false; reads and watches go on (a leader election on NATS).
+  let storeUp = true;
+  const store = new Proxy(inner, {
+    get(target, property) {
+      if (property === 'put' && !storeUp)
+        return async () => {
+          throw new NearbyError('STORE_UNAVAILABLE', 'no leader');
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  let bUp = true;
+  const controller = new AbortController();
+  const agent = new Agent();
+  t.after(async () => {
+    controller.abort();
+    agent.destroy();
+    await inner.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // b beats while the store takes its writes.
+  const beats = (async () => {
+    while (!controller.signal.aborted) {
+      if (bUp) {
+        await inner.put(keys.proxy('b'), {
+          host: 'b',
+          region: 'syd',
+          backhaul: '127.0.0.1:1',
+          version: '0',
+          heartbeat_at: new Date().toISOString(),
+          rtt_ms: {},
+        });
+      }
+      await delay(timing.heartbeatMs);
+    }
+  })();
+  t.after(() => beats);
+  const peers = new Peers({
+    store,
+    host: 'a',
+    region: 'fra',
+    advertise: '127.0.0.1:2',
+    agent,
+    timing,
+    signal: controller.signal,
+    onChange: () => {},
+    log: pino({ level: 'silent' }),
+  });
+  await peers.start();
+  const live = () => [...peers.placement().peers.keys()];
+  await until('b is a live peer', () => live().includes('b'));
+
+  // A leader election: no heartbeat gets through for three times the staleness window.
+  storeUp = false;
+  bUp = false;
+  await delay(timing.staleMs * 3);
+  // Writes resume: a’s heartbeats land first, b’s two heartbeats later.
+  storeUp = true;
+  const samples: string[][] = [];
+  const sampling = (async () => {
+    for (let i = 0; i < 40; i++) {
+      samples.push(live());
+      if (i === 10) bUp = true;
+      await delay(timing.heartbeatMs / 5);
+    }
+  })();
+  await sampling;
+  assert.ok(
+    samples.every((sample) => sample.includes('b')),
+    `b stayed live: ${JSON.stringify(samples)}`,
+  );
 });

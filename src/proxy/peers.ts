@@ -4,7 +4,9 @@
  * peer's backhaul for the round-trip time that ranks regions (placement.ts). A peer whose record
  * was not refreshed for `staleMs` is dead: its machines take no requests. The clock is this proxy's
  * own record as its watch sees it come back: while this proxy cannot publish or its watch is
- * stalled (a NATS node died under it, the store is away), no peer goes stale (fail static).
+ * stalled (a NATS node died under it, the store is away), no peer goes stale (fail static); and a
+ * peer is dead only once this proxy's own heartbeats got through as often as it missed them, so
+ * when the whole store took no writes for a while, nobody is dropped as the writes resume.
  */
 import type { Agent } from 'node:https';
 import type pino from 'pino';
@@ -53,8 +55,13 @@ export interface PeersOptions {
 export class Peers {
   readonly #options: PeersOptions;
   readonly #mirror: StoreMirror<ProxyRecord>;
-  /** When this proxy last saw each record change, by host; starts from the record's own time. */
-  readonly #seenAt = new Map<string, { revision: number; at: number }>();
+  /**
+   * When this proxy last saw each record change, by host (starting from the record's own time),
+   * and how many times it had seen its own record change by then.
+   */
+  readonly #seenAt = new Map<string, { revision: number; at: number; own: number }>();
+  /** Changes of this proxy's own record its watch has shown: the heartbeats that got through. */
+  #ownBeats = 0;
   readonly #samples = new Map<string, number[]>();
   #timer: NodeJS.Timeout | undefined;
   #lastShape = '';
@@ -87,13 +94,18 @@ export class Peers {
     const { host, region, timing } = this.#options;
     // Peers are judged by what this proxy's watch shows: a stalled watch shows no refresh at all.
     const now = this.#seenAt.get(host)?.at ?? Date.now();
+    // And by heartbeats that got through: when the store takes no writes for a while (a NATS
+    // leader election), nobody's heartbeat gets through; once writes resume, a peer is given as
+    // many of this proxy's own heartbeats as a dead one would miss before it counts as dead.
+    const beats = Math.ceil(timing.staleMs / timing.heartbeatMs);
     const peers = new Map<string, Peer>();
     for (const [key, entry] of this.#mirror.entries) {
       const record = entry.value;
       if (record.host === host || key !== keys.proxy(record.host)) continue;
       const seen = this.#seenAt.get(record.host);
       const backhaul = parseListen(record.backhaul ?? '');
-      if (seen === undefined || now - seen.at > timing.staleMs || backhaul === undefined) continue;
+      if (seen === undefined || backhaul === undefined) continue;
+      if (now - seen.at > timing.staleMs && this.#ownBeats - seen.own >= beats) continue;
       const rttMs = median(this.#samples.get(record.host) ?? []);
       peers.set(record.host, {
         host: record.host,
@@ -107,13 +119,22 @@ export class Peers {
 
   #changed() {
     const now = Date.now();
+    const { host, timing } = this.#options;
+    const own = this.#mirror.entries.get(keys.proxy(host));
+    if (own !== undefined && this.#seenAt.get(host)?.revision !== own.revision) this.#ownBeats++;
     for (const entry of this.#mirror.entries.values()) {
       const record = entry.value;
       const seen = this.#seenAt.get(record.host);
       if (seen?.revision === entry.revision) continue;
       // First sight: the record's own time, so a dead proxy's last record is not taken for a live one.
       const at = seen === undefined ? Math.min(now, Date.parse(record.heartbeat_at) || 0) : now;
-      this.#seenAt.set(record.host, { revision: entry.revision, at });
+      const old = now - at > timing.staleMs;
+      const beats = Math.ceil(timing.staleMs / timing.heartbeatMs);
+      this.#seenAt.set(record.host, {
+        revision: entry.revision,
+        at,
+        own: this.#ownBeats - (old ? beats : 0),
+      });
     }
     this.#reshaped();
   }
