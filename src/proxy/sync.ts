@@ -2,12 +2,15 @@
  * Level-triggered sync: compare the wanted routes with what HAProxy reports and apply the
  * difference through the Runtime API. A changed structure (backends, frontends, check rules)
  * needs a reload; servers, map entries and certificates never do. `planSync` is pure;
- * `Reconciler` runs it, coalescing bursts of changes.
+ * `Reconciler` runs it, coalescing bursts of changes. A change to some apps only is an
+ * incremental pass over their backends; a full pass over everything runs after reloads, errors,
+ * adoption and every `fullPassEveryMs`, so correctness never rests on the incremental one.
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
+import { mergeRoutes, sameStructure } from './route-scope.ts';
 import type { RouteTable, WantedCert, WantedServer } from './routes.ts';
 import type { RuntimeApi, ServerState } from './runtime-api.ts';
 import { slotIndex } from './slots.ts';
@@ -163,6 +166,15 @@ export interface ReconcilerOptions {
   log: pino.Logger;
   /** The routes wanted now (from the store). */
   wanted: () => RouteTable;
+  /**
+   * The routes of these apps alone (their backends, frontends and host names), for incremental
+   * passes; without it every pass is full.
+   */
+  wantedApps?: (apps: ReadonlySet<string>) => RouteTable;
+  /** The safety net: a full pass at least this often; default `FULL_PASS_EVERY_MS`. */
+  fullPassEveryMs?: number;
+  /** Told after each pass that ran: which kind, and how long it took. */
+  onPass?: (kind: PassKind, ms: number) => void;
   /** Whether these routes need a different configuration than the one HAProxy runs. */
   structureChanged: (routes: RouteTable) => boolean;
   /** Writes the configuration for these routes and reloads HAProxy; resolves when the new worker serves. */
@@ -173,7 +185,11 @@ export interface ReconcilerOptions {
   slotFreed: (backend: string, slot: string) => void;
 }
 
+export type PassKind = 'full' | 'incremental';
+
 const COALESCE_MS = 5;
+/** A full pass costs 100–300 ms with 5,000 machines (docs/perf.md): often enough to heal, rare enough to be cheap. */
+export const FULL_PASS_EVERY_MS = 30_000;
 const RETRY_MS = 500;
 /** A removed machine's requests get this long to finish before they are cut. */
 const DRAIN_LIMIT_MS = 30_000;
@@ -185,6 +201,8 @@ export class Reconciler {
   #appliedGeneration = 0;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
+  /** When `#timer` fires. */
+  #timerAt = 0;
   #stopped = false;
   #waiters: { generation: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #drainingSince = new Map<string, number>();
@@ -197,13 +215,24 @@ export class Reconciler {
   #healthDue = new Map<string, { backend: string; server: string; at: number }>();
   /** Slots pointed at a backhaul whose checks a new worker turned on: the other proxy checks its machines. */
   #healthOff = new Map<string, { backend: string; server: string }>();
+  /** The next pass is a full one (a kick without apps, a reload, an error, the periodic timer). */
+  #fullDue = true;
+  /** Apps changed since the last pass started, for an incremental pass. */
+  #dirtyApps = new Set<string>();
+  /** The routes HAProxy's configuration was rendered from, with every pass's servers since. */
+  #base: RouteTable | undefined;
+  #fullTimer: NodeJS.Timeout;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+    this.#fullTimer = setInterval(() => this.kick(), options.fullPassEveryMs ?? FULL_PASS_EVERY_MS);
+    this.#fullTimer.unref();
   }
 
   /** HAProxy was given a configuration rendered from `routes` (start, restart or reload). */
   rendered(routes: RouteTable) {
+    this.#fullDue = true;
+    this.#base = undefined;
     this.#applied = new Map(
       routes.backends.flatMap((backend) =>
         backend.servers
@@ -241,6 +270,8 @@ export class Reconciler {
    * the ones on disk (written before each was loaded).
    */
   adopted(machineOfSlot: ReadonlyMap<string, string>, certs: ReadonlyMap<string, string>) {
+    this.#fullDue = true;
+    this.#base = undefined;
     this.#applied = new Map();
     for (const [slot, machine] of machineOfSlot) {
       const backend = slot.slice(0, slot.lastIndexOf('.'));
@@ -252,8 +283,17 @@ export class Reconciler {
     this.#healthDue.clear();
   }
 
-  /** Something changed: schedule a pass. Returns the generation that pass will cover. */
+  /** Something changed: schedule a full pass. Returns the generation that pass will cover. */
   kick(delayMs = COALESCE_MS): number {
+    this.#fullDue = true;
+    this.#generation++;
+    this.#schedule(delayMs);
+    return this.#generation;
+  }
+
+  /** Records of these apps changed: schedule a pass over their backends (or a full one). */
+  kickApps(apps: Iterable<string>, delayMs = COALESCE_MS): number {
+    for (const app of apps) this.#dirtyApps.add(app);
     this.#generation++;
     this.#schedule(delayMs);
     return this.#generation;
@@ -271,11 +311,17 @@ export class Reconciler {
     this.#stopped = true;
     this.#stopError = reason;
     clearTimeout(this.#timer);
+    clearInterval(this.#fullTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(reason);
   }
 
   #schedule(delayMs: number) {
-    if (this.#stopped || this.#running || this.#timer !== undefined) return;
+    if (this.#stopped || this.#running) return;
+    const at = Date.now() + delayMs;
+    // A change must not wait behind a retry timer (slots draining): bring the pass forward.
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#run();
@@ -286,15 +332,31 @@ export class Reconciler {
     if (this.#stopped || !this.#options.isRunning()) return;
     this.#running = true;
     const generation = this.#generation;
+    const base = this.#base;
+    const full = this.#fullDue || base === undefined || this.#options.wantedApps === undefined;
+    const apps = this.#dirtyApps;
+    this.#fullDue = false;
+    this.#dirtyApps = new Set();
     let complete = false;
     let draining = false;
+    const started = performance.now();
+    let kind: PassKind = full ? 'full' : 'incremental';
     try {
-      ({ complete, draining } = await this.#pass());
+      if (full || base === undefined) ({ complete, draining } = await this.#pass());
+      else {
+        const result = await this.#incrementalPass(base, apps);
+        ({ complete, draining, kind } = result);
+        // Slots still draining are looked at again by the retry.
+        if (result.draining) for (const app of apps) this.#dirtyApps.add(app);
+      }
     } catch (error) {
       this.#options.log.warn({ err: errorMessage(error) }, 'proxy sync failed; retrying');
     } finally {
       this.#running = false;
     }
+    // Whatever failed is found again by a full pass: nothing rests on what the last one missed.
+    if (!complete) this.#fullDue = true;
+    this.#options.onPass?.(kind, performance.now() - started);
     if (complete) {
       this.#appliedGeneration = Math.max(this.#appliedGeneration, generation);
       const ready = this.#waiters.filter((waiter) => waiter.generation <= this.#appliedGeneration);
@@ -337,7 +399,53 @@ export class Reconciler {
       await this.#options.reload(wanted);
       plan = planSync(wanted, await this.#actual(wanted));
     }
-    let complete = !plan.reload;
+    // HAProxy runs the structure of these routes: incremental passes may build on them.
+    if (!plan.reload) this.#base = wanted;
+    const result = await this.#applyPlan(plan, wanted);
+    return { complete: result.complete && !plan.reload, draining: result.draining };
+  }
+
+  /**
+   * A pass over the backends of `apps` only: their routes, and HAProxy's state of those backends
+   * alone. Falls back to a full pass when the structure would change (a new or removed backend, a
+   * larger slot pool, other check rules or frontends).
+   */
+  async #incrementalPass(
+    base: RouteTable,
+    apps: ReadonlySet<string>,
+  ): Promise<{ complete: boolean; draining: boolean; kind: PassKind }> {
+    const wantedApps = this.#options.wantedApps;
+    const partial = wantedApps?.(apps);
+    if (partial === undefined || !sameStructure(base, partial, apps)) {
+      return { ...(await this.#pass()), kind: 'full' };
+    }
+    const { api } = this.#options;
+    const names = partial.backends.map((backend) => backend.name);
+    // A backend HAProxy does not have makes these throw: the pass fails and a full one follows.
+    const [servers, sessions] = await Promise.all([
+      Promise.all(names.map((name) => api.servers(name))),
+      Promise.all(names.map((name) => api.serverSessions(name))),
+    ]);
+    // Host names and certificates are the full pass's: a change to them kicks one.
+    const scoped: RouteTable = { ...partial, hosts: new Map(), certs: [] };
+    const plan = planSync(scoped, {
+      backends: names,
+      servers: servers.flat(),
+      hosts: new Map(),
+      sessions: new Map(sessions.flatMap((entries) => [...entries])),
+      applied: this.#applied,
+    });
+    this.#base = mergeRoutes(base, partial);
+    return { ...(await this.#applyPlan(plan, scoped, new Set(names))), kind: 'incremental' };
+  }
+
+  /** Applies a plan's steps; `backends`: the ones the plan covers (all when not given). */
+  async #applyPlan(
+    plan: SyncPlan,
+    wanted: RouteTable,
+    backends?: ReadonlySet<string>,
+  ): Promise<{ complete: boolean; draining: boolean }> {
+    let complete = true;
     let draining = false;
     if (plan.ops.some((op) => op.kind === 'put-cert' || op.kind === 'delete-cert')) {
       // Files first, so a reload or restart loads the same certificates.
@@ -357,7 +465,10 @@ export class Reconciler {
         this.#options.log.debug({ op, err: errorMessage(error) }, 'proxy sync step not applied yet');
       }
     }
-    for (const key of this.#drainingSince.keys()) if (!removing.has(key)) this.#drainingSince.delete(key);
+    for (const key of this.#drainingSince.keys()) {
+      const inScope = backends === undefined || backends.has(key.slice(0, key.indexOf('/')));
+      if (inScope && !removing.has(key)) this.#drainingSince.delete(key);
+    }
     const healthPending = await this.#enableDueHealthChecks();
     return { complete, draining: draining || healthPending };
   }
