@@ -343,12 +343,7 @@ export class Reconciler {
     let kind: PassKind = full ? 'full' : 'incremental';
     try {
       if (full || base === undefined) ({ complete, draining } = await this.#pass());
-      else {
-        const result = await this.#incrementalPass(base, apps);
-        ({ complete, draining, kind } = result);
-        // Slots still draining are looked at again by the retry.
-        if (result.draining) for (const app of apps) this.#dirtyApps.add(app);
-      }
+      else ({ complete, draining, kind } = await this.#incrementalPass(base, apps));
     } catch (error) {
       this.#options.log.warn({ err: errorMessage(error) }, 'proxy sync failed; retrying');
     } finally {
@@ -356,6 +351,13 @@ export class Reconciler {
     }
     // Whatever failed is found again by a full pass: nothing rests on what the last one missed.
     if (!complete) this.#fullDue = true;
+    // Slots still draining are looked at again by the retry, whatever kind it is.
+    for (const key of this.#drainingSince.keys()) {
+      const backend = key.slice(0, key.indexOf('/'));
+      const app = this.#base?.backends.find((candidate) => candidate.name === backend)?.app;
+      if (app === undefined) this.#fullDue = true;
+      else this.#dirtyApps.add(app);
+    }
     this.#options.onPass?.(kind, performance.now() - started);
     if (complete) {
       this.#appliedGeneration = Math.max(this.#appliedGeneration, generation);
