@@ -172,7 +172,10 @@ try {
   await putMany(seed, entries);
   const loadMs = Date.now() - loadStart;
 
-  const log = pino({ level: process.env.BENCH_LOG ? 'info' : 'silent' });
+  // BENCH_LOG=1: info lines; BENCH_LOG=debug: also each sync pass, its kind and duration.
+  const log = pino({
+    level: process.env.BENCH_LOG === 'debug' ? 'debug' : process.env.BENCH_LOG ? 'info' : 'silent',
+  });
   const listens: { address: string; port: number }[] = [];
   const startStart = Date.now();
   for (const host of hosts) {
