@@ -228,7 +228,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   const locateHost = () => {
     if (peers === undefined) return undefined;
     const placement = peers.placement();
-    const ranks = rankRegions(placement);
+    const ranks = placement.ranks ?? rankRegions(placement);
     return (machineHost: string) => locate(placement, machineHost, ranks);
   };
   let skippedBefore = '';
