@@ -220,7 +220,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
           agent: backhaul.agent,
           timing: backhaul.timing,
           signal: controller.signal,
-          onChange: kick,
+          // Routes of every app may move to other tiers: all computed again, the changed ones applied.
+          onChange: () => reconciler?.kickRoutes(),
           log,
         });
   if (peers !== undefined) mirrors.push(peers.mirror);

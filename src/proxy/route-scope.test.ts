@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
-import { mergeRoutes, sameStructure } from './route-scope.ts';
+import { changedApps, mergeRoutes, sameStructure, scopeRoutes } from './route-scope.ts';
 import { computeRoutes, type RouteInput, type RouteTable } from './routes.ts';
 import { SlotTable } from './slots.ts';
 
@@ -140,4 +140,23 @@ test('a new app, a removed one, a grown slot pool or a new port change the struc
   const t2 = machine('tcp', 't2', { tcpPort: 6543 });
   const newPort = { ...input, machines: [...input.machines, t2] };
   assert.equal(sameStructure(before, routes(newPort, new SlotTable(), tcp), tcp), false);
+});
+
+test('all routes computed again: the apps whose servers differ, each scoped as if computed alone', () => {
+  const input = base();
+  const slots = new SlotTable();
+  const before = routes(input, slots);
+  const moved: RouteInput = {
+    ...input,
+    statuses: new Map([...input.statuses, status(input.machines[2], '10.0.0.7')]),
+  };
+  const after = routes(moved, slots);
+  assert.deepEqual(changedApps(before, after), new Set(['other']));
+  assert.deepEqual(changedApps(before, before), new Set());
+  const other = new Set(['other']);
+  assert.deepEqual(scopeRoutes(after, other), routes(moved, slots, other));
+  // A new app is a structure change: no scoped pass.
+  const fresh = machine('fresh', 'f1');
+  const added = { ...input, apps: [...input.apps, app('fresh')], machines: [...input.machines, fresh] };
+  assert.equal(changedApps(before, routes(added, new SlotTable())), undefined);
 });

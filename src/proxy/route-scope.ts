@@ -44,3 +44,35 @@ export function mergeRoutes(base: RouteTable, partial: RouteTable): RouteTable {
     backends: base.backends.map((backend) => replaced.get(backend.name) ?? backend),
   };
 }
+
+/** The routes of `apps` alone out of a whole table: what `wantedApps` would compute for them. */
+export function scopeRoutes(routes: RouteTable, apps: ReadonlySet<string>): RouteTable {
+  const backends = routes.backends.filter((backend) => apps.has(backend.app));
+  const names = new Set(backends.map((backend) => backend.name));
+  return {
+    backends,
+    frontends: routes.frontends.filter((frontend) => apps.has(frontend.app)),
+    hosts: new Map([...routes.hosts].filter(([, backend]) => names.has(backend))),
+    certs: [],
+    skipped: [],
+  };
+}
+
+/**
+ * The apps whose servers differ between `base` and `wanted` (whole tables), or undefined when
+ * the structure differs (other backends, shapes, frontends or host names: a full pass reloads).
+ */
+export function changedApps(base: RouteTable, wanted: RouteTable): Set<string> | undefined {
+  if (base.backends.length !== wanted.backends.length) return undefined;
+  if (JSON.stringify(base.frontends) !== JSON.stringify(wanted.frontends)) return undefined;
+  if (base.hosts.size !== wanted.hosts.size) return undefined;
+  for (const [host, backend] of wanted.hosts) if (base.hosts.get(host) !== backend) return undefined;
+  const before = new Map(base.backends.map((backend) => [backend.name, backend]));
+  const changed = new Set<string>();
+  for (const backend of wanted.backends) {
+    const old = before.get(backend.name);
+    if (old === undefined || backendShape(old) !== backendShape(backend)) return undefined;
+    if (JSON.stringify(old.servers) !== JSON.stringify(backend.servers)) changed.add(backend.app);
+  }
+  return changed;
+}
