@@ -508,18 +508,24 @@ export class Reconciler {
         const limits = slotLimits(op.server);
         if (!op.inMaintenance) await api.setServerState(op.backend, op.slot, 'maint');
         this.#applied.delete(key);
-        await api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port);
-        await api.setServerMaxconn(op.backend, op.slot, limits.maxconn);
-        await api.setServerWeight(op.backend, op.slot, limits.weight);
         const checked = op.server.options.includes('check');
         const backhaul = op.server.backhaul === true;
-        if (op.switchTls) await api.setServerSsl(op.backend, op.slot, backhaul);
-        // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
-        // they never run: the machine's own proxy checks it, and its agent reports it.
-        if (checked && (backhaul || op.server.healthGraceMs !== undefined))
-          await api.disableHealth(op.backend, op.slot);
-        else if (checked) await api.enableHealth(op.backend, op.slot);
-        await this.#mapSlot(op.slot, op.server.name);
+        // Out of rotation, the settings are independent: sent at once, each on its own connection
+        // (one after the other they were most of an incremental pass on a loaded host).
+        await Promise.all([
+          api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port),
+          api.setServerMaxconn(op.backend, op.slot, limits.maxconn),
+          api.setServerWeight(op.backend, op.slot, limits.weight),
+          op.switchTls ? api.setServerSsl(op.backend, op.slot, backhaul) : undefined,
+          // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
+          // they never run: the machine's own proxy checks it, and its agent reports it.
+          checked && (backhaul || op.server.healthGraceMs !== undefined)
+            ? api.disableHealth(op.backend, op.slot)
+            : checked
+              ? api.enableHealth(op.backend, op.slot)
+              : undefined,
+          this.#mapSlot(op.slot, op.server.name),
+        ]);
         await api.setServerState(op.backend, op.slot, 'ready');
         this.#applied.set(key, { machine: op.server.name, ...limits, backhaul });
         this.#healthOff.delete(key);
@@ -639,11 +645,12 @@ export class Reconciler {
       if (Date.now() - (this.#drainingSince.get(key) ?? 0) <= DRAIN_LIMIT_MS) return true;
       await api.shutdownSessions(op.backend, op.slot);
     }
-    await api.setServerAddress(op.backend, op.slot, NO_ADDRESS, 80);
-    if (this.#mapped.has(op.slot)) {
+    const unmap = async () => {
+      if (!this.#mapped.has(op.slot)) return;
       await api.deleteMap(this.#options.slotsMap, op.slot);
       this.#mapped.delete(op.slot);
-    }
+    };
+    await Promise.all([api.setServerAddress(op.backend, op.slot, NO_ADDRESS, 80), unmap()]);
     this.#drainingSince.delete(key);
     this.#applied.delete(key);
     this.#options.slotFreed(op.backend, op.slot);
