@@ -10,7 +10,7 @@ build() {
   shift
   local src="$root/native/$name.c" out="$root/native/build/$name"
   if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
-    gcc -O2 -Wall -Wextra "$@" -o "$out.tmp" "$src"
+    gcc -O2 -Wall -Wextra -o "$out.tmp" "$src" "$@"
     mv "$out.tmp" "$out"
     echo "build-native: built native/build/$name"
   fi
@@ -19,6 +19,8 @@ build() {
 build shim
 build hello -static -pthread
 build pty-relay
+# The world's link delays (bin/nearby world): NFQUEUE, since this kernel has no netem.
+build netdelay -lnetfilter_queue -lnfnetlink
 # The microVM guest's PID 1 (it runs from an initramfs with no libc of its own: static).
 mkdir -p "$root/native/build/init"
 build init/init -static

@@ -16,8 +16,10 @@ fi
 # qemu-system-x86 and qemu-utils run `--runtime microvm` machines (docs/microvm.md).
 # docker-registry is nearby's own registry (a child of `nearby server`); buildah builds Dockerfiles.
 # nats-server runs the cluster store (docs/cluster.md) and its tests.
+# libnetfilter-queue-dev builds native/netdelay (the world's link delays); iputils-ping measures them.
 packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl openssl
-  golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah nats-server "$@")
+  golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah nats-server
+  libnetfilter-queue-dev iputils-ping "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

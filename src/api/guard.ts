@@ -22,9 +22,21 @@ const HOST_ROUTES = new Set([
   'POST /v1/apps/:app/machines/:id/suspend',
 ]);
 
-export function createGuard(store: Store, env: NodeJS.ProcessEnv = process.env): Guard {
-  const perToken = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_TOKEN, DEFAULT_LIMITS.token));
-  const perMachine = new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_MACHINE, DEFAULT_LIMITS.machine));
+/** The API's rate limiters, from `NEARBY_RATE_LIMIT_TOKEN` and `NEARBY_RATE_LIMIT_MACHINE`. */
+export interface ApiLimiters {
+  token: RateLimiter;
+  machine: RateLimiter;
+}
+
+export function apiLimiters(env: NodeJS.ProcessEnv = process.env): ApiLimiters {
+  return {
+    token: new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_TOKEN, DEFAULT_LIMITS.token)),
+    machine: new RateLimiter(parseLimit(env.NEARBY_RATE_LIMIT_MACHINE, DEFAULT_LIMITS.machine)),
+  };
+}
+
+export function createGuard(store: Store, limiters: ApiLimiters = apiLimiters()): Guard {
+  const { token: perToken, machine: perMachine } = limiters;
 
   return async (request, reply) => {
     const params = (request.params ?? {}) as { app?: string; id?: string };

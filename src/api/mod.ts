@@ -12,7 +12,7 @@ import type { Store } from '../store/mod.ts';
 import { authenticate } from './auth.ts';
 import { readBodies } from './body-parsers.ts';
 import { clientErrorHandler, frameworkErrors, replyWithApiErrors } from './error-replies.ts';
-import { createGuard } from './guard.ts';
+import { type ApiLimiters, apiLimiters, createGuard } from './guard.ts';
 import { leaseRoutes } from './leases.ts';
 import type { ControlPlane } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
@@ -31,6 +31,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import { checkSecretKey } from './secret-key-check.ts';
+import { shareRateLimits } from './shared-rate-limits.ts';
 
 export { adminTokenFile, claimAdminToken, ensureAdminToken } from './auth.ts';
 
@@ -49,6 +50,8 @@ export interface ApiOptions {
   signal?: AbortSignal;
   /** nearby's registry, whose token service (`/v1/registry/token`) the API serves. */
   registry?: RegistryTokenService;
+  /** The rate limiters requests are charged to (default: from the environment). */
+  limiters?: ApiLimiters;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -70,7 +73,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   const routeTable = collectRoutes(api);
   readBodies(api);
   replyWithApiErrors(api, routeTable);
-  const guard = createGuard(options.store);
+  const guard = createGuard(options.store, options.limiters);
   api.decorateRequest('token');
   api.addHook('onRequest', async (request, reply) => {
     if (request.url === '/health' || request.url === '/v1/openapi.json') return;
@@ -107,19 +110,36 @@ export interface RunningApi {
 
 /** Starts the API on `host:port` and the control loops that belong to the control plane. */
 export async function startApi(
-  options: ApiOptions & { listen: string; signal: AbortSignal },
+  options: ApiOptions & {
+    listen: string;
+    signal: AbortSignal;
+    /** Set when other APIs share the store: this API's name there, to share rate limits by. */
+    peerName?: string;
+  },
 ): Promise<RunningApi> {
   // Before serving: an API with another key would seal secrets nobody else can open.
   await checkSecretKey(options.store, loadSecretKey(options.dataDir), options.dataDir);
-  const api = buildApi(options);
+  const limiters = options.limiters ?? apiLimiters();
+  const api = buildApi({ ...options, limiters });
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });
   const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
+  const sharing =
+    options.peerName === undefined
+      ? undefined
+      : shareRateLimits({
+          store: options.store,
+          api: options.peerName,
+          limiters: { ...limiters },
+          log: options.log.child({ component: 'rate-limits' }),
+          signal: options.signal,
+        });
   return {
     url: address.replace('[::1]', 'localhost'),
     async close() {
       await api.close();
       await reaper.catch(() => {});
+      await sharing?.catch(() => {});
     },
   };
 }

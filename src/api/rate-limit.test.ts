@@ -21,3 +21,16 @@ test('limits are read as PER_SECOND:BURST, anything else keeps the default', () 
   assert.equal(parseLimit('fast', fallback), fallback);
   assert.equal(parseLimit(undefined, fallback), fallback);
 });
+
+test('what other APIs allowed is charged, into debt of at most one burst; hits are drained once', () => {
+  const limiter = new RateLimiter({ perSecond: 1, burst: 4 });
+  const now = 1_000_000;
+  assert.equal(limiter.take('t', now), 0);
+  assert.equal(limiter.take('t', now), 0);
+  assert.deepEqual([...limiter.drainHits()], [['t', 2]]);
+  assert.deepEqual([...limiter.drainHits()], [], 'counted once');
+  limiter.charge('t', 100, now);
+  assert.equal(limiter.take('t', now), 5, 'four in debt: five seconds until one is back');
+  assert.equal(limiter.take('t', now + 5_000), 0);
+  assert.deepEqual([...limiter.drainHits()], [['t', 1]], 'refusals are not hits');
+});

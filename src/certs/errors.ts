@@ -35,6 +35,16 @@ export const certErrors = {
       hint: 'pass another address with --acme-dns-listen HOST:PORT (port 53 needs root), or leave it out to use the local CA',
       cause,
     }),
+  localCaUnreadable: (host: string, cause: unknown) =>
+    new NearbyError(
+      'LOCAL_CA_UNREADABLE',
+      `the store's local CA (published by ${host}) cannot be opened with this API's secrets key`,
+      {
+        status: 500,
+        hint: "every API of a store needs the same secrets.key: copy it from the first `nearby api`'s data dir (mode 0600), then start again",
+        cause,
+      },
+    ),
   opensslFailed: (what: string, output: string) =>
     new NearbyError('OPENSSL_FAILED', `openssl could not ${what}: ${output.trim()}`, {
       status: 500,

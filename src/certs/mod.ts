@@ -5,14 +5,12 @@
  * here talks to HAProxy.
  */
 import type pino from 'pino';
-import type { LocalCaRecord } from '../model/cert-request.ts';
-import { keys } from '../model/keys.ts';
 import type { Store } from '../store/types.ts';
 import type { HostChallenge } from './challenge-answers.ts';
 import { startDnsResponder } from './dns-responder.ts';
 import { certErrors } from './errors.ts';
-import { openLocalCa } from './local-ca.ts';
 import { runCertManager } from './manager.ts';
+import { openSharedLocalCa } from './shared-ca.ts';
 
 export { HOST_CHALLENGES, type HostChallenge } from './challenge-answers.ts';
 export { CHALLENGE_PREFIX, type ChallengeResponder, startChallengeResponder } from './challenge-responder.ts';
@@ -35,19 +33,24 @@ export interface CertificatesOptions {
   acmeDnsListen?: string;
   /** This host's name, recorded with the local CA's path. */
   hostName: string;
+  /** The secrets key: the local CA's private key is sealed with it in the store (shared-ca.ts). */
+  secretKey: Buffer;
   log: pino.Logger;
   signal: AbortSignal;
 }
 
-/** Opens (or creates) the local CA and runs the certificate manager until `signal` aborts. */
+/**
+ * Opens the store's local CA (publishing this data dir's, made if need be, when the store has
+ * none) and runs the certificate manager until `signal` aborts.
+ */
 export async function startCertificates(options: CertificatesOptions): Promise<{ done: Promise<void> }> {
-  const localCa = await openLocalCa(options.dataDir);
-  const caRecord: LocalCaRecord = {
-    cert_pem: localCa.certPem,
-    path: localCa.certPath,
-    host: options.hostName,
-  };
-  await options.store.put(keys.localCa(), caRecord);
+  const localCa = await openSharedLocalCa({
+    store: options.store,
+    dataDir: options.dataDir,
+    secretKey: options.secretKey,
+    hostName: options.hostName,
+    log: options.log,
+  });
   const listen = options.acmeDnsListen ? splitListen(options.acmeDnsListen) : undefined;
   const dns =
     listen === undefined

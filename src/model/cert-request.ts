@@ -22,4 +22,9 @@ export interface LocalCaRecord {
   /** The file on the server host that holds it. */
   path: string;
   host: string;
+  /**
+   * The CA's private key sealed with the secrets key (src/certs/shared-ca.ts): every API of the
+   * store signs with this one CA. Never leaves the API (`GET /v1/certificates/ca` omits it).
+   */
+  key_sealed?: string;
 }

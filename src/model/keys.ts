@@ -14,8 +14,14 @@ export const keys = {
   /** An edge proxy's record (`ProxyRecord`), written by that proxy. */
   proxy: (host: string) => `proxies/${host}`,
   proxies: () => 'proxies/',
+  /** What one proxy saw of its host's machines (`MachineActivityRecord`), for its region's autostop. */
+  machineActivity: (region: string, host: string) => `machine-activity/${region}/${host}`,
+  machineActivities: (region: string) => `machine-activity/${region}/`,
   /** A lease on a singleton's work (`LeaseRecord`): holder and expiry, taken by compare-and-set. */
   lease: (name: string) => `leases/${name}`,
+  /** What one API allowed in its last second, by rate-limit bucket (`RateUsageRecord`). */
+  rateUsage: (api: string) => `rate-usage/${api}`,
+  rateUsages: () => 'rate-usage/',
   token: (id: string) => `tokens/${id}`,
   tokens: () => 'tokens/',
   /** A certificate the proxy serves (`CertRecord`), by host name. */

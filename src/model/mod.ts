@@ -1,4 +1,5 @@
 /** The records every part shares through the store. */
+export * from './activity.ts';
 export * from './app.ts';
 export * from './cert.ts';
 export * from './cert-request.ts';

@@ -58,3 +58,30 @@ test('autostart: explicit wins; unset follows autostop, so an app that sleeps al
   assert.deepEqual([...wakeableApps([entry('a', 'stopped').record])], ['app']);
   assert.deepEqual([...wakeableApps([entry('a', 'stopped', http({ autostop: 'off' })).record])], []);
 });
+
+test('across hosts: the nearest tier first, then the state order; unreachable machines never', () => {
+  const onHost = (host: string, id: string, state: MachineStatus['state'], desired = 'stopped') => {
+    const made = entry(id, state, http(), desired);
+    return { ...made, record: { ...made.record, host } as MachineRecord };
+  };
+  const tiers: Record<string, number | undefined> = { here: 0, 'fra-2': 1, syd: 2, dead: undefined };
+  const tierOf = (record: MachineRecord) => tiers[record.host];
+  const machines = [
+    onHost('syd', 'a', 'suspended', 'suspended'),
+    onHost('fra-2', 'b', 'stopped'),
+    onHost('here', 'c', 'stopped'),
+    onHost('dead', 'd', 'started', 'started'),
+  ];
+  const pick = pickWakeCandidate(machines, tierOf);
+  assert.equal(
+    pick?.record.id,
+    'c',
+    "this host's stopped machine before the region's and a suspended one far off",
+  );
+  assert.equal(pick?.tier, 0);
+  assert.equal(pickWakeCandidate(machines.slice(0, 2), tierOf)?.record.id, 'b', "then this region's");
+  const far = pickWakeCandidate([machines[0], machines[3]], tierOf);
+  assert.equal(far?.record.id, 'a', 'then the nearest region; a dead host is skipped though started');
+  assert.equal(far?.tier, 2);
+  assert.equal(pickWakeCandidate([machines[3]], tierOf), undefined);
+});

@@ -1,6 +1,8 @@
 /**
- * Which machine the activator wakes for a request: one already started or starting (just not in
- * HAProxy yet) first, then a suspended one (resumes in milliseconds), then a stopped one. Pure.
+ * Which machine the activator wakes for a request: the nearest first (this host, then this region,
+ * then the other regions by RTT: placement.ts tiers), and at the same distance one already started
+ * or starting (just not in HAProxy yet), then a suspended one (resumes in milliseconds), then a
+ * stopped one. Pure.
  */
 import type { MachineConfig, MachineRecord, MachineService, MachineStatus } from '../model/machine.ts';
 import { endpoints, isSharedEndpoint } from './services.ts';
@@ -12,6 +14,8 @@ export interface WakeCandidate {
   port: number;
   /** false: it is started or starting already, only wait for it. */
   needsStart: boolean;
+  /** Its distance (placement.ts tier: 0 this host); 0 when the caller gave no `tierOf`. */
+  tier: number;
 }
 
 /** The service behind the shared HTTP ports (80/443). */
@@ -54,8 +58,13 @@ function rank(record: MachineRecord, status: MachineStatus | undefined): number 
   }
 }
 
+/**
+ * `tierOf`: how far the machine is (placement.ts `locate`), undefined when it cannot be reached
+ * (its host's proxy is not alive): such a machine is never picked. Without it, every machine is here.
+ */
 export function pickWakeCandidate(
   machines: { record: MachineRecord; status: MachineStatus | undefined }[],
+  tierOf: (record: MachineRecord) => number | undefined = () => 0,
 ): WakeCandidate | undefined {
   const candidates: (WakeCandidate & { rank: number })[] = [];
   for (const { record, status } of machines) {
@@ -65,9 +74,18 @@ export function pickWakeCandidate(
     if (endpoint === undefined) continue;
     const order = rank(record, status);
     if (order > 1 && !autostartOn(endpoint.service)) continue;
-    candidates.push({ record, status, port: endpoint.internalPort, needsStart: order > 1, rank: order });
+    const tier = tierOf(record);
+    if (tier === undefined) continue;
+    candidates.push({
+      record,
+      status,
+      port: endpoint.internalPort,
+      needsStart: order > 1,
+      tier,
+      rank: order,
+    });
   }
-  candidates.sort((a, b) => a.rank - b.rank || a.record.id.localeCompare(b.record.id));
+  candidates.sort((a, b) => a.tier - b.tier || a.rank - b.rank || a.record.id.localeCompare(b.record.id));
   const best = candidates[0];
   if (best === undefined) return undefined;
   const { rank: _rank, ...candidate } = best;

@@ -1,17 +1,22 @@
 /**
  * The activator (DESIGN.md §4): the backup server of every app's HTTP backend. HAProxy sends it a
  * request only when the app has no machine in rotation; it starts the nearest suspended or stopped
- * machine (one wake per app at a time), holds the request until the machine accepts connections,
- * and forwards it there itself. The proxy's sync then puts the machine into HAProxy, so only cold
- * requests ever reach Node.
+ * machine (one wake per app at a time): this host's, else this region's, else the nearest region's.
+ * It holds the request until the machine accepts connections and forwards it there itself — a
+ * machine on another host through that host's proxy (the backhaul). The proxy's sync then puts the
+ * machine into HAProxy, so only cold requests ever reach Node.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import { pickWakeCandidate } from './activator-pick.ts';
 import { waitForListener } from './activator-probe.ts';
+import { backhaulRequest } from './backhaul-client.ts';
+import type { ListenAddress } from './haproxy-config.ts';
+import type { Location } from './placement.ts';
 
 /** What the proxy may ask of the control plane: it never writes machine records itself. */
 export interface MachineControl {
@@ -28,8 +33,15 @@ export interface ActivatorOptions {
   control: MachineControl;
   /** The app a request's Host header routes to (undefined: not an app of this proxy). */
   appOf(host: string): string | undefined;
-  /** The app's machines with their latest status, as the proxy sees them now. */
+  /** The app's machines with their latest status, as the proxy sees them now (every host's). */
   machinesOf(app: string): MachineEntry[];
+  /**
+   * In a cluster: where a machine is reached from here (placement.ts), undefined when its host's
+   * proxy is not alive. Without it every machine is on this host.
+   */
+  locate?(record: MachineRecord): Location | undefined;
+  /** The TLS agent of the backhaul (with `locate`): how Node reaches other hosts' proxies. */
+  backhaulAgent?: https.Agent;
   region: string;
   /** How long a request may wait for a machine to listen before a 503. */
   wakeTimeoutMs: number;
@@ -52,11 +64,13 @@ export const defaultWakeTimeoutMs = 10_000;
 /** Its HAProxy server name in every backend it backs (machine ids are hex, so never this). */
 export const ACTIVATOR_SERVER = 'nearby_activator';
 
-/** Where a held request goes once its machine listens. */
+/** Where a held request goes once its machine listens: the machine, or its host's backhaul. */
 interface WakeTarget {
   machine: string;
   address: string;
   port: number;
+  /** Through this proxy's backhaul (TLS), by the request's Host: the machine is on another host. */
+  via?: ListenAddress;
 }
 
 class WakeFailed extends Error {
@@ -75,18 +89,34 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
   async function wake(app: string): Promise<WakeTarget> {
     const started = Date.now();
     const deadline = started + options.wakeTimeoutMs;
-    const machines = options.machinesOf(app).filter((entry) => entry.record.region === options.region);
-    const candidate = pickWakeCandidate(machines);
+    const locate = options.locate;
+    const machines = options.machinesOf(app);
+    const candidate = pickWakeCandidate(
+      locate === undefined ? machines.filter((entry) => entry.record.region === options.region) : machines,
+      locate === undefined ? undefined : (record) => locate(record)?.tier,
+    );
     if (candidate === undefined) {
-      throw new WakeFailed(`app '${app}' has no machine here that can be started for this request`, 5);
+      throw new WakeFailed(`app '${app}' has no machine that can be started for this request`, 5);
     }
     const { record, status, port } = candidate;
+    const via = locate?.(record)?.via;
     if (candidate.needsStart) {
       log.info(
-        { app, machine: record.id, state: status?.state, reason: 'request' },
+        { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
         'waking machine for a request',
       );
       await options.control.start(app, record.id, 'request');
+    }
+    if (via !== undefined) {
+      // Another host's machine: its own proxy forwards to it (and holds the request if the machine
+      // is not in its HAProxy yet); this one waits until the machine's agent reports it started.
+      await waitForStarted(app, record, deadline, started);
+      if (candidate.needsStart) options.onWake?.(app, record.id);
+      log.info(
+        { app, machine: record.id, host: record.host, ms: Date.now() - started, from: status?.state },
+        'machine woke',
+      );
+      return { machine: record.id, address: via.host, port: via.port, via };
     }
     const address = await waitForAddress(app, record.id, deadline);
     const listening = await waitForListener(address, port, deadline, () =>
@@ -111,6 +141,21 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       const status = options.machinesOf(app).find((candidate) => candidate.record.id === id)?.status;
       if (status?.ipv4 !== undefined && status.state !== 'stopping') return status.ipv4;
       if (Date.now() > deadline) throw new WakeFailed(`app '${app}': machine ${id} has no address yet`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** Until the machine's agent reports this version started (or failed, or the deadline). */
+  async function waitForStarted(app: string, record: MachineRecord, deadline: number, since: number) {
+    for (;;) {
+      const status = options.machinesOf(app).find((entry) => entry.record.id === record.id)?.status;
+      if (status?.state === 'started' && status.instance_id === record.instance_id) return;
+      const failed = failedSince(app, record.id, since);
+      if (failed !== undefined) throw new WakeFailed(`app '${app}': machine ${record.id}: ${failed}`);
+      if (Date.now() > deadline)
+        throw new WakeFailed(
+          `app '${app}': machine ${record.id} on host ${record.host} was not started within ${options.wakeTimeoutMs} ms`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -157,22 +202,26 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     response: http.ServerResponse,
   ) {
     options.onForward?.(app, wakeTarget.machine);
-    const upstream = http.request(
-      {
-        host: wakeTarget.address,
-        port: wakeTarget.port,
-        method: request.method,
-        path: request.url,
-        headers: request.headers,
-        // A fresh connection each: a pooled one may belong to an earlier run of the machine, and
-        // only the few requests held during a wake come this way.
-        agent: false,
-      },
-      (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-        answer.pipe(response);
-      },
-    );
+    const reply = (answer: http.IncomingMessage) => {
+      response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+      answer.pipe(response);
+    };
+    const base = { method: request.method, path: request.url, headers: request.headers };
+    const upstream =
+      wakeTarget.via !== undefined && options.backhaulAgent !== undefined
+        ? // The machine's host's proxy routes it by Host to its own machine, and counts it there.
+          https.request(backhaulRequest(options.backhaulAgent, wakeTarget.via, base), reply)
+        : http.request(
+            {
+              ...base,
+              host: wakeTarget.address,
+              port: wakeTarget.port,
+              // A fresh connection each: a pooled one may belong to an earlier run of the machine, and
+              // only the few requests held during a wake come this way.
+              agent: false,
+            },
+            reply,
+          );
     upstream.on('error', (error) => {
       log.warn(
         { app, machine: wakeTarget.machine, err: errorMessage(error) },

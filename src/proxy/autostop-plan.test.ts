@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MachineRecord, MachineService, MachineStatus } from '../model/machine.ts';
-import { planAutostart, planAutostop } from './autostop-plan.ts';
+import { planAutostart, planAutostop, planRegionalWake } from './autostop-plan.ts';
 import type { MachineLoad } from './autostop-stats.ts';
 
 const service = (extra: Partial<MachineService>): MachineService => ({
@@ -110,4 +110,46 @@ test('no autostart for load without a soft_limit, at zero (the activator wakes),
   assert.equal(planAutostart({ region: 'fra', machines: zero, loads: loadsOf(zero, {}) }), undefined);
   const allUp = [machine('a', limited)];
   assert.equal(planAutostart({ region: 'fra', machines: allUp, loads: loadsOf(allUp, { a: 5 }) }), undefined);
+});
+
+/** A machine of a region on a given host (the region's decider sees every host's). */
+function on(host: string, id: string, svc: MachineService, state = 'started', region = 'fra') {
+  const entry = machine(id, svc, state, region);
+  return { ...entry, record: { ...entry.record, host } as MachineRecord };
+}
+
+test("a region of several hosts: min_machines_running counts the whole region's machines, other regions' are not stopped", () => {
+  const keepOne = service({ autostop: 'stop', min_machines_running: 1 });
+  const machines = [
+    on('fra-1', 'a', keepOne),
+    on('fra-2', 'b', keepOne),
+    on('syd-1', 'c', keepOne, 'started', 'syd'),
+  ];
+  const idle = { a: 3000, b: 5000, c: 9000 };
+  // b idles longest in fra (c is syd's: its own region's decider sees to it).
+  assert.equal(plan(machines, idle)?.machine, 'b');
+  // b stopped: a is fra's last started machine and is kept, whichever host it is on.
+  const afterB = [on('fra-1', 'a', keepOne), on('fra-2', 'b', keepOne, 'stopped'), machines[2]];
+  assert.equal(plan(afterB, idle), undefined);
+  // syd is not the primary region: its decider stops its last one.
+  assert.equal(plan(machines, idle, {}, 'syd')?.machine, 'c');
+});
+
+test("a region's requests sent to another region wake one of its own, only when none of its own is started", () => {
+  const stop = service({ autostop: 'stop' });
+  const stopped = [
+    on('fra-1', 'a', stop, 'stopped'),
+    on('fra-2', 'b', stop, 'suspended'),
+    on('syd-1', 'c', stop, 'started', 'syd'),
+  ];
+  assert.deepEqual(
+    planRegionalWake({ region: 'fra', machines: stopped }),
+    { machine: 'b' },
+    'suspended first',
+  );
+  const oneUp = [on('fra-1', 'a', stop), ...stopped.slice(1)];
+  assert.equal(planRegionalWake({ region: 'fra', machines: oneUp }), undefined);
+  assert.equal(planRegionalWake({ region: 'ams', machines: stopped }), undefined, 'no machine there');
+  const noAutostart = [on('fra-1', 'a', service({ autostop: 'stop', autostart: false }), 'stopped')];
+  assert.equal(planRegionalWake({ region: 'fra', machines: noAutostart }), undefined);
 });

@@ -94,3 +94,16 @@ export function planAutostart(
   const candidate = pickWakeCandidate(local.filter((entry) => !isStarted(entry)));
   return candidate?.needsStart ? { machine: candidate.record.id } : undefined;
 }
+
+/**
+ * The region's requests went to another region (routing found no started machine here): wake the
+ * best stopped or suspended machine of this region so that later requests stay here. Pure.
+ */
+export function planRegionalWake(
+  input: Pick<AutostopInput, 'region' | 'machines'>,
+): AutostartDecision | undefined {
+  const local = input.machines.filter((entry) => entry.record.region === input.region);
+  if (local.some(isStarted)) return undefined;
+  const candidate = pickWakeCandidate(local);
+  return candidate?.needsStart ? { machine: candidate.record.id } : undefined;
+}

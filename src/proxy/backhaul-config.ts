@@ -1,10 +1,13 @@
 /**
- * The HAProxy lines of the backhaul (docs/proxy.md, "Routing across hosts"): a TLS listener that
+ * The HAProxy lines of the backhaul (docs/proxy.md, "Routing across hosts"): TLS listeners that
  * only nearby's proxies may use — HAProxy refuses, during the handshake, any client without a
  * certificate of the cluster's CA — and the TLS settings the app backends' slots use when they
- * point at another host's backhaul. Requests arriving there keep what the first proxy set
- * (client address, request id, protocol) and are routed like any other, by `Host`, to this host's
- * machines: a proxy with a machine of the app always routes to its own host first (placement.ts).
+ * point at another host's backhaul. HTTP arrives on the backhaul port and keeps what the first
+ * proxy set (client address, request id, protocol); it is routed like any request, by `Host`, to
+ * this host's machines (a proxy with a machine of the app always routes to its own host first,
+ * placement.ts), or for a dedicated port to the backend its far twin names. Raw TCP arrives on
+ * the next port, opened by a PROXY v2 header that carries the client's address and, as its
+ * unique id, the backend: only this host's machines are behind it, so nothing crosses twice.
  */
 import { formatListen, type ListenAddress } from './haproxy-config.ts';
 
@@ -26,6 +29,12 @@ export const PING_PATH = '/.nearby/ping';
  */
 export const HOPS_HEADER = 'x-nearby-hops';
 export const MAX_HOPS = 3;
+
+/** Raw TCP of dedicated ports arrives on the backhaul port + 1. */
+export const BACKHAUL_TCP_OFFSET = 1;
+/** Names, for the far side, the dedicated port's backend an HTTP request is for (far twins set it). */
+export const BACKEND_HEADER = 'x-nearby-route';
+const DEDICATED_BACKEND = '^app_[a-z0-9][a-z0-9-]*_[0-9]+_(http|h2|tcp|pp1|pp2)$';
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
@@ -72,6 +81,50 @@ export function backhaulFrontendLines(options: {
     // The region of the machine that answers: only this host's machines are reached from here.
     `  http-request set-header Fly-Region ${region}`,
     `  http-request add-header Via "1.1 ${options.via}"`,
+    // A dedicated port's request names its backend (the far twin set it); the app never sees it.
+    `  http-request set-var(txn.nb_backend) req.hdr(${BACKEND_HEADER})`,
+    `  http-request del-header ${BACKEND_HEADER}`,
+    `  use_backend %[var(txn.nb_backend)] if { var(txn.nb_backend) -m reg ${DEDICATED_BACKEND} }`,
     ...options.routing,
   ];
+}
+
+/**
+ * The TCP side of the backhaul (port + 1): every connection opens with a PROXY v2 header whose
+ * unique id names the backend (a far twin's defaults send it); the header's client address
+ * becomes the connection's, so a PROXY-protocol machine behind still learns the client's.
+ */
+export function backhaulTcpFrontendLines(options: { target: BackhaulTarget; maxconn: number }): string[] {
+  const { target } = options;
+  const listen = formatListen({ ...target.listen, port: target.listen.port + BACKHAUL_TCP_OFFSET });
+  return [
+    '',
+    'frontend nearby_backhaul_tcp',
+    '  mode tcp',
+    '  option tcplog',
+    `  bind ${listen} accept-proxy ssl crt ${quote(target.certFile)} ca-file ${quote(target.caFile)} verify required`,
+    `  maxconn ${options.maxconn}`,
+    // Belt and braces: the handshake already refused clients without a cluster certificate.
+    '  tcp-request content reject unless { ssl_c_used } { ssl_c_verify 0 }',
+    `  use_backend %[fc_pp_unique_id] if { fc_pp_unique_id -m reg ${DEDICATED_BACKEND} }`,
+    '  default_backend nearby_no_tcp_backend',
+    '',
+    'backend nearby_no_tcp_backend',
+    '  mode tcp',
+    '  tcp-request content reject',
+  ];
+}
+
+/**
+ * A far twin's defaults: TLS with the cluster credential to every slot, and for TCP a PROXY v2
+ * header naming the backend the far side must use (the frontend's unique id); HTTP names it in
+ * a header instead.
+ */
+export function farBackendLines(
+  target: BackhaulTarget,
+  backend: { mode: 'http' | 'tcp'; of: string },
+): string[] {
+  const tls = `ssl crt ${quote(target.certFile)} ca-file ${quote(target.caFile)} verify required`;
+  if (backend.mode === 'tcp') return [`  default-server ${tls} send-proxy-v2 proxy-v2-options unique-id`];
+  return [`  http-request set-header ${BACKEND_HEADER} ${backend.of}`, `  default-server ${tls}`];
 }

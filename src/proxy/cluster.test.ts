@@ -7,10 +7,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type tls from 'node:tls';
+import { connect as connectTls } from 'node:tls';
 import pino from 'pino';
 import { makeClusterCredential, startDelayRelay } from '../../test/helpers/proxy-cluster.ts';
 import type { ProxyRecord } from '../model/app.ts';
@@ -87,6 +90,61 @@ function started(record: MachineRecord, ipv4: string): MachineStatus {
     events: [],
     updated_at: now(),
   };
+}
+
+/** A TCP machine stand-in on each port: answers its name, the PROXY v2 source it got (if any) and the data. */
+async function tcpMachine(address: string, ports: number[], name: string) {
+  const servers = ports.map(() =>
+    createServer((socket) => {
+      socket.once('data', (chunk: Buffer) => {
+        let proxy = 'none';
+        let data = chunk;
+        if (chunk.subarray(0, 12).equals(PROXY_V2_SIGNATURE)) {
+          const length = chunk.readUInt16BE(14);
+          const family = chunk[13];
+          if (family === 0x11) {
+            const source = [...chunk.subarray(16, 20)].join('.');
+            proxy = `${source}:${chunk.readUInt16BE(24)}`;
+          }
+          data = chunk.subarray(16 + length);
+        }
+        socket.end(`machine=${name} proxy=${proxy} data=${data.toString()}`);
+      });
+      socket.on('error', () => {});
+    }),
+  );
+  for (const [index, server] of servers.entries()) {
+    await new Promise<void>((resolve) => server.listen(ports[index], address, resolve));
+  }
+  return {
+    close: () =>
+      Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))),
+  };
+}
+
+const PROXY_V2_SIGNATURE = Buffer.from([
+  0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+]);
+
+/** Sends `text` on a fresh connection and reads until the other side closes. */
+function tcpExchange(
+  host: string,
+  port: number,
+  text: string,
+): Promise<{ reply: string; localPort: number }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    let reply = '';
+    let localPort = 0;
+    socket.on('connect', () => {
+      localPort = socket.localPort ?? 0;
+      socket.write(text);
+    });
+    socket.on('data', (chunk) => (reply += chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ reply, localPort }));
+    socket.setTimeout(3000, () => socket.destroy());
+  });
 }
 
 interface Answer {
@@ -303,6 +361,93 @@ test('requests reach machines on other hosts through their proxy, nearest region
     const looping = { cert: own, key: own, headers: { host: 'web.apps.test', 'x-nearby-hops': '3' } };
     assert.equal(await attempt(looping), 'status 508');
   });
+
+  await t.test(
+    'dedicated ports reach machines on other hosts: raw TCP, PROXY protocol and HTTP',
+    async () => {
+      // An app with three dedicated ports and one machine, on host-b only.
+      const [rawPort, ppPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+      const inner = { raw: await freePort(), pp: await freePort(), http: await freePort() };
+      const tcp = await tcpMachine(b.address, [inner.raw, inner.pp], 'mdb');
+      cleanups.push(() => tcp.close());
+      const web = await machine(b.address, inner.http, 'mdb');
+      cleanups.push(() => web.close());
+      await store.put(keys.app('db'), {
+        id: 'id-db',
+        name: 'db',
+        org_slug: 'personal',
+        network: 'default',
+        created_at: now(),
+      });
+      const record: MachineRecord = {
+        ...machineRecord('db', 'mdb', b, inner.http),
+        config: {
+          image: 'registry.nearby.local/hello:latest',
+          services: [
+            { protocol: 'tcp', internal_port: inner.raw, ports: [{ port: rawPort }] },
+            {
+              protocol: 'tcp',
+              internal_port: inner.pp,
+              ports: [{ port: ppPort, handlers: ['proxy_proto'], proxy_proto_options: { version: 'v2' } }],
+            },
+            { protocol: 'tcp', internal_port: inner.http, ports: [{ port: httpPort, handlers: ['http'] }] },
+          ],
+        },
+      };
+      await store.put(keys.machine('db', 'mdb'), record);
+      await store.put(keys.machineStatus(b.name, 'mdb'), started(record, b.address));
+
+      // Through host-a, which has no machine of the app: host-b's proxy answers on its backhaul.
+      const raw = await until('raw TCP through host-a', async () => {
+        const answer = await tcpExchange(a.address, rawPort, 'hello');
+        return answer.reply.startsWith('machine=mdb') ? answer : undefined;
+      });
+      assert.equal(raw.reply, 'machine=mdb proxy=none data=hello');
+      // The PROXY header the machine gets names the client as host-a saw it, not a proxy.
+      const pp = await until('PROXY protocol through host-a', async () => {
+        const answer = await tcpExchange(a.address, ppPort, 'hi');
+        return answer.reply.startsWith('machine=mdb') ? answer : undefined;
+      });
+      assert.equal(pp.reply, `machine=mdb proxy=127.0.0.1:${pp.localPort} data=hi`);
+      let last: unknown;
+      const viaHttp = await until('a dedicated HTTP port through host-a', async () => {
+        const answer = await get({ ...a, httpPort }, '/', { host: 'anything.example' }).catch((error) => {
+          last = String(error);
+          return undefined;
+        });
+        last = answer ?? last;
+        return answer?.machine === 'mdb' ? answer : undefined;
+      }).catch((error) => assert.fail(`${error.message}: ${JSON.stringify(last)}`));
+      assert.match(viaHttp.headers?.via ?? '', /1\.1 host-a.*1\.1 host-b/);
+      assert.equal(viaHttp.headers?.['x-nearby-route'], undefined, 'the app never sees the routing header');
+      // A client cannot pick a backend by sending the header itself.
+      const forged = await get({ ...a, httpPort }, '/', { 'x-nearby-route': 'app_web_80_http' });
+      assert.equal(forged.machine, 'mdb');
+
+      // Only nearby's proxies may use the TCP backhaul.
+      const tls = (options: tls.ConnectionOptions) =>
+        new Promise<string>((resolve) => {
+          const socket = connectTls({
+            host: b.address,
+            port: b.backhaulPort + 1,
+            rejectUnauthorized: false,
+            ...options,
+          });
+          let data = '';
+          socket.on('secureConnect', () => socket.write('hello'));
+          socket.on('data', (chunk) => (data += chunk));
+          socket.on('error', (error) => resolve(`refused: ${error.message}`));
+          socket.on('close', () => resolve(data === '' ? 'closed' : `answered: ${data}`));
+        });
+      assert.doesNotMatch(await tls({}), /answered/);
+      const own = readFileSync(credential.certFile, 'utf8');
+      assert.doesNotMatch(
+        await tls({ cert: own, key: own }),
+        /answered/,
+        'and only with a PROXY header naming a backend',
+      );
+    },
+  );
 
   await t.test("a dead host's machines stop taking requests within seconds", async () => {
     await b.proxy.stop();

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { makeClusterCredential } from '../../test/helpers/proxy-cluster.ts';
 import { writeProxyFiles } from './config-files.ts';
 import {
   type ConfigInput,
@@ -13,7 +14,7 @@ import {
   renderHostsMap,
 } from './haproxy-config.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
-import type { RouteTable } from './routes.ts';
+import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
 import { issueTestCert, makeTestCa } from './test-certs.ts';
 
 const routes: RouteTable = {
@@ -246,4 +247,74 @@ test('HAProxy accepts the rendered configuration', async (t) => {
     renderConfig(withCert(input(dataDir))),
     'the good one stays',
   );
+});
+
+test('in a cluster dedicated ports reach other hosts through far twins, and HAProxy accepts it', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'nearby-proxy-far-'));
+  const credential = await makeClusterCredential();
+  t.after(() => {
+    credential.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const far = (name: string, of: string, mode: 'http' | 'tcp', port: number): WantedBackend => ({
+    app: 'hello',
+    name,
+    mode,
+    checks: [],
+    forceHttps: false,
+    servers: [{ name: 'm9', address: '10.0.0.9', port, options: [], slot: `${name}.1`, backhaul: true }],
+    slotOptions: [],
+    far: { of },
+  });
+  const clustered: RouteTable = {
+    ...routes,
+    backends: [
+      ...routes.backends,
+      far('app_hello_6379_tcp_far', 'app_hello_6379_tcp', 'tcp', 4444),
+      { ...routes.backends[1], name: 'app_hello_9000_http', servers: [], slots: 2 },
+      far('app_hello_9000_http_far', 'app_hello_9000_http', 'http', 4443),
+    ],
+    frontends: [
+      { ...(routes.frontends[0] as WantedFrontend), far: 'app_hello_6379_tcp_far' },
+      {
+        ...(routes.frontends[1] as WantedFrontend),
+        backend: 'app_hello_9000_http',
+        far: 'app_hello_9000_http_far',
+      },
+    ],
+  };
+  const clusterInput: ConfigInput = {
+    ...input(dataDir),
+    routes: clustered,
+    via: 'fra-1',
+    backhaul: {
+      listen: { host: '127.0.0.1', port: 4443 },
+      certFile: credential.certFile,
+      caFile: credential.caFile,
+    },
+  };
+  await writeProxyFiles(clusterInput, '/usr/sbin/haproxy');
+  const config = readFileSync(proxyPaths(dataDir).config, 'utf8');
+  const section = (name: string) => config.slice(config.indexOf(`\n${name}\n`)).split('\n\n')[0] ?? '';
+  // The public port: this host's machines while one is up, else the far twin.
+  assert.match(section('frontend port_6379'), /unique-id-format app_hello_6379_tcp\n/);
+  assert.match(
+    section('frontend port_6379'),
+    /use_backend app_hello_6379_tcp if \{ nbsrv\(app_hello_6379_tcp\) gt 0 \}\n {2}default_backend app_hello_6379_tcp_far$/,
+  );
+  // TCP twins send a PROXY v2 header naming the backend, in TLS with the cluster credential.
+  assert.match(
+    section('backend app_hello_6379_tcp_far'),
+    / {2}default-server ssl crt "[^"]+" ca-file "[^"]+" verify required send-proxy-v2 proxy-v2-options unique-id\n {2}server app_hello_6379_tcp_far\.1 10\.0\.0\.9:4444\n/,
+  );
+  assert.match(
+    section('backend app_hello_9000_http_far'),
+    /http-request set-header x-nearby-route app_hello_9000_http\n/,
+  );
+  // The far side: TCP on the next port, routed by the header's unique id to this host's backend.
+  assert.match(section('frontend nearby_backhaul_tcp'), /bind 127\.0\.0\.1:4444 accept-proxy ssl crt /);
+  assert.match(section('frontend nearby_backhaul_tcp'), /use_backend %\[fc_pp_unique_id\] if /);
+  assert.match(section('frontend nearby_backhaul'), /use_backend %\[var\(txn\.nb_backend\)\] if /);
+  // Public frontends drop a client's own x-nearby-route.
+  assert.match(section('frontend nearby_http'), /http-request del-header x-nearby-route\n/);
 });

@@ -8,9 +8,12 @@ import { nearbyVersion } from '../version.ts';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import {
+  BACKEND_HEADER,
   type BackhaulTarget,
   backhaulDefaultServer,
   backhaulFrontendLines,
+  backhaulTcpFrontendLines,
+  farBackendLines,
   HOPS_HEADER,
 } from './backhaul-config.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
@@ -207,6 +210,7 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
     // Set (not add) so that a client cannot forge what the app trusts.
     '  http-request set-header Fly-Client-IP %[src]',
     `  http-request del-header ${HOPS_HEADER}`,
+    `  http-request del-header ${BACKEND_HEADER}`,
     '  option forwardfor',
     `  http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`,
     `  http-request set-header X-Forwarded-SSL ${tls ? 'on' : 'off'}`,
@@ -303,10 +307,20 @@ function dedicatedFrontend(input: ConfigInput, frontend: WantedFrontend): string
   ];
   if (frontend.mode === 'tcp') {
     lines.push('  option tcplog');
+    // The far twin's PROXY header names the backend the far side must use, as the unique id.
+    if (frontend.far !== undefined) lines.push(`  unique-id-format ${frontend.backend}`);
   } else {
     lines.push(...nearbyFrontendLines(input), ...httpRequestRules(input, frontend.tls));
     if (frontend.forceHttps) lines.push(...httpsRedirect(input.tlsListen.port, 'TRUE'));
     if (input.replayer) lines.push(...dedicatedReplayLines(frontend.backend));
+  }
+  if (frontend.far !== undefined && input.backhaul !== undefined) {
+    // This host's machines first; while none is up, other hosts' through their backhaul.
+    lines.push(
+      `  use_backend ${frontend.backend} if { nbsrv(${frontend.backend}) gt 0 }`,
+      `  default_backend ${frontend.far}`,
+    );
+    return lines;
   }
   lines.push(`  default_backend ${frontend.backend}`);
   return lines;
@@ -388,6 +402,8 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
   }
   lines.push(...backend.checks);
   if (backend.backhaul && input.backhaul) lines.push(backhaulDefaultServer(input.backhaul));
+  if (backend.far && input.backhaul)
+    lines.push(...farBackendLines(input.backhaul, { mode: backend.mode, of: backend.far.of }));
   return lines;
 }
 
@@ -463,6 +479,7 @@ export function renderConfig(input: ConfigInput): string {
           ],
         })
       : []),
+    ...(input.backhaul ? backhaulTcpFrontendLines({ target: input.backhaul, maxconn: limits.maxconn }) : []),
     '',
     'backend nearby_no_app',
     '  acl wants_html req.hdr(accept) -m sub text/html',

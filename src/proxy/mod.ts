@@ -73,8 +73,11 @@ export interface ProxyOptions {
   metricsListen?: string;
   /** Given: the activator wakes stopped machines for requests and autostop stops idle ones. */
   machineControl?: MachineControl;
-  /** Autostop's pass interval and idle threshold; defaults in `autostopDefaults`. */
-  autostop?: { intervalMs?: number; idleMs?: number };
+  /**
+   * Autostop's pass interval, idle threshold and the TTL of `leases/autostop/<region>`; defaults
+   * in `autostopDefaults` and the lease module.
+   */
+  autostop?: { intervalMs?: number; idleMs?: number; leaseTtlMs?: number };
   /** Where HAProxy writes one line per request (access-log.ts); none when not given. */
   accessLog?: AccessLogTarget;
   /** How long the activator holds a request for a waking machine before a 503. */
@@ -294,14 +297,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   /** What HAProxy names (a slot, or the activator) as the machine it stands for. */
   const machineOf = (backend: string, server: string) =>
     server === ACTIVATOR_SERVER ? server : slots.machineOf(backend, server);
-  // In a cluster each proxy wakes and stops only its own host's machines.
+  /** The machines whose requests this proxy's HAProxy counts: its own host's (all, on one host). */
+  const isLocal = (record: MachineRecord) => backhaul === undefined || record.host === host;
+  /** Every machine, on every host, with its status (the activator and the region's autostop). */
   const machineEntries = (): MachineEntry[] =>
-    [...machines.values()]
-      .filter((record) => backhaul === undefined || record.host === host)
-      .map((record) => ({
-        record,
-        status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
-      }));
+    [...machines.values()].map((record) => ({
+      record,
+      status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
+    }));
   /** The activator is the backup server of the HTTP backend of every app it could wake. */
   function withActivator(routes: RouteTable, running: Activator, records: Iterable<MachineRecord>) {
     const wakeable = wakeableApps(records);
@@ -451,6 +454,12 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
           return lastRoutes?.backends.find((candidate) => candidate.name === backend)?.app;
         },
         machinesOf: (app) => machineEntries().filter((entry) => entry.record.app === app),
+        ...(backhaul
+          ? {
+              locate: (record: MachineRecord) => locateHost()?.(record.host),
+              backhaulAgent: backhaul.agent,
+            }
+          : {}),
         onForward: (_app, machine) => autostop?.touch(machine),
         onWake: (app) => listeners?.metrics.wakes.inc({ app, region: options.region }),
         log: log.child({ component: 'activator' }),
@@ -467,7 +476,16 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       autostop = startAutostop({
         api: new RuntimeApi(paths.adminSocket),
         control,
+        store,
+        host,
         region: options.region,
+        isLocal,
+        reachable: (record) => {
+          const where = locateHost();
+          return where === undefined || where(record.host) !== undefined;
+        },
+        signal: controller.signal,
+        ...(options.autostop?.leaseTtlMs !== undefined ? { leaseTtlMs: options.autostop.leaseTtlMs } : {}),
         intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
         idleMs: options.autostop?.idleMs ?? autostopDefaults.idleMs,
         machines: machineEntries,

@@ -264,34 +264,101 @@ test('certificates: valid host names and PEM only; a custom domain routes to its
   ]);
 });
 
-test('in a cluster: the nearest tier only; other hosts through their backhaul; other services local only', () => {
+test('in a cluster: the nearest tier only; other hosts through their backhaul; dedicated ports through far twins', () => {
   const services: MachineService[] = [
     { protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] },
-    { protocol: 'tcp', internal_port: 6379, ports: [{ port: 6379 }] },
+    {
+      protocol: 'tcp',
+      internal_port: 6379,
+      ports: [{ port: 6379 }],
+      checks: [{ type: 'tcp', interval: '15s' }],
+    },
+    {
+      protocol: 'tcp',
+      internal_port: 5432,
+      ports: [{ port: 5432, handlers: ['proxy_proto'], proxy_proto_options: { version: 'v2' } }],
+    },
+    { protocol: 'tcp', internal_port: 9000, ports: [{ port: 9000, handlers: ['http'] }] },
   ];
   const config = { image: 'hello', services };
+  const local = machine('local', { host: 'fra-1', region: 'fra', config });
   const near = machine('near', { host: 'ams-1', region: 'ams', config });
   const far = machine('far', { host: 'syd-1', region: 'syd', config });
   const statuses = new Map<string, MachineStatus>([
+    [keys.machineStatus('fra-1', 'local'), status(local, { ipv4: '10.0.0.2' })],
     [keys.machineStatus('ams-1', 'near'), status(near, { ipv4: '10.1.0.2' })],
     [keys.machineStatus('syd-1', 'far'), status(far, { ipv4: '10.2.0.2' })],
   ]);
-  const tiers: Record<string, { tier: number; via: { host: string; port: number } }> = {
+  const tiers: Record<string, { tier: number; via?: { host: string; port: number } }> = {
+    'fra-1': { tier: 0 },
     'ams-1': { tier: 2, via: { host: '192.0.2.2', port: 4443 } },
     'syd-1': { tier: 3, via: { host: '192.0.2.3', port: 4443 } },
   };
-  const routes = computeRoutes({
-    apps: [app('hello')],
-    machines: [near, far],
-    statuses,
-    appsDomain: 'apps.example.com',
-    locate: (record) => tiers[record.host],
-  });
-  const main = routes.backends.find((backend) => backend.name === 'app_hello');
+  const route = (machines: MachineRecord[]) => {
+    const routes = computeRoutes({
+      apps: [app('hello')],
+      machines,
+      statuses,
+      appsDomain: 'apps.example.com',
+      locate: (record) => tiers[record.host],
+    });
+    return { routes, backend: (name: string) => routes.backends.find((backend) => backend.name === name) };
+  };
+
+  const remote = route([near, far]);
+  const main = remote.backend('app_hello');
   assert.equal(main?.backhaul, true);
   assert.deepEqual(main?.servers, [
     { name: 'near', address: '192.0.2.2', port: 4443, options: [], backhaul: true },
   ]);
-  // Raw TCP cannot cross the backhaul (it routes by Host): no server for another host's machine.
-  assert.deepEqual(routes.backends.find((backend) => backend.name !== 'app_hello')?.servers, []);
+  // A dedicated port's own backend keeps this host's machines (none here); its far twin the
+  // nearest other host's, at its backhaul: TCP on the port after the HTTP one, without the
+  // machine's checks or PROXY options (the far side applies them).
+  assert.deepEqual(remote.backend('app_hello_6379_tcp')?.servers, []);
+  assert.deepEqual(remote.backend('app_hello_6379_tcp_far')?.servers, [
+    { name: 'near', address: '192.0.2.2', port: 4444, options: [], backhaul: true },
+  ]);
+  assert.deepEqual(remote.backend('app_hello_6379_tcp_far')?.far, { of: 'app_hello_6379_tcp' });
+  assert.deepEqual(remote.backend('app_hello_6379_tcp_far')?.checks, []);
+  assert.deepEqual(remote.backend('app_hello_5432_pp2_far')?.servers, [
+    { name: 'near', address: '192.0.2.2', port: 4444, options: [], backhaul: true },
+  ]);
+  assert.deepEqual(remote.backend('app_hello_9000_http_far')?.servers, [
+    { name: 'near', address: '192.0.2.2', port: 4443, options: [], backhaul: true },
+  ]);
+  assert.deepEqual(
+    remote.routes.frontends.map((frontend) => [frontend.port, frontend.backend, frontend.far]),
+    [
+      [5432, 'app_hello_5432_pp2', 'app_hello_5432_pp2_far'],
+      [6379, 'app_hello_6379_tcp', 'app_hello_6379_tcp_far'],
+      [9000, 'app_hello_9000_http', 'app_hello_9000_http_far'],
+    ],
+  );
+
+  // With a machine here, it is the one its dedicated ports reach, with its own options.
+  const here = route([local, near, far]);
+  assert.deepEqual(
+    here
+      .backend('app_hello_5432_pp2')
+      ?.servers.map((server) => [server.address, server.port, server.options]),
+    [['10.0.0.2', 5432, ['send-proxy-v2']]],
+  );
+  assert.equal(here.backend('app_hello_6379_tcp')?.servers[0]?.address, '10.0.0.2');
+  assert.deepEqual(
+    here.backend('app_hello_6379_tcp_far')?.servers.map((server) => server.name),
+    ['near'],
+    'the far twin keeps the nearest other tier, for when this host has none up',
+  );
+
+  // One host, no cluster: no twins.
+  const alone = computeRoutes({
+    apps: [app('hello')],
+    machines: [local],
+    statuses,
+    appsDomain: 'apps.example.com',
+  });
+  assert.equal(
+    alone.backends.some((backend) => backend.name.endsWith('_far')),
+    false,
+  );
 });

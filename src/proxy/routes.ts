@@ -7,6 +7,7 @@ import type { AppRecord } from '../model/app.ts';
 import type { CertRecord } from '../model/cert.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineConfig, MachineRecord, MachineStatus } from '../model/machine.ts';
+import { BACKHAUL_TCP_OFFSET } from './backhaul-config.ts';
 import { renderCheckRules } from './health-checks.ts';
 import type { Location } from './placement.ts';
 import { type Endpoint, endpoints, isSharedEndpoint, serverSettings, serviceChecks } from './services.ts';
@@ -49,6 +50,12 @@ export interface WantedBackend {
   backup?: { host: string; port: number; enabled: boolean };
   /** Its slots may point at other hosts' backhauls (the app's HTTP backend, in a cluster). */
   backhaul?: boolean;
+  /**
+   * In a cluster, a dedicated port's backend (`of`) has a twin, `<of>_far`, holding only the
+   * machines of other hosts, each reached through its host's backhaul (backhaul-config.ts): the
+   * far side routes to `of`, its own host's machines, so a connection never crosses twice.
+   */
+  far?: { of: string };
 }
 
 /** A public port of its own (not 80/443): bound on the proxy host as given. */
@@ -64,6 +71,8 @@ export interface WantedFrontend {
   tlsVersions?: string[];
   forceHttps: boolean;
   backend: string;
+  /** In a cluster: where connections go while `backend` has no machine up (its `_far` twin). */
+  far?: string;
 }
 
 export interface WantedCert {
@@ -155,6 +164,8 @@ const newestFirst = (a: MachineRecord, b: MachineRecord) =>
 export function slotOptions(options: string[]): string[] {
   return options.filter((option) => !/^(maxconn|weight) /.test(option));
 }
+
+export const farBackendName = (backend: string) => `${backend}_far`;
 
 export function computeRoutes(input: RouteInput): RouteTable {
   const skipped: string[] = [];
@@ -281,7 +292,29 @@ export function computeRoutes(input: RouteInput): RouteTable {
       }
     }
 
-    if (input.locate !== undefined) main.backhaul = true;
+    /** A dedicated port's backend → its twin for other hosts' machines (in a cluster). */
+    const farOf = new Map<string, WantedBackend>();
+    if (input.locate !== undefined) {
+      main.backhaul = true;
+      for (const name of names.values()) {
+        const near = backends.get(name);
+        if (near === undefined) continue;
+        const far: WantedBackend = {
+          app: app.name,
+          name: farBackendName(name),
+          mode: near.mode,
+          checks: [],
+          forceHttps: false,
+          servers: [],
+          // TLS and the PROXY header come from the far backend's defaults; h2 stays h2 on the way.
+          slotOptions: near.slotOptions.includes('proto h2') ? ['alpn h2'] : [],
+          far: { of: name },
+        };
+        backends.set(far.name, far);
+        farOf.set(name, far);
+        for (const frontend of frontends.values()) if (frontend.backend === name) frontend.far = far.name;
+      }
+    }
     /** Each server's tier (placement.ts): a backend keeps only its nearest tier's servers. */
     const tiers = new Map<WantedServer, number>();
     for (const record of machines) {
@@ -296,25 +329,30 @@ export function computeRoutes(input: RouteInput): RouteTable {
       const added = new Set<string>();
       for (const endpoint of endpoints(record.config)) {
         const name = nameFor(endpoint);
-        const backend = name === undefined ? undefined : backends.get(name);
+        const near = name === undefined ? undefined : backends.get(name);
+        // Another host's machine of a dedicated port: in the far twin, at that host's backhaul.
+        const far = location.via !== undefined && near !== main && near !== undefined;
+        const backend = far ? farOf.get(near.name) : near;
         if (backend === undefined || added.has(backend.name)) continue;
-        // The backhaul carries HTTP routed by Host: other services reach only this host's machines.
-        if (location.via !== undefined && backend !== main) continue;
         added.add(backend.name);
         const settings = serverSettings(record.config, endpoint);
         const server: WantedServer = {
           name: machine.name,
           address: location.via?.host ?? machine.address,
-          port: location.via?.port ?? endpoint.internalPort,
-          options: settings.options,
-          ...(settings.healthGraceMs !== undefined ? { healthGraceMs: settings.healthGraceMs } : {}),
+          port:
+            location.via === undefined
+              ? endpoint.internalPort
+              : location.via.port + (backend.mode === 'tcp' ? BACKHAUL_TCP_OFFSET : 0),
+          // The far side applies the machine's own options (limits, PROXY header, checks).
+          options: far ? [...backend.slotOptions] : settings.options,
+          ...(!far && settings.healthGraceMs !== undefined ? { healthGraceMs: settings.healthGraceMs } : {}),
           ...(location.via !== undefined ? { backhaul: true } : {}),
         };
         backend.servers.push(server);
         tiers.set(server, location.tier);
       }
     }
-    for (const name of [main.name, ...names.values()]) {
+    for (const name of [main.name, ...names.values(), ...[...farOf.values()].map((far) => far.name)]) {
       const backend = backends.get(name);
       if (backend === undefined || backend.servers.length === 0) continue;
       const nearest = Math.min(...backend.servers.map((server) => tiers.get(server) ?? 0));

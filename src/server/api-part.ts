@@ -2,8 +2,10 @@
  * The control plane as a part: nearby's registry, the certificate manager and the API.
  */
 import type { Logger } from 'pino';
-import { startApi } from '../api/mod.ts';
+import { splitHostPort, startApi } from '../api/mod.ts';
+import { checkSecretKey } from '../api/secret-key-check.ts';
 import { startCertificates } from '../certs/mod.ts';
+import { loadSecretKey } from '../model/mod.ts';
 import type { ImageStore } from '../oci/mod.ts';
 import { type NearbyRegistry, prepareRegistry } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
@@ -66,7 +68,11 @@ async function startPrepared(
   registry: NearbyRegistry | undefined,
 ): Promise<RunningApiPart> {
   const { settings, store, log, signal } = options;
+  // Before the CA: its key is sealed with the secrets key, which must be the store's.
+  const secretKey = loadSecretKey(settings.dataDir);
+  await checkSecretKey(store, secretKey, settings.dataDir);
   const certificates = await startCertificates({
+    secretKey,
     store,
     dataDir: settings.dataDir,
     appsDomain: settings.appsDomain,
@@ -91,6 +97,8 @@ async function startPrepared(
     dataDir: settings.dataDir,
     registry: registry?.tokenService,
     signal,
+    // Other APIs may share a NATS store: each charges its rate limits with what the others allowed.
+    ...(settings.nats ? { peerName: `${settings.hostName}:${splitHostPort(settings.apiListen)[1]}` } : {}),
   });
   return {
     url: api.url,

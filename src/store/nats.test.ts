@@ -93,3 +93,49 @@ test('nats: with every server gone calls fail with STORE_UNAVAILABLE, and the wa
   await watch.stop();
   assertEachOnceInOrder(events, ['jobs/1', 'jobs/3']);
 });
+
+test('nats: lists and watch snapshots finish while their keys are overwritten and deleted', async () => {
+  // nats-server 2.9.10 can overcount a filtered consumer's num_pending when a key is replaced or
+  // deleted while its last-per-subject snapshot is sent: reads waiting for 0 never ended.
+  const store = await NatsStore.open({ servers: cluster.urls, prefix: 'overwrite' });
+  open.push(store);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      await store.put(`activity/fra/h${i % 3}`, { i });
+      if (i % 5 === 0) await store.delete(`activity/fra/h${(i + 1) % 3}`);
+      await store.put(`activity/syd/h${i % 2}`, { i });
+    }
+  })();
+  /** Resolves to what `read` gave, or rejects after 20 s: a read that never ends is the bug. */
+  const finishes = async <T>(what: string, read: Promise<T>) => {
+    const guard = new AbortController();
+    try {
+      return await Promise.race([
+        read,
+        delay(20_000, undefined, { signal: guard.signal }).then(() => {
+          throw new Error(`${what} did not finish while its keys were being written`);
+        }),
+      ]);
+    } finally {
+      guard.abort();
+    }
+  };
+  try {
+    for (let round = 0; round < 300; round++) {
+      const listed = await finishes(`list ${round}`, store.list<{ i: number }>('activity/fra/'));
+      assert.ok(listed.every((entry) => entry.key.startsWith('activity/fra/')));
+      if (round % 10 !== 0) continue;
+      const signal = AbortSignal.timeout(25_000);
+      const synced = (async () => {
+        for await (const event of store.watch('activity/fra/', { signal }))
+          if (event.type === 'synced') return true;
+        return false;
+      })();
+      assert.equal(await finishes(`watch ${round}`, synced), true);
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+});

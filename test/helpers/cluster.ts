@@ -268,6 +268,11 @@ function supervised(command: string, args: string[], cwd: string) {
 async function cleanDataDir(dataDir: string, prefix: string[]) {
   if (!existsSync(join(dataDir, 'server.json'))) return rm(dataDir, { recursive: true, force: true });
   const [command, ...rest] = [...prefix, nearbyBin, 'host', 'clean', '--data-dir', dataDir, '--purge'];
-  await run(command, rest).catch(() => {});
+  // Said, not thrown: the other cleanups still run, and a leak is named in the test's output.
+  await run(command, rest).catch((error: { stderr?: string; message?: string }) =>
+    process.stderr.write(
+      `cleanup: nearby host clean --data-dir ${dataDir} failed: ${error.stderr || error.message}\n`,
+    ),
+  );
   await rm(dataDir, { recursive: true, force: true });
 }

@@ -47,6 +47,22 @@ export async function startNatsCluster(
   size = 3,
   options: { token?: string; host?: string } = {},
 ): Promise<NatsCluster> {
+  // Free ports are free when picked, not always when the node binds them (tests run side by side):
+  // a node that exits at start is tried again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const cluster = await startOnce(size, options);
+      t?.after(cluster.stop);
+      return cluster;
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof NodeExited)) throw error;
+    }
+  }
+}
+
+class NodeExited extends Error {}
+
+async function startOnce(size: number, options: { token?: string; host?: string }): Promise<NatsCluster> {
   const host = options.host ?? '127.0.0.1';
   const dir = await mkdtemp(join(tmpdir(), 'nearby-nats-'));
   const nodes: Node[] = [];
@@ -88,8 +104,12 @@ export async function startNatsCluster(
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     node.process = child;
+    const closed = new Promise((resolve) => child.stderr?.once('close', resolve));
     for (let attempt = 0; ; attempt++) {
-      if (child.exitCode !== null) throw new Error(`nats-server ${node.name} exited: ${stderr}`);
+      if (child.exitCode !== null) {
+        await closed;
+        throw new NodeExited(`nats-server ${node.name} exited: ${stderr}`);
+      }
       if (await healthy(node.monitorPort)) return;
       if (attempt > 300) throw new Error(`nats-server ${node.name} did not start: ${stderr}`);
       await delay(50);
@@ -114,7 +134,6 @@ export async function startNatsCluster(
     await Promise.all(nodes.map((_, index) => kill(index)));
     await rm(dir, { recursive: true, force: true });
   };
-  t?.after(stop);
   try {
     await Promise.all(nodes.map((_, index) => start(index)));
     await ready();

@@ -249,6 +249,7 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
         hint: 'it is created when `nearby server` starts',
       });
     }
-    return entry.value;
+    const { cert_pem, path, host } = entry.value;
+    return { cert_pem, path, host };
   });
 }

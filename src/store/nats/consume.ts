@@ -22,6 +22,18 @@ export interface ConsumeOptions {
   outage?: OutageListener;
 }
 
+/**
+ * The sequence of the last message under `filter` now, 0 for none. A read that has delivered it,
+ * or anything after it, has delivered everything that existed then: nats-server 2.9.10 can
+ * overcount a filtered consumer's `num_pending` when a key is overwritten while its last-per-subject
+ * snapshot is delivered (the superseded message is never sent, but stays counted), so `pending`
+ * alone may never reach 0 and a list or a watch's `synced` would never come.
+ */
+async function lastSequence(conn: StoreConnection, stream: string, filter: string): Promise<number> {
+  const last = await conn.jsm.streams.getMessage(stream, { last_by_subj: filter });
+  return last?.seq ?? 0;
+}
+
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
 export async function* consumeStream(
   conn: StoreConnection,
@@ -33,6 +45,8 @@ export async function* consumeStream(
   const { follow, signal } = options;
   let lastSeq = 'afterSeq' in start ? start.afterSeq : undefined;
   let caughtUp = false;
+  /** The last sequence under the filter when the read began (lastSequence). */
+  let target: number | undefined;
   let failures = 0;
   while (!signal?.aborted && !conn.nc.isClosed()) {
     let messages: ConsumerMessages | undefined;
@@ -41,6 +55,7 @@ export async function* consumeStream(
     signal?.addEventListener('abort', stop, { once: true });
     try {
       conn.ensureConnected();
+      if (!caughtUp && target === undefined) target = await lastSequence(conn, stream, filter);
       const consumer = await conn.js.consumers.get(stream, {
         filter_subjects: filter,
         // With one message kept per key, "after the last one seen" is the rest of the snapshot.
@@ -57,7 +72,7 @@ export async function* consumeStream(
       if (signal?.aborted) return;
       if (failures > 0) options.outage?.resumed();
       failures = 0;
-      if (!caughtUp && pending === 0) {
+      if (!caughtUp && (pending === 0 || (target ?? 0) <= (lastSeq ?? 0))) {
         caughtUp = true;
         yield 'caught-up';
         if (!follow) return;
@@ -65,7 +80,7 @@ export async function* consumeStream(
       for await (const message of messages) {
         lastSeq = message.seq;
         yield message;
-        if (!caughtUp && message.info.pending === 0) {
+        if (!caughtUp && (message.info.pending === 0 || message.seq >= (target ?? 0))) {
           caughtUp = true;
           yield 'caught-up';
           if (!follow) return;
