@@ -66,7 +66,15 @@ export class ProxyMetrics {
     'Requests replayed because of a Fly-Replay header',
   );
 
+  /** Route syncs with HAProxy, by kind: `full` (everything) or `incremental` (the apps that changed). */
+  readonly syncPasses = new Counter('nearby_proxy_sync_passes_total', 'Route sync passes, by kind');
+  readonly syncPassSeconds = new Counter(
+    'nearby_proxy_sync_pass_seconds_total',
+    'Time spent in route sync passes, by kind',
+  );
+
   render(): string {
-    return `${[this.wakes, this.replays].map((metric) => metric.render()).join('\n')}\n`;
+    const all = [this.wakes, this.replays, this.syncPasses, this.syncPassSeconds];
+    return `${all.map((metric) => metric.render()).join('\n')}\n`;
   }
 }

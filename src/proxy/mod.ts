@@ -44,7 +44,7 @@ import { locate, rankRegions } from './placement.ts';
 import { backendName, computeRoutes, type RouteTable } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
 import { SlotTable } from './slots.ts';
-import { mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
+import { type MirrorChange, mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
 import { Reconciler } from './sync.ts';
 
 export type { MachineControl } from './activator.ts';
@@ -98,6 +98,11 @@ export interface ProxyOptions {
    * directly (one host).
    */
   backhaul?: BackhaulOptions;
+  /**
+   * A store change to some apps updates their backends only (an incremental pass); every this
+   * often a full pass compares everything anyway. Default 30 s (`FULL_PASS_EVERY_MS`).
+   */
+  fullSyncEveryMs?: number;
   /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
@@ -176,13 +181,32 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   const { store } = options;
 
   const kick = () => reconciler?.kick();
-  const apps = new StoreMirror<AppRecord>(store, keys.apps(), controller.signal, kick, log);
-  const machines = new StoreMirror<MachineRecord>(store, keys.machines(), controller.signal, kick, log);
+  /** A change to one app's records is an incremental pass over its backends (sync.ts). */
+  const kickApp = (app: string | undefined) =>
+    app === undefined ? reconciler?.kick() : reconciler?.kickApps([app]);
+  const ofApp =
+    <T extends { app?: string }>() =>
+    (change?: MirrorChange<T>) =>
+      kickApp(change?.after?.app ?? change?.before?.app);
+  const apps = new StoreMirror<AppRecord>(
+    store,
+    keys.apps(),
+    controller.signal,
+    (change) => kickApp(change?.key.slice(keys.apps().length)),
+    log,
+  );
+  const machines = new StoreMirror<MachineRecord>(
+    store,
+    keys.machines(),
+    controller.signal,
+    ofApp<MachineRecord>(),
+    log,
+  );
   const statuses = new StoreMirror<MachineStatus>(
     store,
     keys.machineStatuses(),
     controller.signal,
-    kick,
+    ofApp<MachineStatus>(),
     log,
   );
   const certs = new StoreMirror<CertRecord>(store, keys.certs(), controller.signal, kick, log);
@@ -199,7 +223,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
           agent: backhaul.agent,
           timing: backhaul.timing,
           signal: controller.signal,
-          onChange: kick,
+          // Routes of every app may move to other tiers: all computed again, the changed ones applied.
+          onChange: () => reconciler?.kickRoutes(),
           log,
         });
   if (peers !== undefined) mirrors.push(peers.mirror);
@@ -207,7 +232,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   const locateHost = () => {
     if (peers === undefined) return undefined;
     const placement = peers.placement();
-    const ranks = rankRegions(placement);
+    const ranks = placement.ranks ?? rankRegions(placement);
     return (machineHost: string) => locate(placement, machineHost, ranks);
   };
   let skippedBefore = '';
@@ -228,9 +253,37 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     if (skipped !== '' && skipped !== skippedBefore)
       log.warn({ skipped }, 'records HAProxy cannot serve; left out');
     skippedBefore = skipped;
-    if (activator !== undefined) withActivator(routes, activator);
+    if (activator !== undefined) withActivator(routes, activator, machines.values());
     slots.assign(routes);
     lastRoutes = routes;
+    return routes;
+  }
+
+  /** The routes of these apps alone, for an incremental pass (no full scan of 5,000 machines' routes). */
+  function wantedApps(names: ReadonlySet<string>): RouteTable {
+    const appRecords = [...names].flatMap((name) => {
+      const entry = apps.entries.get(keys.app(name));
+      return entry === undefined ? [] : [entry.value];
+    });
+    const records = machines.values().filter((record) => names.has(record.app));
+    const statusByKey = new Map<string, MachineStatus>();
+    for (const record of records) {
+      const key = keys.machineStatus(record.host, record.id);
+      const entry = statuses.entries.get(key);
+      if (entry !== undefined) statusByKey.set(key, entry.value);
+    }
+    const where = locateHost();
+    const routes = computeRoutes({
+      ...(where ? { locate: (record: MachineRecord) => where(record.host) } : {}),
+      apps: appRecords,
+      machines: records,
+      statuses: statusByKey,
+      appsDomain,
+      certs: certs.values().filter((cert) => cert.app !== undefined && names.has(cert.app)),
+      reservedPorts,
+    });
+    if (activator !== undefined) withActivator(routes, activator, records);
+    slots.assign(routes, true);
     return routes;
   }
 
@@ -253,8 +306,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       status: statuses.entries.get(keys.machineStatus(record.host, record.id))?.value,
     }));
   /** The activator is the backup server of the HTTP backend of every app it could wake. */
-  function withActivator(routes: RouteTable, running: Activator) {
-    const wakeable = wakeableApps(machines.values());
+  function withActivator(routes: RouteTable, running: Activator, records: Iterable<MachineRecord>) {
+    const wakeable = wakeableApps(records);
     for (const backend of routes.backends) {
       if (backend.mode !== 'http' || backend.name !== backendName(backend.app)) continue;
       backend.backup = { ...running.address, enabled: wakeable.has(backend.app) };
@@ -339,6 +392,13 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     slotsMap: paths.slotsMap,
     log,
     wanted,
+    wantedApps,
+    fullPassEveryMs: options.fullSyncEveryMs,
+    onPass: (kind, ms) => {
+      log.debug({ kind, ms: Math.round(ms) }, 'routes synced with HAProxy');
+      listeners?.metrics.syncPasses.inc({ kind });
+      listeners?.metrics.syncPassSeconds.inc({ kind }, ms / 1000);
+    },
     structureChanged: (routes) => structureHash(structureKey(configInput(routes))) !== renderedStructure,
     reload: async (routes) => {
       // The old worker's counters go with it: read them first.

@@ -19,7 +19,7 @@ import { nearbyVersion } from '../version.ts';
 import { pingPeer } from './backhaul-client.ts';
 import { PING_PATH } from './backhaul-config.ts';
 import { formatListen, parseListen } from './haproxy-config.ts';
-import { median, type Peer, type Placement } from './placement.ts';
+import { median, type Peer, type Placement, rankRegions } from './placement.ts';
 import { StoreMirror } from './store-mirror.ts';
 
 export interface PeerTiming {
@@ -65,6 +65,8 @@ export class Peers {
   readonly #samples = new Map<string, number[]>();
   #timer: NodeJS.Timeout | undefined;
   #lastShape = '';
+  /** Other regions nearest first, as routing uses them (changed only in `#reshaped`). */
+  #ranks: string[] | undefined;
   #publishFailing = false;
 
   constructor(options: PeersOptions) {
@@ -114,7 +116,7 @@ export class Peers {
         ...(rttMs !== undefined ? { rttMs } : {}),
       });
     }
-    return { host, region, peers };
+    return { host, region, peers, ranks: this.#ranks };
   }
 
   #changed() {
@@ -141,14 +143,14 @@ export class Peers {
 
   /** Calls `onChange` when the live peers, their addresses or the region order changed. */
   #reshaped() {
-    const { peers } = this.placement();
-    const regions = [...peers.values()]
-      .map((peer) => [peer.region, peer.rttMs ?? Number.POSITIVE_INFINITY] as const)
-      .sort((a, b) => a[1] - b[1])
-      .map(([region]) => region);
+    const placement = this.placement();
+    // Routing uses this order until the next call (placement.ts: it changes only on clear RTT differences).
+    this.#ranks = rankRegions(placement, this.#ranks);
     const shape = JSON.stringify([
-      [...peers.values()].map((peer) => [peer.host, peer.region, formatListen(peer.backhaul)]).sort(),
-      [...new Set(regions)],
+      [...placement.peers.values()]
+        .map((peer) => [peer.host, peer.region, formatListen(peer.backhaul)])
+        .sort(),
+      this.#ranks,
     ]);
     if (shape === this.#lastShape) return;
     this.#lastShape = shape;

@@ -44,3 +44,32 @@ test('median of the RTT window', () => {
   assert.equal(median([5, 1, 100]), 5);
   assert.equal(median([4, 2, 8, 6]), 5);
 });
+
+test('regions keep their order until one is clearly nearer: no swap on noise', () => {
+  const at = (b: number, c: number) => ({
+    host: 'a',
+    region: 'fra',
+    peers: new Map([
+      ['b', peer('b', 'ams', b)],
+      ['c', peer('c', 'syd', c)],
+    ]),
+  });
+  assert.deepEqual(rankRegions(at(0.4, 0.5)), ['ams', 'syd']);
+  // Sub-millisecond noise on loopback, or 12 against 13 ms: the order stays.
+  assert.deepEqual(rankRegions(at(0.6, 0.5), ['ams', 'syd']), ['ams', 'syd']);
+  assert.deepEqual(rankRegions(at(13, 12), ['ams', 'syd']), ['ams', 'syd']);
+  // Clearly nearer (by more than 2 ms and 20%): it passes.
+  assert.deepEqual(rankRegions(at(40, 12), ['ams', 'syd']), ['syd', 'ams']);
+  assert.deepEqual(rankRegions(at(4, 0.5), ['ams', 'syd']), ['syd', 'ams']);
+  // A region measured for the first time passes unmeasured ones; a new region comes in by RTT.
+  const unmeasured = {
+    ...at(1, 1),
+    peers: new Map([
+      ['b', peer('b', 'ams')],
+      ['c', peer('c', 'syd', 5)],
+    ]),
+  };
+  assert.deepEqual(rankRegions(unmeasured, ['ams', 'syd']), ['syd', 'ams']);
+  assert.deepEqual(rankRegions(at(6, 5), ['ams']), ['ams', 'syd']);
+  assert.deepEqual(rankRegions(at(9, 5), []), ['syd', 'ams']);
+});

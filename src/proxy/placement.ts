@@ -20,7 +20,22 @@ export interface Placement {
   region: string;
   /** Live peers by host name (this host left out). */
   peers: ReadonlyMap<string, Peer>;
+  /** Other regions nearest first, as last ranked (`rankRegions` with the previous order); absent: rank now. */
+  ranks?: readonly string[];
 }
+
+/**
+ * A region passes one ranked before it only when it is nearer by more than this many ms and
+ * this share of the other's RTT: two regions about as near must not swap at every probe (each
+ * swap moves every app's cross-region traffic and makes every proxy compare all its routes).
+ */
+export const RANK_MARGIN_MS = 2;
+export const RANK_MARGIN_RATIO = 0.2;
+
+const clearlyNearer = (rtt: number, than: number) =>
+  than === Number.POSITIVE_INFINITY
+    ? rtt < than
+    : rtt < than - Math.max(RANK_MARGIN_MS, than * RANK_MARGIN_RATIO);
 
 /** Tier 0 is this host, 1 this region's other hosts, 2… other regions nearest first. */
 export interface Location {
@@ -29,15 +44,34 @@ export interface Location {
   via?: ListenAddress;
 }
 
-/** Other regions, nearest first: by the lowest RTT to any of their proxies; unmeasured ones last, by name. */
-export function rankRegions(placement: Placement): string[] {
+/**
+ * Other regions, nearest first: by the lowest RTT to any of their proxies; unmeasured ones last,
+ * by name. Given the `previous` order, regions keep it unless one is clearly nearer than the one
+ * before it (`RANK_MARGIN_MS`, `RANK_MARGIN_RATIO`); new regions come in by RTT after the known ones.
+ */
+export function rankRegions(placement: Placement, previous?: readonly string[]): string[] {
   const best = new Map<string, number>();
   for (const peer of placement.peers.values()) {
     if (peer.region === placement.region) continue;
     const rtt = peer.rttMs ?? Number.POSITIVE_INFINITY;
     best.set(peer.region, Math.min(best.get(peer.region) ?? Number.POSITIVE_INFINITY, rtt));
   }
-  return [...best].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).map(([region]) => region);
+  const byRtt = [...best].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).map(([region]) => region);
+  if (previous === undefined) return byRtt;
+  const known = previous.filter((region) => best.has(region));
+  const order = [...known, ...byRtt.filter((region) => !known.includes(region))];
+  const rtt = (region: string) => best.get(region) ?? Number.POSITIVE_INFINITY;
+  // Adjacent swaps while one is clearly nearer than the one before it: each swap removes an
+  // inversion of the RTT order, so this ends.
+  for (let swapped = true; swapped; ) {
+    swapped = false;
+    for (let index = 1; index < order.length; index++) {
+      if (!clearlyNearer(rtt(order[index]), rtt(order[index - 1]))) continue;
+      [order[index - 1], order[index]] = [order[index], order[index - 1]];
+      swapped = true;
+    }
+  }
+  return order;
 }
 
 /**

@@ -148,8 +148,13 @@ export class RuntimeApi {
       .filter((line) => line !== '' && !line.startsWith('#'));
   }
 
-  async servers(): Promise<ServerState[]> {
-    return parseServersState(await this.command('show servers state'));
+  /** Every server, or one backend's (HAProxy refuses a backend it does not have). */
+  async servers(backend?: string): Promise<ServerState[]> {
+    const command = backend === undefined ? 'show servers state' : `show servers state ${backend}`;
+    const answer = await this.command(command);
+    if (backend !== undefined && /^Can't find backend/m.test(answer))
+      throw runtimeCommandFailed(command, answer);
+    return parseServersState(answer);
   }
 
   enableHealth(backend: string, server: string): Promise<void> {
@@ -187,9 +192,11 @@ export class RuntimeApi {
     return this.#expect(`set weight ${backend}/${server} ${weight}`);
   }
 
-  /** Current sessions per server, by `backend/server` (`show stat`, servers only). */
-  async serverSessions(): Promise<Map<string, number>> {
-    const csv = await this.command('show stat -1 4 -1');
+  /** Current sessions per server, by `backend/server` (`show stat`, servers only): all, or one backend's. */
+  async serverSessions(backend?: string): Promise<Map<string, number>> {
+    const command = `show stat ${backend ?? -1} 4 -1`;
+    const csv = await this.command(command);
+    if (backend !== undefined && /^No such proxy/m.test(csv)) throw runtimeCommandFailed(command, csv);
     const lines = csv.split('\n');
     const header = (lines[0] ?? '').replace(/^# /, '').split(',');
     const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((name) => header.indexOf(name));

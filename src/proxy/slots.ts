@@ -46,11 +46,13 @@ export class SlotTable {
 
   /**
    * Sets `slots` on every backend and `slot` on every server of `routes`. Idempotent for the
-   * same routes; grows a pool (by doubling) when its machines do not fit.
+   * same routes; grows a pool (by doubling) when its machines do not fit. Backends not in
+   * `routes` are forgotten, unless `partial` (the routes of some apps only).
    */
-  assign(routes: RouteTable): void {
+  assign(routes: Pick<RouteTable, 'backends'>, partial = false): void {
     const wanted = new Set(routes.backends.map((backend) => backend.name));
-    for (const name of this.#backends.keys()) if (!wanted.has(name)) this.#backends.delete(name);
+    if (!partial)
+      for (const name of this.#backends.keys()) if (!wanted.has(name)) this.#backends.delete(name);
     for (const backend of routes.backends) {
       let slots = this.#backends.get(backend.name);
       if (slots === undefined) {

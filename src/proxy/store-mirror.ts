@@ -11,6 +11,13 @@ export interface MirroredEntry<T> {
   revision: number;
 }
 
+/** One key changed: its value before and after (undefined when absent). None: the whole copy may have. */
+export interface MirrorChange<T> {
+  key: string;
+  before?: T;
+  after?: T;
+}
+
 export class StoreMirror<T> {
   readonly prefix: string;
   readonly entries = new Map<string, MirroredEntry<T>>();
@@ -20,11 +27,17 @@ export class StoreMirror<T> {
   readonly synced: Promise<void>;
   #store: Store;
   #signal: AbortSignal;
-  #onChange: () => void;
+  #onChange: (change?: MirrorChange<T>) => void;
   #log: pino.Logger;
   #markSynced: () => void = () => {};
 
-  constructor(store: Store, prefix: string, signal: AbortSignal, onChange: () => void, log: pino.Logger) {
+  constructor(
+    store: Store,
+    prefix: string,
+    signal: AbortSignal,
+    onChange: (change?: MirrorChange<T>) => void,
+    log: pino.Logger,
+  ) {
     this.#store = store;
     this.prefix = prefix;
     this.#signal = signal;
@@ -51,6 +64,7 @@ export class StoreMirror<T> {
       what: `proxy mirror of ${this.prefix}`,
     });
     for await (const event of changes) {
+      let change: MirrorChange<T> | undefined;
       if (event.type === 'synced') {
         for (const [key, entry] of pending ?? []) this.entries.set(key, entry);
         pending = undefined;
@@ -58,11 +72,14 @@ export class StoreMirror<T> {
         this.#markSynced();
       } else {
         const target = pending ?? this.entries;
-        if (event.type === 'put') target.set(event.key, { value: event.value, revision: event.revision });
-        else target.delete(event.key);
+        change = { key: event.key, before: target.get(event.key)?.value };
+        if (event.type === 'put') {
+          target.set(event.key, { value: event.value, revision: event.revision });
+          change.after = event.value;
+        } else target.delete(event.key);
         if (pending === undefined) this.revision = Math.max(this.revision, event.revision);
       }
-      if (pending === undefined) this.#onChange();
+      if (pending === undefined) this.#onChange(change);
     }
   }
 }

@@ -2,12 +2,15 @@
  * Level-triggered sync: compare the wanted routes with what HAProxy reports and apply the
  * difference through the Runtime API. A changed structure (backends, frontends, check rules)
  * needs a reload; servers, map entries and certificates never do. `planSync` is pure;
- * `Reconciler` runs it, coalescing bursts of changes.
+ * `Reconciler` runs it, coalescing bursts of changes. A change to some apps only is an
+ * incremental pass over their backends; a full pass over everything runs after reloads, errors,
+ * adoption and every `fullPassEveryMs`, so correctness never rests on the incremental one.
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
+import { changedApps, mergeRoutes, sameStructure, scopeRoutes } from './route-scope.ts';
 import type { RouteTable, WantedCert, WantedServer } from './routes.ts';
 import type { RuntimeApi, ServerState } from './runtime-api.ts';
 import { slotIndex } from './slots.ts';
@@ -163,6 +166,15 @@ export interface ReconcilerOptions {
   log: pino.Logger;
   /** The routes wanted now (from the store). */
   wanted: () => RouteTable;
+  /**
+   * The routes of these apps alone (their backends, frontends and host names), for incremental
+   * passes; without it every pass is full.
+   */
+  wantedApps?: (apps: ReadonlySet<string>) => RouteTable;
+  /** The safety net: a full pass at least this often; default `FULL_PASS_EVERY_MS`. */
+  fullPassEveryMs?: number;
+  /** Told after each pass that ran: which kind, and how long it took. */
+  onPass?: (kind: PassKind, ms: number) => void;
   /** Whether these routes need a different configuration than the one HAProxy runs. */
   structureChanged: (routes: RouteTable) => boolean;
   /** Writes the configuration for these routes and reloads HAProxy; resolves when the new worker serves. */
@@ -173,7 +185,11 @@ export interface ReconcilerOptions {
   slotFreed: (backend: string, slot: string) => void;
 }
 
+export type PassKind = 'full' | 'incremental';
+
 const COALESCE_MS = 5;
+/** A full pass costs 100–300 ms with 5,000 machines (docs/perf.md): often enough to heal, rare enough to be cheap. */
+export const FULL_PASS_EVERY_MS = 30_000;
 const RETRY_MS = 500;
 /** A removed machine's requests get this long to finish before they are cut. */
 const DRAIN_LIMIT_MS = 30_000;
@@ -185,6 +201,8 @@ export class Reconciler {
   #appliedGeneration = 0;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
+  /** When `#timer` fires. */
+  #timerAt = 0;
   #stopped = false;
   #waiters: { generation: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #drainingSince = new Map<string, number>();
@@ -197,13 +215,26 @@ export class Reconciler {
   #healthDue = new Map<string, { backend: string; server: string; at: number }>();
   /** Slots pointed at a backhaul whose checks a new worker turned on: the other proxy checks its machines. */
   #healthOff = new Map<string, { backend: string; server: string }>();
+  /** The next pass is a full one (a kick without apps, a reload, an error, the periodic timer). */
+  #fullDue = true;
+  /** Every app's routes may have changed (peers): recompute them all, apply only those that differ. */
+  #recomputeDue = false;
+  /** Apps changed since the last pass started, for an incremental pass. */
+  #dirtyApps = new Set<string>();
+  /** The routes HAProxy's configuration was rendered from, with every pass's servers since. */
+  #base: RouteTable | undefined;
+  #fullTimer: NodeJS.Timeout;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+    this.#fullTimer = setInterval(() => this.kick(), options.fullPassEveryMs ?? FULL_PASS_EVERY_MS);
+    this.#fullTimer.unref();
   }
 
   /** HAProxy was given a configuration rendered from `routes` (start, restart or reload). */
   rendered(routes: RouteTable) {
+    this.#fullDue = true;
+    this.#base = undefined;
     this.#applied = new Map(
       routes.backends.flatMap((backend) =>
         backend.servers
@@ -241,6 +272,8 @@ export class Reconciler {
    * the ones on disk (written before each was loaded).
    */
   adopted(machineOfSlot: ReadonlyMap<string, string>, certs: ReadonlyMap<string, string>) {
+    this.#fullDue = true;
+    this.#base = undefined;
     this.#applied = new Map();
     for (const [slot, machine] of machineOfSlot) {
       const backend = slot.slice(0, slot.lastIndexOf('.'));
@@ -252,8 +285,28 @@ export class Reconciler {
     this.#healthDue.clear();
   }
 
-  /** Something changed: schedule a pass. Returns the generation that pass will cover. */
+  /** Something changed: schedule a full pass. Returns the generation that pass will cover. */
   kick(delayMs = COALESCE_MS): number {
+    this.#fullDue = true;
+    this.#generation++;
+    this.#schedule(delayMs);
+    return this.#generation;
+  }
+
+  /**
+   * Something every app's routes depend on changed (the live peers, the region order): the next
+   * pass computes all routes again but reads and applies only the backends whose servers differ.
+   */
+  kickRoutes(delayMs = COALESCE_MS): number {
+    this.#recomputeDue = true;
+    this.#generation++;
+    this.#schedule(delayMs);
+    return this.#generation;
+  }
+
+  /** Records of these apps changed: schedule a pass over their backends (or a full one). */
+  kickApps(apps: Iterable<string>, delayMs = COALESCE_MS): number {
+    for (const app of apps) this.#dirtyApps.add(app);
     this.#generation++;
     this.#schedule(delayMs);
     return this.#generation;
@@ -271,11 +324,17 @@ export class Reconciler {
     this.#stopped = true;
     this.#stopError = reason;
     clearTimeout(this.#timer);
+    clearInterval(this.#fullTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(reason);
   }
 
   #schedule(delayMs: number) {
-    if (this.#stopped || this.#running || this.#timer !== undefined) return;
+    if (this.#stopped || this.#running) return;
+    const at = Date.now() + delayMs;
+    // A change must not wait behind a retry timer (slots draining): bring the pass forward.
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#run();
@@ -286,15 +345,36 @@ export class Reconciler {
     if (this.#stopped || !this.#options.isRunning()) return;
     this.#running = true;
     const generation = this.#generation;
+    const base = this.#base;
+    const full = this.#fullDue || base === undefined || this.#options.wantedApps === undefined;
+    const apps = this.#dirtyApps;
+    const recompute = this.#recomputeDue;
+    this.#recomputeDue = false;
+    this.#fullDue = false;
+    this.#dirtyApps = new Set();
     let complete = false;
     let draining = false;
+    const started = performance.now();
+    let kind: PassKind = full ? 'full' : 'incremental';
     try {
-      ({ complete, draining } = await this.#pass());
+      if (full || base === undefined) ({ complete, draining } = await this.#pass());
+      else if (recompute) ({ complete, draining, kind } = await this.#recomputePass(base, apps));
+      else ({ complete, draining, kind } = await this.#incrementalPass(base, apps));
     } catch (error) {
       this.#options.log.warn({ err: errorMessage(error) }, 'proxy sync failed; retrying');
     } finally {
       this.#running = false;
     }
+    // Whatever failed is found again by a full pass: nothing rests on what the last one missed.
+    if (!complete) this.#fullDue = true;
+    // Slots still draining are looked at again by the retry, whatever kind it is.
+    for (const key of this.#drainingSince.keys()) {
+      const backend = key.slice(0, key.indexOf('/'));
+      const app = this.#base?.backends.find((candidate) => candidate.name === backend)?.app;
+      if (app === undefined) this.#fullDue = true;
+      else this.#dirtyApps.add(app);
+    }
+    this.#options.onPass?.(kind, performance.now() - started);
     if (complete) {
       this.#appliedGeneration = Math.max(this.#appliedGeneration, generation);
       const ready = this.#waiters.filter((waiter) => waiter.generation <= this.#appliedGeneration);
@@ -308,17 +388,15 @@ export class Reconciler {
   /** `wanted`: the routes of this pass (computing them again costs ~50 ms with 5,000 machines). */
   async #actual(wanted: RouteTable): Promise<ActualState> {
     const { api, hostsMap } = this.#options;
-    const [backends, servers, hosts, sessions] = await Promise.all([
+    const [backends, servers, hosts] = await Promise.all([
       api.backends(),
       api.servers(),
       api.showMap(hostsMap),
-      api.serverSessions(),
     ]);
     return {
       backends,
       servers,
       hosts,
-      sessions,
       applied: this.#applied,
       certs: this.#certs,
       structureChanged: this.#options.structureChanged(wanted),
@@ -329,16 +407,72 @@ export class Reconciler {
    * One pass. `complete`: HAProxy routes as wanted (machines being drained are out of rotation
    * already, so they count as done); `draining`: some are still to be deleted.
    */
-  async #pass(): Promise<{ complete: boolean; draining: boolean }> {
-    const wanted = this.#options.wanted();
+  async #pass(wanted = this.#options.wanted()): Promise<{ complete: boolean; draining: boolean }> {
     let plan = planSync(wanted, await this.#actual(wanted));
     if (plan.reload) {
       // `reload` renders the configuration and calls `rendered`.
       await this.#options.reload(wanted);
       plan = planSync(wanted, await this.#actual(wanted));
     }
-    let complete = !plan.reload;
+    // HAProxy runs the structure of these routes: incremental passes may build on them.
+    if (!plan.reload) this.#base = wanted;
+    const result = await this.#applyPlan(plan, wanted);
+    return { complete: result.complete && !plan.reload, draining: result.draining };
+  }
+
+  /**
+   * A pass over the backends of `apps` only: their routes, and HAProxy's state of those backends
+   * alone. Falls back to a full pass when the structure would change (a new or removed backend, a
+   * larger slot pool, other check rules or frontends).
+   */
+  async #incrementalPass(
+    base: RouteTable,
+    apps: ReadonlySet<string>,
+    partial = this.#options.wantedApps?.(apps),
+  ): Promise<{ complete: boolean; draining: boolean; kind: PassKind }> {
+    if (partial === undefined || !sameStructure(base, partial, apps)) {
+      return { ...(await this.#pass()), kind: 'full' };
+    }
+    const { api } = this.#options;
+    const names = partial.backends.map((backend) => backend.name);
+    // A backend HAProxy does not have makes these throw: the pass fails and a full one follows.
+    const servers = await Promise.all(names.map((name) => api.servers(name)));
+    // Host names and certificates are the full pass's: a change to them kicks one.
+    const scoped: RouteTable = { ...partial, hosts: new Map(), certs: [] };
+    const plan = planSync(scoped, {
+      backends: names,
+      servers: servers.flat(),
+      hosts: new Map(),
+      applied: this.#applied,
+    });
+    this.#base = mergeRoutes(base, partial);
+    return { ...(await this.#applyPlan(plan, scoped, new Set(names))), kind: 'incremental' };
+  }
+
+  /**
+   * Every app's routes computed again (~15 ms with 5,000 machines), HAProxy read and changed for
+   * the apps whose servers differ from the last pass's (and `apps`) only.
+   */
+  async #recomputePass(
+    base: RouteTable,
+    apps: ReadonlySet<string>,
+  ): Promise<{ complete: boolean; draining: boolean; kind: PassKind }> {
+    const wanted = this.#options.wanted();
+    const changed = changedApps(base, wanted);
+    if (changed === undefined) return { ...(await this.#pass(wanted)), kind: 'full' };
+    for (const app of apps) changed.add(app);
+    return this.#incrementalPass(base, changed, scopeRoutes(wanted, changed));
+  }
+
+  /** Applies a plan's steps; `backends`: the ones the plan covers (all when not given). */
+  async #applyPlan(
+    plan: SyncPlan,
+    wanted: RouteTable,
+    backends?: ReadonlySet<string>,
+  ): Promise<{ complete: boolean; draining: boolean }> {
+    let complete = true;
     let draining = false;
+    await this.#countSessions(plan);
     if (plan.ops.some((op) => op.kind === 'put-cert' || op.kind === 'delete-cert')) {
       // Files first, so a reload or restart loads the same certificates.
       await writeCertFiles(this.#options.paths, wanted.certs);
@@ -357,7 +491,10 @@ export class Reconciler {
         this.#options.log.debug({ op, err: errorMessage(error) }, 'proxy sync step not applied yet');
       }
     }
-    for (const key of this.#drainingSince.keys()) if (!removing.has(key)) this.#drainingSince.delete(key);
+    for (const key of this.#drainingSince.keys()) {
+      const inScope = backends === undefined || backends.has(key.slice(0, key.indexOf('/')));
+      if (inScope && !removing.has(key)) this.#drainingSince.delete(key);
+    }
     const healthPending = await this.#enableDueHealthChecks();
     return { complete, draining: draining || healthPending };
   }
@@ -371,18 +508,24 @@ export class Reconciler {
         const limits = slotLimits(op.server);
         if (!op.inMaintenance) await api.setServerState(op.backend, op.slot, 'maint');
         this.#applied.delete(key);
-        await api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port);
-        await api.setServerMaxconn(op.backend, op.slot, limits.maxconn);
-        await api.setServerWeight(op.backend, op.slot, limits.weight);
         const checked = op.server.options.includes('check');
         const backhaul = op.server.backhaul === true;
-        if (op.switchTls) await api.setServerSsl(op.backend, op.slot, backhaul);
-        // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
-        // they never run: the machine's own proxy checks it, and its agent reports it.
-        if (checked && (backhaul || op.server.healthGraceMs !== undefined))
-          await api.disableHealth(op.backend, op.slot);
-        else if (checked) await api.enableHealth(op.backend, op.slot);
-        await this.#mapSlot(op.slot, op.server.name);
+        // Out of rotation, the settings are independent: sent at once, each on its own connection
+        // (one after the other they were most of an incremental pass on a loaded host).
+        await Promise.all([
+          api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port),
+          api.setServerMaxconn(op.backend, op.slot, limits.maxconn),
+          api.setServerWeight(op.backend, op.slot, limits.weight),
+          op.switchTls ? api.setServerSsl(op.backend, op.slot, backhaul) : undefined,
+          // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
+          // they never run: the machine's own proxy checks it, and its agent reports it.
+          checked && (backhaul || op.server.healthGraceMs !== undefined)
+            ? api.disableHealth(op.backend, op.slot)
+            : checked
+              ? api.enableHealth(op.backend, op.slot)
+              : undefined,
+          this.#mapSlot(op.slot, op.server.name),
+        ]);
         await api.setServerState(op.backend, op.slot, 'ready');
         this.#applied.set(key, { machine: op.server.name, ...limits, backhaul });
         this.#healthOff.delete(key);
@@ -437,6 +580,20 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Whether the slots being freed still serve requests: `show stat` of their backends only (all
+   * 8,000+ slots' statistics were the largest part of a full pass with 5,000 machines).
+   */
+  async #countSessions(plan: SyncPlan): Promise<void> {
+    const frees = plan.ops.filter(
+      (op): op is Extract<SyncOp, { kind: 'free' }> => op.kind === 'free' && !op.cleared,
+    );
+    const backends = [...new Set(frees.map((op) => op.backend))];
+    const sessions = await Promise.all(backends.map((backend) => this.#options.api.serverSessions(backend)));
+    const byBackend = new Map(backends.map((backend, index) => [backend, sessions[index]]));
+    for (const op of frees) op.idle = (byBackend.get(op.backend)?.get(`${op.backend}/${op.slot}`) ?? 0) === 0;
+  }
+
   /** The access log names the slot's machine from now on. */
   async #mapSlot(slot: string, machine: string): Promise<void> {
     const { api, slotsMap } = this.#options;
@@ -488,11 +645,12 @@ export class Reconciler {
       if (Date.now() - (this.#drainingSince.get(key) ?? 0) <= DRAIN_LIMIT_MS) return true;
       await api.shutdownSessions(op.backend, op.slot);
     }
-    await api.setServerAddress(op.backend, op.slot, NO_ADDRESS, 80);
-    if (this.#mapped.has(op.slot)) {
+    const unmap = async () => {
+      if (!this.#mapped.has(op.slot)) return;
       await api.deleteMap(this.#options.slotsMap, op.slot);
       this.#mapped.delete(op.slot);
-    }
+    };
+    await Promise.all([api.setServerAddress(op.backend, op.slot, NO_ADDRESS, 80), unmap()]);
     this.#drainingSince.delete(key);
     this.#applied.delete(key);
     this.#options.slotFreed(op.backend, op.slot);

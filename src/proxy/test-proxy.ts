@@ -53,6 +53,8 @@ export function httpService(internalPort: number, extra: Partial<MachineService>
 export interface TestProxyOptions {
   appsDomain?: string;
   limits?: Partial<ProxyLimits>;
+  metricsListen?: string;
+  fullSyncEveryMs?: number;
 }
 
 /** Starts a proxy on free loopback ports; everything is stopped and removed after the test. */
@@ -72,6 +74,8 @@ export async function startTestProxy(t: TestContext, options: TestProxyOptions =
     httpListen: `127.0.0.1:${httpPort}`,
     tlsListen: `127.0.0.1:${tlsPort}`,
     limits: options.limits,
+    metricsListen: options.metricsListen,
+    fullSyncEveryMs: options.fullSyncEveryMs,
     log,
   });
   const cleanups: (() => unknown)[] = [];
