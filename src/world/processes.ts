@@ -8,12 +8,15 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { WorldProcess } from './state.ts';
 
-/** Starts `command args` (in `netns` through nsenter, which execs: the pid is the command's). */
+/**
+ * Starts `command args` (in `netns` through nsenter, which execs: the pid is the command's);
+ * `execs` names what the command execs in turn (`bin/nearby` becomes node running main.ts).
+ */
 export function startDetached(
   role: string,
   command: string,
   args: string[],
-  options: { netns?: string; logFile: string; cwd: string; env?: NodeJS.ProcessEnv },
+  options: { netns?: string; logFile: string; cwd: string; env?: NodeJS.ProcessEnv; execs?: string[] },
 ): WorldProcess {
   const log = openSync(options.logFile, 'a');
   // nsenter, not `ip netns exec`: that one remounts /sys, hiding the cgroup tree crun needs.
@@ -29,7 +32,12 @@ export function startDetached(
   closeSync(log);
   child.unref();
   if (child.pid === undefined) throw new Error(`${role}: ${command} could not be started`);
-  return { pid: child.pid, role, commands: [command, argv[0]], netns: options.netns };
+  return {
+    pid: child.pid,
+    role,
+    commands: [command, argv[0], ...(options.execs ?? [])],
+    netns: options.netns,
+  };
 }
 
 export function isRunning(process: WorldProcess): boolean {

@@ -17,6 +17,8 @@ import { startDetached } from './processes.ts';
 import { hasState, saveState, type WorldState } from './state.ts';
 
 export const nearbyBin = join(import.meta.dirname, '..', '..', 'bin', 'nearby');
+/** bin/nearby execs node on src/cli/main.ts. */
+const nearbyExecs = ['main.ts'];
 
 export async function bringUp(
   dir: string,
@@ -161,7 +163,7 @@ async function startApi(state: WorldState, natsUrls: string[]) {
         ...['--registry-listen', registry, '--registry-address', registry, '--region', host.region],
         ...['--apps-domain', plan.options.appsDomain, '--log-format', 'json'],
       ],
-      { netns: host.netns, logFile, cwd: dir },
+      { netns: host.netns, logFile, cwd: dir, execs: nearbyExecs },
     ),
   );
   state.hostDataDirs.push({ dataDir: apiDir, netns: host.netns });
@@ -206,6 +208,7 @@ async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatr
           netns: host.netns,
           logFile,
           cwd: dir,
+          execs: nearbyExecs,
         },
       ),
     );
@@ -270,7 +273,11 @@ async function makeBackhaulCredential(dir: string, name: string) {
 async function startDns(state: WorldState) {
   const logFile = join(state.dir, 'logs', 'dns.log');
   state.processes.push(
-    startDetached('dns', nearbyBin, ['world', 'dns', '--dir', state.dir], { logFile, cwd: state.dir }),
+    startDetached('dns', nearbyBin, ['world', 'dns', '--dir', state.dir], {
+      logFile,
+      cwd: state.dir,
+      execs: nearbyExecs,
+    }),
   );
   saveState(state);
   await waitFor(
