@@ -24,13 +24,18 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
     if (stopping.length > 0) say(`stopped ${stopping.map((process) => process.role).join(', ')}`);
   }
   const nearbyBin = join(import.meta.dirname, '..', '..', 'bin', 'nearby');
-  for (const { dataDir, netns } of state.hostDataDirs) {
-    if (!existsSync(join(dataDir, 'server.json')) && !existsSync(dataDir)) continue;
-    const inNetns = state.namespaces.includes(netns) ? ['nsenter', `--net=/run/netns/${netns}`, '--'] : [];
-    const [command, ...args] = [...inNetns, nearbyBin, 'host', 'clean', '--data-dir', dataDir, '--purge'];
-    const cleaned = await runCommand(command, args, { timeoutMs: 120_000 });
-    if (cleaned.code !== 0) say(`nearby host clean ${dataDir}: ${cleaned.stderr.trim()}`);
-  }
+  // In parallel: each data dir has its own namespace, bridge and HAProxy.
+  await Promise.all(
+    state.hostDataDirs.map(async ({ dataDir, netns }) => {
+      if (!existsSync(dataDir)) return;
+      const inNetns = state.namespaces.includes(netns) ? ['nsenter', `--net=/run/netns/${netns}`, '--'] : [];
+      const [command, ...args] = [...inNetns, nearbyBin, 'host', 'clean', '--data-dir', dataDir, '--purge'];
+      const cleaned = await runCommand(command, args, { timeoutMs: 120_000 });
+      if (cleaned.code !== 0) say(`nearby host clean ${dataDir}: ${cleaned.stderr.trim()}`);
+    }),
+  );
+  if (state.hostDataDirs.length > 0)
+    say(`cleaned ${state.hostDataDirs.length} data dirs (machines, mounts, HAProxy)`);
   for (const netns of state.namespaces) {
     // Whatever still runs in it (a machine's process, a HAProxy) ends with it.
     const pids = await runCommand('ip', ['netns', 'pids', netns], { timeoutMs: 10_000 });
