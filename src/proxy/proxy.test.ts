@@ -501,7 +501,10 @@ test('ready rejects when the HTTP port is taken, and stop() ends the retries', a
   // No retry starts another HAProxy after stop(); the last one may take a moment to exit on a
   // loaded machine.
   for (let i = 0; haproxyProcesses(proxyPaths(dataDir).config).length > 0; i++) {
-    assert.ok(i < 100, `HAProxy still running 10 s after stop(): ${haproxyProcesses(proxyPaths(dataDir).config)}`);
+    assert.ok(
+      i < 100,
+      `HAProxy still running 10 s after stop(): ${haproxyProcesses(proxyPaths(dataDir).config)}`,
+    );
     await sleep(100);
   }
   assert.throws(
