@@ -178,11 +178,17 @@ async function startApi(state: WorldState, natsUrls: string[]) {
 async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatrix) {
   const { plan, dir } = state;
   // Hosts get a host token, as an operator gives them (`nearby tokens create host`), not the admin's.
-  const made = await fetch(`${state.apiUrl}/v1/tokens/host`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${state.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: `world ${plan.options.name} hosts` }),
-  });
+  // Retried a while: across far NATS nodes the admin token's digest may not be readable at once.
+  let made: Response | undefined;
+  for (const deadline = Date.now() + 60_000; ; await delay(500)) {
+    made = await fetch(`${state.apiUrl}/v1/tokens/host`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${state.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `world ${plan.options.name} hosts` }),
+    });
+    if (made.status === 201 || Date.now() > deadline) break;
+    await made.body?.cancel();
+  }
   if (made.status !== 201)
     throw worldError(
       'WORLD_UP_FAILED',
@@ -193,11 +199,14 @@ async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatr
   const credential = await makeBackhaulCredential(join(dir, 'backhaul'), plan.options.name);
   const started = plan.hosts.map((host) => {
     const dataDir = join(dir, 'hosts', host.hostName);
-    // The nearest NATS nodes first: hosts of regions without a node are plain clients of them.
-    const urls = [...natsUrls].sort(
+    // A host of a region with a NATS node uses every node. One of a region without gets only the
+    // nearest (its client learns the others from the server for failover): given all, the client
+    // picks one at random, and a start that went to a node across the planet did not finish.
+    const nearest = [...natsUrls].sort(
       (a, b) =>
         matrix.rtt(host.region, natsRegion(plan, a)).ms - matrix.rtt(host.region, natsRegion(plan, b)).ms,
     );
+    const urls = plan.natsHosts.some((nats) => nats.region === host.region) ? natsUrls : nearest.slice(0, 1);
     const logFile = join(dir, 'logs', `node-${host.hostName}.log`);
     state.processes.push(
       startDetached(
