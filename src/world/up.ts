@@ -13,8 +13,8 @@ import { worldError } from './errors.ts';
 import { makeBridge, makeNamespace, sh } from './links.ts';
 import type { RttMatrix } from './matrix.ts';
 import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
-import { startDetached } from './processes.ts';
-import { hasState, saveState, type WorldState } from './state.ts';
+import { isRunning, startDetached } from './processes.ts';
+import { hasState, saveState, type WorldProcess, type WorldState } from './state.ts';
 
 export const nearbyBin = join(import.meta.dirname, '..', '..', 'bin', 'nearby');
 /** bin/nearby execs node on src/cli/main.ts. */
@@ -82,10 +82,19 @@ export async function bringUp(
   }
 }
 
-async function waitFor(what: string, ready: () => Promise<boolean>, logFile: string, timeoutMs = 120_000) {
+async function waitFor(
+  what: string,
+  ready: () => Promise<boolean>,
+  logFile: string,
+  processes: WorldProcess[],
+  timeoutMs = 120_000,
+) {
   const deadline = Date.now() + timeoutMs;
+  let exited = false;
   while (Date.now() < deadline) {
     if (await ready().catch(() => false)) return;
+    exited = processes.some((process) => !isRunning(process));
+    if (exited) break;
     await delay(200);
   }
   let log = '';
@@ -105,20 +114,19 @@ async function startNats(state: WorldState): Promise<string[]> {
   for (const host of plan.natsHosts) {
     const config = join(dir, 'nats', `${host.region}.conf`);
     mkdirSync(join(dir, 'nats'), { recursive: true });
-    writeFileSync(
-      config,
-      renderNatsServerConfig({
-        name: host.region,
-        listen: `${host.address}:${ports.nats}`,
-        clusterListen: `${host.address}:${ports.natsCluster}`,
-        routes,
-        storeDir: join(dir, 'nats', host.region),
-        clusterName: `nearby-world-${plan.options.name}`,
-        monitorListen: `${host.address}:${ports.natsMonitor}`,
-        maxMemoryStore: '64MB',
-        maxFileStore: '1GB',
-      }),
-    );
+    const text = renderNatsServerConfig({
+      name: host.region,
+      listen: `${host.address}:${ports.nats}`,
+      clusterListen: `${host.address}:${ports.natsCluster}`,
+      routes,
+      storeDir: join(dir, 'nats', host.region),
+      clusterName: `nearby-world-${plan.options.name}`,
+      monitorListen: `${host.address}:${ports.natsMonitor}`,
+      maxMemoryStore: '64MB',
+      maxFileStore: '1GB',
+    });
+    // One node is no cluster: nats-server refuses a JetStream cluster with no route to another node.
+    writeFileSync(config, plan.natsHosts.length === 1 ? text.slice(0, text.indexOf('cluster {')) : text);
     state.processes.push(
       startDetached(`nats ${host.region}`, 'nats-server', ['-c', config], {
         netns: host.netns,
@@ -132,6 +140,8 @@ async function startNats(state: WorldState): Promise<string[]> {
   await waitFor(
     'the NATS cluster',
     async () => {
+      if (plan.natsHosts.length === 1)
+        return (await fetch(`http://${plan.natsHosts[0].address}:${ports.natsMonitor}/healthz`)).ok;
       const leaders = new Set<string>();
       for (const host of plan.natsHosts) {
         const response = await fetch(`http://${host.address}:${ports.natsMonitor}/jsz`);
@@ -142,6 +152,7 @@ async function startNats(state: WorldState): Promise<string[]> {
       return leaders.size === 1;
     },
     join(dir, 'logs', `nats-${plan.natsHosts[0].region}.log`),
+    state.processes.filter((process) => process.role.startsWith('nats ')),
   );
   return plan.natsHosts.map((host) => `nats://${host.address}:${ports.nats}`);
 }
@@ -168,7 +179,12 @@ async function startApi(state: WorldState, natsUrls: string[]) {
   );
   state.hostDataDirs.push({ dataDir: apiDir, netns: host.netns });
   saveState(state);
-  await waitFor('the API', async () => (await fetch(`${apiUrl}/health`)).ok, logFile);
+  await waitFor(
+    'the API',
+    async () => (await fetch(`${apiUrl}/health`)).ok,
+    logFile,
+    state.processes.slice(-1),
+  );
   state.apiUrl = apiUrl;
   state.registry = registry;
   state.token = readFileSync(join(apiDir, 'admin-token'), 'utf8').trim();
@@ -197,7 +213,7 @@ async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatr
   const tokenFile = join(dir, 'host-token');
   writeFileSync(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
   const credential = await makeBackhaulCredential(join(dir, 'backhaul'), plan.options.name);
-  const started = plan.hosts.map((host) => {
+  const started = plan.hosts.map(async (host) => {
     const dataDir = join(dir, 'hosts', host.hostName);
     // A host of a region with a NATS node uses every node. One of a region without gets only the
     // nearest (its client learns the others from the server for failover): given all, the client
@@ -208,25 +224,27 @@ async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatr
     );
     const urls = plan.natsHosts.some((nats) => nats.region === host.region) ? natsUrls : nearest.slice(0, 1);
     const logFile = join(dir, 'logs', `node-${host.hostName}.log`);
-    state.processes.push(
-      startDetached(
-        `node ${host.hostName}`,
-        nearbyBin,
-        nodeArgs(state, host, urls, dataDir, tokenFile, credential),
-        {
-          netns: host.netns,
-          logFile,
-          cwd: dir,
-          execs: nearbyExecs,
-        },
-      ),
+    const node = startDetached(
+      `node ${host.hostName}`,
+      nearbyBin,
+      nodeArgs(state, host, urls, dataDir, tokenFile, credential),
+      {
+        netns: host.netns,
+        logFile,
+        cwd: dir,
+        execs: nearbyExecs,
+      },
     );
+    state.processes.push(node);
     state.hostDataDirs.push({ dataDir, netns: host.netns });
     saveState(state);
     return waitFor(
       `nearby node ${host.hostName}`,
       async () => (await fetch(`http://${host.address}/`).catch(() => undefined)) !== undefined,
       logFile,
+      [node],
+      // A host far from every NATS node starts slowly (docs/world.md: ~80 s at 100 ms).
+      240_000,
     );
   });
   await Promise.all(started);
@@ -293,6 +311,7 @@ async function startDns(state: WorldState) {
     'the GeoDNS',
     async () => readFileSync(logFile, 'utf8').includes('dns ready'),
     logFile,
+    state.processes.slice(-1),
     30_000,
   );
   state.dnsAddress = `${state.plan.gateway}:53`;
