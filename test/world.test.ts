@@ -165,6 +165,11 @@ describe('a world of iad and fra, with clients in yyz and ams', { concurrency: f
     assert.ok(!existsSync(`/sys/class/net/nbw${name}`), 'the bridge is gone');
     const { stdout: processes } = await run('ps', ['-eo', 'args']);
     assert.ok(!processes.includes(dir), `no process runs from ${dir}:\n${processes}`);
+    const network = world.api_url.replace(/^http:\/\/(10\.\d+)\..*$/, '$1.');
+    for (const table of ['iptables-save', 'ip6tables-save']) {
+      const { stdout: rules } = await run(table, []);
+      assert.ok(!rules.includes(network) && !rules.includes(`nbw${name}`), `no ${table} rule of the world`);
+    }
     const { stdout: mounts } = await run('mount', []);
     assert.ok(!mounts.includes(dir), 'no mount under the world dir');
     assert.ok(!existsSync(join(dir, 'world.json')));
