@@ -7,6 +7,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../run-command.ts';
+import { nearbyBin } from './cluster-parts.ts';
 import { stopProcess } from './processes.ts';
 import { hasState, loadState } from './state.ts';
 
@@ -23,7 +24,6 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
     await Promise.all(stopping.map((process) => stopProcess(process)));
     if (stopping.length > 0) say(`stopped ${stopping.map((process) => process.role).join(', ')}`);
   }
-  const nearbyBin = join(import.meta.dirname, '..', '..', 'bin', 'nearby');
   // In parallel: each data dir has its own namespace, bridge and HAProxy.
   await Promise.all(
     state.hostDataDirs.map(async ({ dataDir, netns }) => {
