@@ -123,6 +123,8 @@ describe('a world of iad and fra, with clients in yyz and ams', { concurrency: f
       credentials: () => ({ username: 'x', password: world.token }),
       insecureRegistries: [world.registry],
     });
+    const env = (await nearby(['world', 'env'])).stdout;
+    assert.equal(env.trim(), `export NEARBY_API_URL=${world.api_url} NEARBY_API_TOKEN=${world.token}`);
     await cli(['apps', 'create', 'hello']);
     assert.match((await cli(['apps', 'list'])).stdout, /hello/);
     const image = `${world.registry}/hello:1`;

@@ -78,9 +78,9 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
       matrix,
     );
     const dir = worldDir(values);
-    const state = await bringUp(dir, plan, matrix, out);
+    await bringUp(dir, plan, matrix, out);
     out(`\nThe world is up (${dir}). Use it with:
-  export NEARBY_API_URL=${state.apiUrl} NEARBY_API_TOKEN=$(nearby world status --json | jq -r .token)
+  eval "$(nearby world env${dir === defaultWorldDir ? '' : ` --dir ${dir}`})"   # NEARBY_API_URL, NEARBY_API_TOKEN
   nearby world status
   nearby world run --client ${plan.clients[0]?.city ?? plan.hosts[0].city} -- curl http://APP.${plan.options.appsDomain}/
   nearby world down`);
@@ -173,6 +173,27 @@ const down: Command = {
   },
 };
 
+const env: Command = {
+  name: 'world env',
+  summary: 'print the exports that point the CLI at the world',
+  help: `Usage: eval "$(nearby world env [--dir DIR])"
+
+Prints export NEARBY_API_URL=… NEARBY_API_TOKEN=… (the world's admin token): every nearby
+command then works against the world.`,
+  options: dirOption,
+  async run({ values, out }) {
+    const state = loadState(worldDir(values));
+    if (!state.apiUrl || !state.token)
+      throw worldError(
+        'WORLD_INVALID',
+        'the world has no API yet (up did not finish)',
+        'nearby world down, then up',
+      );
+    out(`export NEARBY_API_URL=${state.apiUrl} NEARBY_API_TOKEN=${state.token}`);
+    return 0;
+  },
+};
+
 const dns: Command = {
   name: 'world dns',
   summary: "serve the world's GeoDNS (started by `world up`)",
@@ -192,6 +213,6 @@ const dns: Command = {
 export const world: Command = {
   name: 'world',
   summary: 'a simulated world of regions at real distances, on this host',
-  help: 'Usage: nearby world up|status|run|down [options]',
-  subcommands: [up, status, run, down, dns],
+  help: 'Usage: nearby world up|status|env|run|down [options]',
+  subcommands: [up, status, env, run, down, dns],
 };
