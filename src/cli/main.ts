@@ -22,6 +22,7 @@ import { ssh } from './commands/ssh.ts';
 import { status } from './commands/status.ts';
 import { tokens } from './commands/tokens.ts';
 import { volumes } from './commands/volumes.ts';
+import { world } from './commands/world.ts';
 import { reportError } from './output.ts';
 
 const commands: Command[] = [
@@ -47,6 +48,7 @@ const commands: Command[] = [
   host,
   nats,
   platform,
+  world,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.

@@ -1,0 +1,179 @@
+/**
+ * The cluster's parts in the world: `nearby api` (with its registry) in the first region's first
+ * host, a `nearby node` on every host with a host token and the backhaul, and the GeoDNS.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { worldError } from './errors.ts';
+import { sh } from './links.ts';
+import type { RttMatrix } from './matrix.ts';
+import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
+import { startDetached } from './processes.ts';
+import { saveState, type WorldState } from './state.ts';
+import { waitFor } from './wait-ready.ts';
+
+export const nearbyBin = join(import.meta.dirname, '..', '..', 'bin', 'nearby');
+/** bin/nearby execs node on src/cli/main.ts. */
+const nearbyExecs = ['main.ts'];
+
+export async function startApi(state: WorldState, natsUrls: string[]) {
+  const { plan, dir } = state;
+  const host = plan.apiHost;
+  const apiUrl = `http://${host.address}:${ports.api}`;
+  const registry = `${host.address}:${ports.registry}`;
+  const apiDir = join(dir, 'api');
+  const logFile = join(dir, 'logs', 'api.log');
+  state.processes.push(
+    startDetached(
+      'api',
+      nearbyBin,
+      [
+        ...['api', '--nats', natsUrls.join(','), '--data-dir', apiDir, '--host-name', 'api'],
+        ...['--api-listen', `${host.address}:${ports.api}`, '--api-url', apiUrl],
+        ...['--registry-listen', registry, '--registry-address', registry, '--region', host.region],
+        ...['--apps-domain', plan.options.appsDomain, '--log-format', 'json'],
+      ],
+      { netns: host.netns, logFile, cwd: dir, execs: nearbyExecs },
+    ),
+  );
+  state.hostDataDirs.push({ dataDir: apiDir, netns: host.netns });
+  saveState(state);
+  await waitFor(
+    'the API',
+    async () => (await fetch(`${apiUrl}/health`)).ok,
+    logFile,
+    state.processes.slice(-1),
+  );
+  state.apiUrl = apiUrl;
+  state.registry = registry;
+  state.token = readFileSync(join(apiDir, 'admin-token'), 'utf8').trim();
+  saveState(state);
+}
+
+export async function startHosts(state: WorldState, natsUrls: string[], matrix: RttMatrix) {
+  const { plan, dir } = state;
+  // Hosts get a host token, as an operator gives them (`nearby tokens create host`), not the admin's.
+  // Retried a while: across far NATS nodes the admin token's digest may not be readable at once.
+  let made: Response | undefined;
+  for (const deadline = Date.now() + 60_000; ; await delay(500)) {
+    made = await fetch(`${state.apiUrl}/v1/tokens/host`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${state.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `world ${plan.options.name} hosts` }),
+    });
+    if (made.status === 201 || Date.now() > deadline) break;
+    await made.body?.cancel();
+  }
+  if (made.status !== 201)
+    throw worldError(
+      'WORLD_UP_FAILED',
+      `the API refused a host token (${made.status}): ${await made.text()}`,
+    );
+  const tokenFile = join(dir, 'host-token');
+  writeFileSync(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
+  const credential = await makeBackhaulCredential(join(dir, 'backhaul'), plan.options.name);
+  const started = plan.hosts.map(async (host) => {
+    const dataDir = join(dir, 'hosts', host.hostName);
+    // A host of a region with a NATS node uses every node. One of a region without gets only the
+    // nearest (its client learns the others from the server for failover): given all, the client
+    // picks one at random, and a start that went to a node across the planet did not finish.
+    const nearest = [...natsUrls].sort(
+      (a, b) =>
+        matrix.rtt(host.region, natsRegion(plan, a)).ms - matrix.rtt(host.region, natsRegion(plan, b)).ms,
+    );
+    const urls = plan.natsHosts.some((nats) => nats.region === host.region) ? natsUrls : nearest.slice(0, 1);
+    const logFile = join(dir, 'logs', `node-${host.hostName}.log`);
+    const node = startDetached(
+      `node ${host.hostName}`,
+      nearbyBin,
+      nodeArgs(state, host, urls, dataDir, tokenFile, credential),
+      {
+        netns: host.netns,
+        logFile,
+        cwd: dir,
+        execs: nearbyExecs,
+      },
+    );
+    state.processes.push(node);
+    state.hostDataDirs.push({ dataDir, netns: host.netns });
+    saveState(state);
+    return waitFor(
+      `nearby node ${host.hostName}`,
+      async () => (await fetch(`http://${host.address}/`).catch(() => undefined)) !== undefined,
+      logFile,
+      [node],
+      // A host far from every NATS node starts slowly (docs/world.md: ~80 s at 100 ms).
+      240_000,
+    );
+  });
+  await Promise.all(started);
+}
+
+function natsRegion(plan: WorldPlan, url: string): string {
+  return (plan.natsHosts.find((host) => url.includes(`//${host.address}:`)) as PlannedHost).region;
+}
+
+function nodeArgs(
+  state: WorldState,
+  host: PlannedHost,
+  natsUrls: string[],
+  dataDir: string,
+  tokenFile: string,
+  credential: { certFile: string; caFile: string },
+): string[] {
+  return [
+    ...['node', '--nats', natsUrls.join(','), '--region', host.region, '--host-name', host.hostName],
+    ...['--address', host.address, '--data-dir', dataDir, '--api-url', state.apiUrl as string],
+    ...['--token-file', tokenFile, '--bridge', host.machineBridge],
+    ...['--proxy-listen', '0.0.0.0:80', '--proxy-tls-listen', '0.0.0.0:443'],
+    ...['--apps-domain', state.plan.options.appsDomain, '--metrics-listen', '127.0.0.1:9480'],
+    ...['--backhaul-listen', `${host.address}:4443`, '--backhaul-cert', credential.certFile],
+    ...['--backhaul-ca', credential.caFile, '--log-format', 'json'],
+  ];
+}
+
+/** One certificate every proxy of the world shares, which is also the backhaul's CA (docs/proxy.md). */
+async function makeBackhaulCredential(dir: string, name: string) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyFile = join(dir, 'key.pem');
+  const caFile = join(dir, 'ca.pem');
+  await sh('openssl', [
+    ...[
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '365',
+    ],
+    ...['-subj', `/CN=nearby world ${name} backhaul`, '-keyout', keyFile, '-out', caFile],
+  ]);
+  const certFile = join(dir, 'cluster.pem');
+  writeFileSync(certFile, readFileSync(caFile, 'utf8') + readFileSync(keyFile, 'utf8'), { mode: 0o600 });
+  return { certFile, caFile };
+}
+
+export async function startDns(state: WorldState) {
+  const logFile = join(state.dir, 'logs', 'dns.log');
+  state.processes.push(
+    startDetached('dns', nearbyBin, ['world', 'dns', '--dir', state.dir], {
+      logFile,
+      cwd: state.dir,
+      execs: nearbyExecs,
+    }),
+  );
+  saveState(state);
+  await waitFor(
+    'the GeoDNS',
+    async () => readFileSync(logFile, 'utf8').includes('dns ready'),
+    logFile,
+    state.processes.slice(-1),
+    30_000,
+  );
+  state.dnsAddress = `${state.plan.gateway}:53`;
+  saveState(state);
+}

@@ -1,0 +1,32 @@
+/** Waiting for one of the world's processes to serve: fails at once when it exits, with its log. */
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { worldError } from './errors.ts';
+import { isRunning } from './processes.ts';
+import type { WorldProcess } from './state.ts';
+
+export async function waitFor(
+  what: string,
+  ready: () => Promise<boolean>,
+  logFile: string,
+  processes: WorldProcess[],
+  timeoutMs = 120_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  while (Date.now() < deadline) {
+    if (await ready().catch(() => false)) return;
+    exited = processes.some((process) => !isRunning(process));
+    if (exited) break;
+    await delay(200);
+  }
+  let log = '';
+  try {
+    log = readFileSync(logFile, 'utf8').slice(-3000);
+  } catch {}
+  throw worldError(
+    'WORLD_UP_FAILED',
+    `${what} was not ready within ${timeoutMs / 1000} s`,
+    `its log (${logFile}):\n${log}`,
+  );
+}
