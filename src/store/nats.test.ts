@@ -140,6 +140,31 @@ test('nats: lists and watch snapshots finish while their keys are overwritten an
   }
 });
 
+test('nats: a list misses no key that is written while it starts', async () => {
+  // Three keys rewritten back to back (as heartbeats are): each list must have all three.
+  const store = await NatsStore.open({ servers: cluster.urls, prefix: 'rewrite' });
+  open.push(store);
+  const hosts = ['fra-1', 'iad-1', 'syd-1'];
+  for (const host of hosts) await store.put(`hosts/${host}`, { n: 0 });
+  let writing = true;
+  const writer = (async () => {
+    for (let n = 1; writing; n++) await store.put(`hosts/${hosts[n % 3]}`, { n });
+  })();
+  try {
+    for (let round = 0; round < 150; round++) {
+      const listed = (await store.list('hosts/')).map((entry) => entry.key);
+      assert.deepEqual(
+        listed,
+        hosts.map((host) => `hosts/${host}`),
+        `round ${round}`,
+      );
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+});
+
 test('nats: a list right after a node comes back misses none of the writes made while it was down', async () => {
   const store = await NatsStore.open({ servers: cluster.urls, prefix: 'relist' });
   open.push(store);

@@ -108,6 +108,23 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
     );
   });
   await Promise.all(started);
+  // The proxy answers before its agent registers: `up` is done once the API places machines on
+  // every host (a `machine run --region` right after must find its region).
+  const names = plan.hosts.map((host) => host.hostName);
+  await waitFor(
+    'every host registered and up in the API',
+    async () => {
+      const response = await fetch(`${state.apiUrl}/v1/platform/hosts`, {
+        headers: { authorization: `Bearer ${state.token}` },
+      });
+      if (!response.ok) return false;
+      const { hosts } = (await response.json()) as { hosts: { name: string; status: string }[] };
+      return names.every((name) => hosts.some((host) => host.name === name && host.status === 'up'));
+    },
+    join(dir, 'logs', 'api.log'),
+    state.processes,
+    240_000,
+  );
 }
 
 function natsRegion(plan: WorldPlan, url: string): string {

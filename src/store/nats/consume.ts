@@ -43,6 +43,25 @@ async function lastSequence(conn: StoreConnection, stream: string, filter: strin
 /** How many times a read makes its consumer again while it lands on a replica that may lag. */
 const STALE_TRIES = 60;
 
+/** The subjects under `filter` that have a message now (the stream leader answers). */
+async function subjectsUnder(conn: StoreConnection, stream: string, filter: string): Promise<Set<string>> {
+  const info = await conn.jsm.streams.info(stream, { subjects_filter: filter });
+  return new Set(Object.keys(info.state.subjects ?? {}));
+}
+
+/** How long a read past its target waits for one more message before it trusts it has all. */
+const QUIET_MS = 250;
+
+/** `next`'s result, or 'quiet' when it takes longer than `ms` (`next` stays pending). */
+async function quietOr<T>(next: Promise<T>, ms: number): Promise<T | 'quiet'> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([next, sleep(ms, 'quiet' as const, { signal: timer.signal })]);
+  } finally {
+    timer.abort();
+  }
+}
+
 /** Yields the messages, and `caught-up` once: when everything that existed at the start is out. */
 export async function* consumeStream(
   conn: StoreConnection,
@@ -56,6 +75,12 @@ export async function* consumeStream(
   let caughtUp = false;
   /** The last sequence under the filter when the read began (lastSequence). */
   let target: number | undefined;
+  /**
+   * A snapshot (last per subject): the subjects there were once its consumer existed, until each
+   * has come. A key rewritten while the snapshot is sent loses its old message (one kept per key)
+   * and comes as its new one, past `target` maybe: the read waits for every subject, not a sequence.
+   */
+  let unseen: Set<string> | undefined;
   let failures = 0;
   let stale = 0;
   while (!signal?.aborted && !conn.nc.isClosed()) {
@@ -65,7 +90,6 @@ export async function* consumeStream(
     signal?.addEventListener('abort', stop, { once: true });
     try {
       conn.ensureConnected();
-      if (!caughtUp && target === undefined) target = await lastSequence(conn, stream, filter);
       const consumer = await conn.js.consumers.get(stream, {
         filter_subjects: filter,
         // With one message kept per key, "after the last one seen" is the rest of the snapshot.
@@ -91,6 +115,12 @@ export async function* consumeStream(
         if (stale > 20) await sleep(Math.random() * 5 * stale, undefined, { signal }).catch(() => {});
         continue;
       }
+      // After the consumer exists, not before: a key written in between has its new message after
+      // the snapshot's, so "delivered up to the filter's last sequence" still includes it; taken
+      // before, the read stopped at the old last message and missed the keys written meanwhile.
+      if (!caughtUp && target === undefined) target = await lastSequence(conn, stream, filter);
+      if (!caughtUp && unseen === undefined && 'lastPerSubject' in start)
+        unseen = await subjectsUnder(conn, stream, filter);
       const { num_pending: pending } = info;
       // `expires` sets the idle heartbeat (half of it): two missed beats and the client recreates
       // the consumer, so a watch whose server died under it notices in a few seconds.
@@ -98,15 +128,39 @@ export async function* consumeStream(
       if (signal?.aborted) return;
       if (failures > 0) options.outage?.resumed();
       failures = 0;
-      if (!caughtUp && (pending === 0 || (target ?? 0) <= (lastSeq ?? 0))) {
+      if (!caughtUp && (unseen === undefined ? pending === 0 : unseen.size === 0)) {
         caughtUp = true;
         yield 'caught-up';
         if (!follow) return;
       }
-      for await (const message of messages) {
+      const iterator = messages[Symbol.asyncIterator]();
+      let next = iterator.next();
+      for (;;) {
+        // Past the last sequence there was when the read began, and nothing more comes for a
+        // moment while the server still counts some pending: that count is the miscount (a
+        // subject purged meanwhile never comes).
+        const past = !caughtUp && target !== undefined && (lastSeq ?? 0) >= target;
+        const result = past ? await quietOr(next, QUIET_MS) : await next;
+        if (result === 'quiet') {
+          caughtUp = true;
+          yield 'caught-up';
+          if (!follow) return;
+          continue;
+        }
+        if (result.done) break;
+        next = iterator.next();
+        const message = result.value;
         lastSeq = message.seq;
+        unseen?.delete(message.subject);
         yield message;
-        if (!caughtUp && (message.info.pending === 0 || message.seq >= (target ?? 0))) {
+        // Whole: a snapshot once every subject came (2.9.10 counts its pending wrong both ways:
+        // over while keys are overwritten, and to 0 before a key's new message when its old one
+        // was dropped); a sequence range once nothing is pending or its end is reached.
+        const whole =
+          unseen === undefined
+            ? message.info.pending === 0 || message.seq >= (target ?? 0)
+            : unseen.size === 0;
+        if (!caughtUp && whole) {
           caughtUp = true;
           yield 'caught-up';
           if (!follow) return;

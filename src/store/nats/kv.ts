@@ -94,10 +94,13 @@ export class KvKeys {
     throw storeConflict(key, expected, undefined);
   }
 
-  /** Every live key under `prefix`, sorted: the last message of each key, read until caught up. */
+  /**
+   * Every live key under `prefix`, sorted: the last message of each key, read until caught up. A
+   * key written or deleted while the read runs comes again as a newer message: the newest wins.
+   */
   async list<T>(prefix: string): Promise<Entry<T>[]> {
     const { filter, match } = prefixFilter(prefix, '/');
-    const entries: Entry<T>[] = [];
+    const entries = new Map<string, Entry<T>>();
     const messages = consumeStream(
       this.conn,
       this.stream,
@@ -106,11 +109,13 @@ export class KvKeys {
       { follow: false, current: (info) => this.onLeader(info) },
     );
     for await (const message of messages) {
-      if (message === 'caught-up' || isDeleteMarker(message.headers?.get('KV-Operation'))) continue;
+      if (message === 'caught-up') continue;
       const key = decodeKey(message.subject.slice(this.subjectPrefix.length));
-      if (match(key)) entries.push({ key, value: message.json<T>(), revision: message.seq });
+      if (!match(key)) continue;
+      if (isDeleteMarker(message.headers?.get('KV-Operation'))) entries.delete(key);
+      else entries.set(key, { key, value: message.json<T>(), revision: message.seq });
     }
-    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return [...entries.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /**
