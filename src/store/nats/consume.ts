@@ -115,9 +115,8 @@ export async function* consumeStream(
         if (stale > 20) await sleep(Math.random() * 5 * stale, undefined, { signal }).catch(() => {});
         continue;
       }
-      // After the consumer exists, not before: a key written in between has its new message after
-      // the snapshot's, so "delivered up to the filter's last sequence" still includes it; taken
-      // before, the read stopped at the old last message and missed the keys written meanwhile.
+      // Both once the consumer exists, not before: what was written in between comes through it
+      // as new messages, at or below the last sequence taken now.
       if (!caughtUp && target === undefined) target = await lastSequence(conn, stream, filter);
       if (!caughtUp && unseen === undefined && 'lastPerSubject' in start)
         unseen = await subjectsUnder(conn, stream, filter);
