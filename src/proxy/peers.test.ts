@@ -10,9 +10,37 @@ import { flakyStore } from '../../test/helpers/flaky-store.ts';
 import { NearbyError } from '../errors.ts';
 import { keys } from '../model/keys.ts';
 import { SqliteStore } from '../store/sqlite.ts';
+import type { Store } from '../store/types.ts';
 import { Peers } from './peers.ts';
 
 const timing = { heartbeatMs: 50, staleMs: 300, rttWindow: 5 };
+
+/** Another proxy's heartbeat, written straight into the store. */
+function beatOf(store: Store, host: string) {
+  return store.put(keys.proxy(host), {
+    host,
+    region: 'syd',
+    backhaul: '127.0.0.1:1',
+    version: '0',
+    heartbeat_at: new Date().toISOString(),
+    rtt_ms: {},
+  });
+}
+
+/** The proxy under test: `a` in fra. */
+function proxyA(store: Store, agent: Agent, signal: AbortSignal) {
+  return new Peers({
+    store,
+    host: 'a',
+    region: 'fra',
+    advertise: '127.0.0.1:2',
+    agent,
+    timing,
+    signal,
+    onChange: () => {},
+    log: pino({ level: 'silent' }),
+  });
+}
 
 async function until(what: string, check: () => boolean) {
   for (let i = 0; i < 200 && !check(); i++) await delay(20);
@@ -35,29 +63,12 @@ test('peers: a proxy that loses the store keeps its peers (fail static); back, i
   let beating = true;
   const beat = async () => {
     while (!controller.signal.aborted && beating) {
-      await inner.put(keys.proxy('b'), {
-        host: 'b',
-        region: 'syd',
-        backhaul: '127.0.0.1:1',
-        version: '0',
-        heartbeat_at: new Date().toISOString(),
-        rtt_ms: {},
-      });
+      await beatOf(inner, 'b');
       await delay(timing.heartbeatMs);
     }
   };
   const beats = beat();
-  const peers = new Peers({
-    store,
-    host: 'a',
-    region: 'fra',
-    advertise: '127.0.0.1:2',
-    agent,
-    timing,
-    signal: controller.signal,
-    onChange: () => {},
-    log: pino({ level: 'silent' }),
-  });
+  const peers = proxyA(store, agent, controller.signal);
   await peers.start();
   const live = () => [...peers.placement().peers.keys()];
   await until('b is a live peer', () => live().includes('b'));
@@ -102,30 +113,13 @@ test('peers: when the store took nobody’s writes for a while, no peer is dropp
   const beats = (async () => {
     while (!controller.signal.aborted) {
       if (bUp) {
-        await inner.put(keys.proxy('b'), {
-          host: 'b',
-          region: 'syd',
-          backhaul: '127.0.0.1:1',
-          version: '0',
-          heartbeat_at: new Date().toISOString(),
-          rtt_ms: {},
-        });
+        await beatOf(inner, 'b');
       }
       await delay(timing.heartbeatMs);
     }
   })();
   t.after(() => beats);
-  const peers = new Peers({
-    store,
-    host: 'a',
-    region: 'fra',
-    advertise: '127.0.0.1:2',
-    agent,
-    timing,
-    signal: controller.signal,
-    onChange: () => {},
-    log: pino({ level: 'silent' }),
-  });
+  const peers = proxyA(store, agent, controller.signal);
   await peers.start();
   const live = () => [...peers.placement().peers.keys()];
   await until('b is a live peer', () => live().includes('b'));

@@ -2,11 +2,11 @@
  * The cluster's parts in the world: `nearby api` (with its registry) in the first region's first
  * host, a `nearby node` on every host with a host token and the backhaul, and the GeoDNS.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { makeBackhaulCredential } from '../proxy/backhaul-credential.ts';
 import { worldError } from './errors.ts';
-import { sh } from './links.ts';
 import type { RttMatrix } from './matrix.ts';
 import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
 import { startDetached } from './processes.ts';
@@ -72,7 +72,11 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
     );
   const tokenFile = join(dir, 'host-token');
   writeFileSync(tokenFile, `${((await made.json()) as { token: string }).token}\n`, { mode: 0o600 });
-  const credential = await makeBackhaulCredential(join(dir, 'backhaul'), plan.options.name);
+  // One certificate every proxy of the world shares, which is also the backhaul's CA.
+  const credential = await makeBackhaulCredential(
+    join(dir, 'backhaul'),
+    `nearby world ${plan.options.name} backhaul`,
+  );
   const started = plan.hosts.map(async (host) => {
     const dataDir = join(dir, 'hosts', host.hostName);
     // A host of a region with a NATS node uses every node. One of a region without gets only the
@@ -148,30 +152,6 @@ function nodeArgs(
     ...['--backhaul-listen', `${host.address}:4443`, '--backhaul-cert', credential.certFile],
     ...['--backhaul-ca', credential.caFile, '--log-format', 'json'],
   ];
-}
-
-/** One certificate every proxy of the world shares, which is also the backhaul's CA (docs/proxy.md). */
-async function makeBackhaulCredential(dir: string, name: string) {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keyFile = join(dir, 'key.pem');
-  const caFile = join(dir, 'ca.pem');
-  await sh('openssl', [
-    ...[
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '365',
-    ],
-    ...['-subj', `/CN=nearby world ${name} backhaul`, '-keyout', keyFile, '-out', caFile],
-  ]);
-  const certFile = join(dir, 'cluster.pem');
-  writeFileSync(certFile, readFileSync(caFile, 'utf8') + readFileSync(keyFile, 'utf8'), { mode: 0o600 });
-  return { certFile, caFile };
 }
 
 export async function startDns(state: WorldState) {

@@ -3,11 +3,11 @@
  * certificate all test proxies share, which is also the CA), and a TCP relay that delays every
  * chunk, so a peer behind it is measurably farther away (loopback has no real distance).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand } from '../../src/run-command.ts';
+import { makeBackhaulCredential } from '../../src/proxy/backhaul-credential.ts';
 
 export interface TestCredential {
   /** The certificate and its key in one PEM. */
@@ -22,27 +22,8 @@ export interface TestCredential {
 /** A certificate and key (one PEM) signed by nothing but itself; `caFile` is the certificate. */
 export async function makeClusterCredential(name = 'nearby test cluster'): Promise<TestCredential> {
   const dir = mkdtempSync(join(tmpdir(), 'nearby-cluster-cred-'));
-  const key = join(dir, 'key.pem');
-  const caFile = join(dir, 'ca.pem');
-  const result = await runCommand(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-    ].concat(['-subj', `/CN=${name}`, '-keyout', key, '-out', caFile]),
-    { timeoutMs: 30_000 },
-  );
-  if (result.code !== 0) throw new Error(`openssl failed: ${result.stderr}`);
-  const certFile = join(dir, 'cluster.pem');
-  writeFileSync(certFile, readFileSync(caFile, 'utf8') + readFileSync(key, 'utf8'), { mode: 0o600 });
-  return { certFile, caFile, keyFile: key, close: () => rmSync(dir, { recursive: true, force: true }) };
+  const credential = await makeBackhaulCredential(dir, name, 2);
+  return { ...credential, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Listens on `listenHost:listenPort` and relays to `target`, holding every chunk `delayMs` each way. */
