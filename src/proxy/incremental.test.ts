@@ -2,11 +2,12 @@
  * Incremental passes against a real HAProxy: what they leave is what a full pass would, so the
  * full pass that follows (the safety net) finds nothing to change.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { reportedStatus } from '../../test/helpers/machine-status.ts';
 import { keys } from '../model/keys.ts';
-import type { MachineRecord, MachineStatus } from '../model/mod.ts';
 import type { RuntimeApi } from './runtime-api.ts';
 import { echoUpstream, freePort, httpService, startTestProxy, TEST_HOST } from './test-proxy.ts';
 
@@ -71,21 +72,10 @@ test('changes applied by incremental passes leave HAProxy as a full pass does', 
   const before = await passes(metricsPort);
   assert.ok(before.full >= 1);
 
-  const status = (record: MachineRecord, state: 'started' | 'stopped', ipv4: string): MachineStatus => ({
-    id: record.id,
-    app: record.app,
-    instance_id: record.instance_id,
-    state,
-    seq: 1,
-    ipv4,
-    restarts: 0,
-    events: [],
-    updated_at: new Date().toISOString(),
-  });
   // One app loses a machine and gains one, another's machine moves, a third gets its first.
-  await proxy.store.put(keys.machineStatus(TEST_HOST, m2.id), status(m2, 'stopped', '127.0.0.12'));
+  await proxy.store.put(keys.machineStatus(TEST_HOST, m2.id), reportedStatus(m2, 'stopped', '127.0.0.12'));
   await proxy.putMachine('one', 'm4', '127.0.0.14', config);
-  await proxy.store.put(keys.machineStatus(TEST_HOST, m3.id), status(m3, 'started', '127.0.0.15'));
+  await proxy.store.put(keys.machineStatus(TEST_HOST, m3.id), reportedStatus(m3, 'started', '127.0.0.15'));
   await proxy.putMachine('three', 'm5', '127.0.0.11', config);
   const wanted = [
     'app_one m1 127.0.0.11',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { reportedStatus } from '../../test/helpers/machine-status.ts';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, MachineRecord, MachineStatus } from '../model/mod.ts';
 import { changedApps, mergeRoutes, sameStructure, scopeRoutes } from './route-scope.ts';
@@ -34,19 +35,12 @@ function machine(
   } as MachineRecord;
 }
 
-function status(record: MachineRecord, ipv4: string, state = 'started'): [string, MachineStatus] {
-  const value = {
-    id: record.id,
-    app: record.app,
-    instance_id: record.instance_id,
-    state,
-    seq: 1,
-    ipv4,
-    restarts: 0,
-    events: [],
-    updated_at: '',
-  } as MachineStatus;
-  return [keys.machineStatus(record.host, record.id), value];
+function status(
+  record: MachineRecord,
+  ipv4: string,
+  state: MachineStatus['state'] = 'started',
+): [string, MachineStatus] {
+  return [keys.machineStatus(record.host, record.id), reportedStatus(record, state, ipv4, '')];
 }
 
 /** Routes as the proxy computes them: all apps, or `only` these (an incremental pass). */
