@@ -17,9 +17,11 @@ fi
 # docker-registry is nearby's own registry (a child of `nearby server`); buildah builds Dockerfiles.
 # nats-server runs the cluster store (docs/cluster.md) and its tests.
 # libnetfilter-queue-dev builds native/netdelay (the world's link delays); iputils-ping measures them.
+# wireguard-go and wireguard-tools join hosts in the private mesh (this kernel may lack the module);
+# bird2 announces the Anycast edge address; dnsutils (dig) checks the resolvers.
 packages=(haproxy crun runc nftables iptables iproute2 attr e2fsprogs gcc libc6-dev ca-certificates curl openssl
   golang-github-containers-common qemu-system-x86 qemu-utils docker-registry buildah nats-server
-  libnetfilter-queue-dev iputils-ping "$@")
+  libnetfilter-queue-dev iputils-ping wireguard-go wireguard-tools bird2 dnsutils "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
