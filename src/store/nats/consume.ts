@@ -117,9 +117,15 @@ export async function* consumeStream(
       }
       // Both once the consumer exists, not before: what was written in between comes through it
       // as new messages, at or below the last sequence taken now.
-      if (!caughtUp && target === undefined) target = await lastSequence(conn, stream, filter);
-      if (!caughtUp && unseen === undefined && 'lastPerSubject' in start)
-        unseen = await subjectsUnder(conn, stream, filter);
+      // Asked together: each is a round trip to the stream leader, a continent away in the world.
+      const [last, subjects] = await Promise.all([
+        !caughtUp && target === undefined ? lastSequence(conn, stream, filter) : undefined,
+        !caughtUp && unseen === undefined && 'lastPerSubject' in start
+          ? subjectsUnder(conn, stream, filter)
+          : undefined,
+      ]);
+      target ??= last;
+      unseen ??= subjects;
       const { num_pending: pending } = info;
       // `expires` sets the idle heartbeat (half of it): two missed beats and the client recreates
       // the consumer, so a watch whose server died under it notices in a few seconds.

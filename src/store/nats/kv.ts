@@ -106,7 +106,7 @@ export class KvKeys {
       this.stream,
       this.subjectPrefix + filter,
       { lastPerSubject: true },
-      { follow: false, current: (info) => this.onLeader(info) },
+      { follow: false, current: this.onLeader() },
     );
     for await (const message of messages) {
       if (message === 'caught-up') continue;
@@ -124,13 +124,28 @@ export class KvKeys {
    * stores an entry before it applies it), and a node restarted after a kill lacks every write
    * made while it was down: a list read there answers with the past (an acknowledged write
    * seemingly lost). An ordered consumer lands on any replica: the read makes it again until it is
-   * on the leader (about three tries on three replicas).
+   * on the leader (about three tries on three replicas). The leader is asked once per read, while
+   * the first consumer is made, and again after every third miss (it may have changed): each ask
+   * is a round trip to the leader, a continent away in the world.
    */
-  async onLeader(consumer: ConsumerInfo): Promise<boolean> {
-    const server = consumer.cluster?.leader;
-    if (server === undefined) return true;
-    const info = await this.conn.call('stream info', () => this.conn.jsm.streams.info(this.stream));
-    return info.cluster === undefined || info.cluster.leader === server;
+  onLeader(): (consumer: ConsumerInfo) => Promise<boolean> {
+    const askLeader = () =>
+      this.conn
+        .call('stream info', () => this.conn.jsm.streams.info(this.stream))
+        // No cluster: one server, every read is on it. A cluster without a leader: none is safe yet.
+        .then((info) => (info.cluster === undefined ? 'alone' : (info.cluster.leader ?? 'electing')));
+    let leader = askLeader();
+    leader.catch(() => {});
+    let misses = 0;
+    return async (consumer) => {
+      const server = consumer.cluster?.leader;
+      if (server === undefined) return true;
+      const current = await leader;
+      if (current === 'alone' || current === server) return true;
+      if (++misses % 3 === 0) leader = askLeader();
+      leader.catch(() => {});
+      return false;
+    };
   }
 
   /** The bucket's last sequence: every write so far has a revision at or below it. */
