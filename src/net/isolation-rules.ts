@@ -118,7 +118,9 @@ table inet ${table} {
     iifname != ${quote(bridge)} accept
     ct state established,related accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
-${open}    # Refused rather than dropped: a machine learns at once that the host is closed to it.
+${open}    # The machines' resolver on the gateway addresses (src/dns/): the second door, opened on purpose.
+    meta l4proto { tcp, udp } th dport 53 accept
+    # Refused rather than dropped: a machine learns at once that the host is closed to it.
     meta l4proto tcp reject with tcp reset
     reject with icmpx admin-prohibited
   }

@@ -1,0 +1,167 @@
+/**
+ * Names outside `.internal` go to the host's own resolvers (its /etc/resolv.conf, or
+ * `--dns-upstream`): over UDP, again over TCP when the UDP answer comes back truncated, each
+ * upstream in turn. The query leaves with an id of our own, so only the upstream's answer matches.
+ */
+import { randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { isIP, Socket } from 'node:net';
+import { dnsError } from './errors.ts';
+
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+export const UPSTREAM_TIMEOUT_MS = 2_000;
+
+/** `1.1.1.1,[2606:4700::1111]:53,127.0.0.1:5353` → upstreams. @throws NearbyError DNS_UPSTREAM_INVALID */
+export function parseUpstreams(text: string): Upstream[] {
+  const upstreams = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const match =
+        isIP(part) === 6
+          ? ([part, part] as const)
+          : (/^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(part) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(part));
+      const host = match?.[1] ?? '';
+      const port = Number(match?.[2] ?? 53);
+      if (isIP(host) === 0 || !(port >= 1 && port <= 65535))
+        throw dnsError(
+          'DNS_UPSTREAM_INVALID',
+          `--dns-upstream: '${part}' is not an IP address with an optional port`,
+          'give addresses such as 9.9.9.9, 127.0.0.1:5353 or [2620:fe::fe]:53, comma-separated',
+        );
+      return { host, port };
+    });
+  if (upstreams.length === 0)
+    throw dnsError(
+      'DNS_UPSTREAM_INVALID',
+      '--dns-upstream: no address given',
+      'give addresses such as 9.9.9.9',
+    );
+  return upstreams;
+}
+
+/** The `nameserver` lines of the host's resolv.conf (loopback ones too: the resolver runs on the host). */
+export function systemUpstreams(file = '/etc/resolv.conf', exclude: readonly string[] = []): Upstream[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((line) => /^\s*nameserver\s+([0-9a-fA-F:.]+)(%\S+)?\s*$/.exec(line)?.[1])
+    .filter((host): host is string => host !== undefined && isIP(host) !== 0 && !exclude.includes(host))
+    .map((host) => ({ host, port: 53 }));
+}
+
+/**
+ * The upstream's answer to `query` (with the query's own id), over `transport` first.
+ * @throws NearbyError DNS_UPSTREAM_FAILED when no upstream answered
+ */
+export async function forwardQuery(
+  query: Buffer,
+  upstreams: readonly Upstream[],
+  transport: 'udp' | 'tcp',
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<Buffer> {
+  const timeoutMs = options.timeoutMs ?? UPSTREAM_TIMEOUT_MS;
+  const causes: unknown[] = [];
+  for (const upstream of upstreams) {
+    try {
+      const id = randomInt(65536);
+      const ours = Buffer.from(query);
+      ours.writeUInt16BE(id, 0);
+      let reply =
+        transport === 'udp' ? await overUdp(ours, upstream, id, timeoutMs, options.signal) : undefined;
+      // TC: the answer did not fit a datagram; the same upstream gives it whole over TCP.
+      if (reply === undefined || (reply[2] & 0x02) !== 0)
+        reply = await overTcp(ours, upstream, id, timeoutMs, options.signal);
+      reply.writeUInt16BE(query.readUInt16BE(0), 0);
+      return reply;
+    } catch (error) {
+      causes.push(error);
+    }
+  }
+  throw dnsError(
+    'DNS_UPSTREAM_FAILED',
+    `no upstream resolver answered (${upstreams.map((u) => `${u.host}:${u.port}`).join(', ') || 'none configured'})`,
+    "check the host's /etc/resolv.conf or --dns-upstream",
+    new AggregateError(causes),
+  );
+}
+
+function overUdp(query: Buffer, upstream: Upstream, id: number, timeoutMs: number, signal?: AbortSignal) {
+  return new Promise<Buffer>((resolve, reject) => {
+    const socket = createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
+    let done = false;
+    const finish = (error?: Error, reply?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.close();
+      if (reply) resolve(reply);
+      else reject(error);
+    };
+    const onAbort = () => finish(new Error('aborted'));
+    const timer = setTimeout(
+      () => finish(new Error(`${upstream.host}:${upstream.port} timed out over UDP`)),
+      timeoutMs,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('error', (error) => finish(error));
+    socket.on('message', (message, peer) => {
+      // Anything but the upstream's answer to this id is ignored (a stray or spoofed datagram).
+      if (peer.port !== upstream.port || message.length < 12 || message.readUInt16BE(0) !== id) return;
+      finish(undefined, message);
+    });
+    socket.connect(upstream.port, upstream.host, () => socket.send(query));
+  });
+}
+
+function overTcp(query: Buffer, upstream: Upstream, id: number, timeoutMs: number, signal?: AbortSignal) {
+  return new Promise<Buffer>((resolve, reject) => {
+    const socket = new Socket();
+    let received = Buffer.alloc(0);
+    let done = false;
+    const finish = (error?: Error, reply?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (reply) resolve(reply);
+      else reject(error);
+    };
+    const onAbort = () => finish(new Error('aborted'));
+    const timer = setTimeout(
+      () => finish(new Error(`${upstream.host}:${upstream.port} timed out over TCP`)),
+      timeoutMs,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('error', (error) => finish(error));
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 2) return;
+      const length = received.readUInt16BE(0);
+      if (received.length < 2 + length) return;
+      const reply = Buffer.from(received.subarray(2, 2 + length));
+      if (reply.length < 12 || reply.readUInt16BE(0) !== id)
+        finish(new Error('upstream answered another id'));
+      else finish(undefined, reply);
+    });
+    socket.on('end', () => finish(new Error(`${upstream.host}:${upstream.port} closed the connection`)));
+    socket.connect(upstream.port, upstream.host, () => {
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(query.length);
+      socket.write(Buffer.concat([length, query]));
+    });
+  });
+}
