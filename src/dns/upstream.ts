@@ -56,7 +56,7 @@ export function systemUpstreams(file = '/etc/resolv.conf', exclude: readonly str
   }
   return text
     .split('\n')
-    .map((line) => /^\s*nameserver\s+([0-9a-fA-F:.]+)(%\S+)?\s*$/.exec(line)?.[1])
+    .map((line) => /^\s*nameserver\s+(\S+)\s*$/.exec(line)?.[1])
     .filter((host): host is string => host !== undefined && isIP(host) !== 0 && !exclude.includes(host))
     .map((host) => ({ host, port: 53 }));
 }
