@@ -6,6 +6,9 @@
  * records of hosts written into the store by hand: the names are answered, not routed, here.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ExecReply } from '../src/model/machine-request.ts';
 import type { AppRecord, HostRecord, MachineView } from '../src/model/mod.ts';
@@ -220,5 +223,22 @@ describe('names inside machines', { concurrency: false }, () => {
     });
     assert.ok(upstream.asked.some((question) => question.name === 'outside.example'));
     assert.ok(!upstream.asked.some((question) => question.name.endsWith('.internal')));
+  });
+
+  test('prints what a query costs, as dig inside a machine measures it (no assertion on time)', async () => {
+    const server = /^nameserver\s+(\S+)/m.exec(await resolvConf(machines.api))?.[1] ?? '';
+    const dir = await mkdtemp(join(tmpdir(), 'nearby-dns-bench-'));
+    const perQuery = async (name: string, type: string) => {
+      // 200 queries in one dig (-f): the per-query figure includes dig's own work.
+      const file = join(dir, 'queries');
+      await writeFile(file, `@${server} ${name} ${type} +short\n`.repeat(200));
+      const started = performance.now();
+      await runCommand('ip', ['netns', 'exec', `${bridge}-${machines.api.id}`, 'dig', '-f', file]);
+      return Math.round(((performance.now() - started) * 1000) / 200);
+    };
+    console.log(`dns_internal_query_us=${await perQuery('acme-web.internal', 'AAAA')}`);
+    console.log(`dns_nearest_query_us=${await perQuery('top2.nearest.of.acme-web.internal', 'AAAA')}`);
+    console.log(`dns_forwarded_query_us=${await perQuery('outside.example', 'A')}`);
+    await rm(dir, { recursive: true, force: true });
   });
 });
