@@ -8,7 +8,7 @@
  */
 import type { Answer, RecordType } from 'dns-packet';
 import type { Asker, Directory, NamedMachine } from './directory.ts';
-import { INTERNAL_ZONE, type InternalName, normalName, parseInternalName } from './internal-names.ts';
+import { INTERNAL_ZONE, type InternalName, parseInternalName } from './internal-names.ts';
 import { type DistanceSources, nearestMachines } from './nearest.ts';
 
 /** Seconds a resolver may keep an answer: machines start and stop often. */
@@ -31,7 +31,8 @@ export function internalAnswer(
   const parsed = parseInternalName(question.name) ?? { kind: 'unknown' };
   const found = lookup(parsed, asker, directory, distances);
   if (found === undefined) return { rcode: 'NXDOMAIN', answers: [], authorities: [soa()] };
-  const name = normalName(question.name);
+  // The name as asked (case kept): resolvers that randomise case (0x20) compare it.
+  const name = question.name.replace(/\.$/, '');
   const answers: Answer[] = [];
   if ((question.type === 'AAAA' || question.type === ('ANY' as RecordType)) && found.machines)
     for (const machine of found.machines)

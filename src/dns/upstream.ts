@@ -97,71 +97,76 @@ export async function forwardQuery(
   );
 }
 
-function overUdp(query: Buffer, upstream: Upstream, id: number, timeoutMs: number, signal?: AbortSignal) {
+/** One exchange with an upstream: settles once, on the reply, an error, the timeout or `signal`. */
+function exchange(
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  close: () => void,
+  run: (finish: (error?: Error, reply?: Buffer) => void) => void,
+): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const socket = createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
     let done = false;
     const finish = (error?: Error, reply?: Buffer) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket.close();
+      close();
       if (reply) resolve(reply);
       else reject(error);
     };
     const onAbort = () => finish(new Error('aborted'));
-    const timer = setTimeout(
-      () => finish(new Error(`${upstream.host}:${upstream.port} timed out over UDP`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new Error(`${what} timed out`)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (error) => finish(error));
-    socket.on('message', (message, peer) => {
-      // Anything but the upstream's answer to this id is ignored (a stray or spoofed datagram).
-      if (peer.port !== upstream.port || message.length < 12 || message.readUInt16BE(0) !== id) return;
-      finish(undefined, message);
-    });
-    socket.connect(upstream.port, upstream.host, () => socket.send(query));
+    run(finish);
   });
 }
 
+function overUdp(query: Buffer, upstream: Upstream, id: number, timeoutMs: number, signal?: AbortSignal) {
+  const socket = createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
+  const what = `${upstream.host}:${upstream.port} over UDP`;
+  return exchange(
+    what,
+    timeoutMs,
+    signal,
+    () => socket.close(),
+    (finish) => {
+      socket.on('error', (error) => finish(error));
+      socket.on('message', (message, peer) => {
+        // Anything but the upstream's answer to this id is ignored (a stray or spoofed datagram).
+        if (peer.port !== upstream.port || message.length < 12 || message.readUInt16BE(0) !== id) return;
+        finish(undefined, message);
+      });
+      socket.connect(upstream.port, upstream.host, () => socket.send(query));
+    },
+  );
+}
+
 function overTcp(query: Buffer, upstream: Upstream, id: number, timeoutMs: number, signal?: AbortSignal) {
-  return new Promise<Buffer>((resolve, reject) => {
-    const socket = new Socket();
-    let received = Buffer.alloc(0);
-    let done = false;
-    const finish = (error?: Error, reply?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (reply) resolve(reply);
-      else reject(error);
-    };
-    const onAbort = () => finish(new Error('aborted'));
-    const timer = setTimeout(
-      () => finish(new Error(`${upstream.host}:${upstream.port} timed out over TCP`)),
-      timeoutMs,
-    );
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (error) => finish(error));
-    socket.on('data', (chunk) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 2) return;
-      const length = received.readUInt16BE(0);
-      if (received.length < 2 + length) return;
-      const reply = Buffer.from(received.subarray(2, 2 + length));
-      if (reply.length < 12 || reply.readUInt16BE(0) !== id)
-        finish(new Error('upstream answered another id'));
-      else finish(undefined, reply);
-    });
-    socket.on('end', () => finish(new Error(`${upstream.host}:${upstream.port} closed the connection`)));
-    socket.connect(upstream.port, upstream.host, () => {
+  const socket = new Socket();
+  const what = `${upstream.host}:${upstream.port} over TCP`;
+  return exchange(
+    what,
+    timeoutMs,
+    signal,
+    () => socket.destroy(),
+    (finish) => {
+      let received = Buffer.alloc(0);
+      socket.on('error', (error) => finish(error));
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
+        const reply = Buffer.from(received.subarray(2, 2 + received.readUInt16BE(0)));
+        if (reply.length < 12 || reply.readUInt16BE(0) !== id)
+          finish(new Error(`${what}: answered another id`));
+        else finish(undefined, reply);
+      });
+      socket.on('end', () => finish(new Error(`${what}: connection closed before an answer`)));
+      // The query goes as it came (not re-encoded): options this code does not know pass through.
       const length = Buffer.alloc(2);
       length.writeUInt16BE(query.length);
-      socket.write(Buffer.concat([length, query]));
-    });
-  });
+      socket.connect(upstream.port, upstream.host, () => socket.write(Buffer.concat([length, query])));
+    },
+  );
 }

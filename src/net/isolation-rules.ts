@@ -104,7 +104,7 @@ ${orgBlocks.join('\n')}
 
 /**
  * The host's guard, replaced whole (it holds no state): from machines, the host answers only
- * replies, neighbour discovery and `hostTcpPorts`; nothing is forwarded into the bridge from
+ * replies, neighbour discovery, `hostTcpPorts` and DNS; nothing is forwarded into the bridge from
  * elsewhere unless it answers a machine's own connection.
  */
 export function hostRules(bridge: string, hostTcpPorts: number[]): string {
