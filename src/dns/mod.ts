@@ -92,7 +92,8 @@ export async function startMachineResolver(options: MachineResolverOptions): Pro
     async (query, peer, transport) => {
       if (!ready) await Promise.race([synced, delay(FIRST_SYNC_WAIT_MS)]);
       if (!ready) return query.length >= 12 ? bareReply(query, 'SERVFAIL') : undefined;
-      const measured = proxy.values()[0]?.rtt_ms;
+      // The prefix `proxies/<host>` also holds `proxies/<host>2`: this host's record by its exact key.
+      const measured = proxy.entries.get(keys.proxy(options.host))?.value.rtt_ms;
       const outcome = handleQuery(query, peer, transport, {
         directory: directory(),
         distances: { ...(measured ? { measured } : {}), ...(matrix ? { matrix } : {}) },
