@@ -45,7 +45,7 @@ export async function listenDns(
     throw dnsError(
       'DNS_LISTEN_FAILED',
       `the machines' resolver cannot listen on port ${port} of ${addresses.join(', ')}: ${(error as Error).message}`,
-      'another DNS server may hold port 53 on every address (bind it to its own addresses only)',
+      "another DNS server may hold port 53 on every address: bind it to its own addresses, or run the agent with --dns-upstream off (machines then use the host's resolvers)",
       error,
     );
   }
