@@ -3,8 +3,10 @@
  * JetStream stream, both made on first use with up to three replicas. Calls fail fast with
  * STORE_UNAVAILABLE while no server is reachable; watches and followed reads wait it out and resume.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { isNearbyError } from '../errors.ts';
 import { storeConfigInvalid } from './errors.ts';
 import { StoreConnection } from './nats/connection.ts';
 import { KvKeys } from './nats/kv.ts';
@@ -39,6 +41,20 @@ export interface NatsStoreOptions {
 
 const defaults = { prefix: 'nearby', streamSize: 200_000, timeout: 5000 };
 
+/** Retries a start-up step that timed out or found no JetStream yet, for up to a minute. */
+async function whileYoung<T>(step: () => Promise<T>, forMs = 60_000): Promise<T> {
+  const deadline = Date.now() + forMs;
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      const retry = isNearbyError(error, 'STORE_TIMEOUT') || isNearbyError(error, 'STORE_UNAVAILABLE');
+      if (!retry || Date.now() > deadline) throw error;
+      await delay(1000);
+    }
+  }
+}
+
 export class NatsStore implements Store {
   readonly #conn: StoreConnection;
   readonly #keys: KvKeys;
@@ -71,28 +87,40 @@ export class NatsStore implements Store {
       const clusterSize = Math.max(1, conn.nc.info?.connect_urls?.length ?? 0);
       const replicas = options.replicas ?? Math.min(3, clusterSize);
       const bucket = `${prefix}_state`;
-      const kv = await conn.call('create the key bucket', () =>
-        new Kvm(conn.js).create(bucket, { replicas, history: 1, allow_direct: false, timeout: conn.timeout }),
+      // Making the bucket and the stream is idempotent, and in a young cluster spread over
+      // continents it can outlast one timeout (the meta leader, then the new group's election,
+      // each a round trip of up to 270 ms away): retried for a while rather than failing the part.
+      const kv = await whileYoung(() =>
+        conn.call('create the key bucket', () =>
+          new Kvm(conn.js).create(bucket, {
+            replicas,
+            history: 1,
+            allow_direct: false,
+            timeout: conn.timeout,
+          }),
+        ),
       );
       const streamName = `${prefix}_streams`;
       const subjectPrefix = `${prefix}.streams.`;
-      await conn.call('create the stream', async () => {
-        const config = {
-          subjects: [`${subjectPrefix}>`],
-          retention: RetentionPolicy.Limits,
-          discard: DiscardPolicy.Old,
-          max_msgs: options.streamSize ?? defaults.streamSize,
-          storage: StorageType.File,
-          num_replicas: replicas,
-        };
-        try {
-          await conn.jsm.streams.info(streamName);
-          await conn.jsm.streams.update(streamName, { max_msgs: config.max_msgs });
-        } catch (error) {
-          if (!(error instanceof Error) || !/stream not found/i.test(error.message)) throw error;
-          await conn.jsm.streams.add({ name: streamName, ...config });
-        }
-      });
+      await whileYoung(() =>
+        conn.call('create the stream', async () => {
+          const config = {
+            subjects: [`${subjectPrefix}>`],
+            retention: RetentionPolicy.Limits,
+            discard: DiscardPolicy.Old,
+            max_msgs: options.streamSize ?? defaults.streamSize,
+            storage: StorageType.File,
+            num_replicas: replicas,
+          };
+          try {
+            await conn.jsm.streams.info(streamName);
+            await conn.jsm.streams.update(streamName, { max_msgs: config.max_msgs });
+          } catch (error) {
+            if (!(error instanceof Error) || !/stream not found/i.test(error.message)) throw error;
+            await conn.jsm.streams.add({ name: streamName, ...config });
+          }
+        }),
+      );
       return new NatsStore(
         conn,
         new KvKeys(conn, kv, bucket),

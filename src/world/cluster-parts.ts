@@ -79,14 +79,12 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
   );
   const started = plan.hosts.map(async (host) => {
     const dataDir = join(dir, 'hosts', host.hostName);
-    // A host of a region with a NATS node uses every node. One of a region without gets only the
-    // nearest (its client learns the others from the server for failover): given all, the client
-    // picks one at random, and a start that went to a node across the planet did not finish.
-    const nearest = [...natsUrls].sort(
+    // Every node, nearest first: the store's client tries them in this order (no shuffling), so a
+    // host talks to its own region's node, or the nearest one, and fails over to the next.
+    const urls = [...natsUrls].sort(
       (a, b) =>
         matrix.rtt(host.region, natsRegion(plan, a)).ms - matrix.rtt(host.region, natsRegion(plan, b)).ms,
     );
-    const urls = plan.natsHosts.some((nats) => nats.region === host.region) ? natsUrls : nearest.slice(0, 1);
     const logFile = join(dir, 'logs', `node-${host.hostName}.log`);
     const node = startDetached(
       `node ${host.hostName}`,

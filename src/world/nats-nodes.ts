@@ -14,8 +14,15 @@ import { waitFor } from './wait-ready.ts';
 /** Starts the nodes and returns their client URLs. */
 export async function startNats(state: WorldState): Promise<string[]> {
   const { plan, dir } = state;
-  const routes = plan.natsHosts.map((host) => `${host.address}:${ports.natsCluster}`);
-  for (const host of plan.natsHosts) {
+  for (const [index, host] of plan.natsHosts.entries()) {
+    // A ring: each node dials the one before it, so each pair of three has one dialer. When two
+    // nodes dial each other at once each drops one connection as a duplicate; across 200 ms both
+    // drops hit both connections, and with a retry a second on both sides the route between iad
+    // and syd never settled (nats-server 2.9.10 logged "Duplicate Route" every second and
+    // JetStream could not create a bucket). Two nodes must still dial each other (a JetStream
+    // cluster refuses a node without a route), which settles at the distances seen so far.
+    const before = plan.natsHosts[(index + plan.natsHosts.length - 1) % plan.natsHosts.length];
+    const routes = [`${before.address}:${ports.natsCluster}`];
     const config = join(dir, 'nats', `${host.region}.conf`);
     mkdirSync(join(dir, 'nats'), { recursive: true });
     const text = renderNatsServerConfig({

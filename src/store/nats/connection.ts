@@ -64,6 +64,9 @@ export class StoreConnection {
         timeout,
         // Every long-lived part outlives a store outage (DESIGN.md §2): never stop reconnecting.
         maxReconnectAttempts: -1,
+        // The servers are tried in the order given, nearest first: a host that picked a node across
+        // the planet at random paid its RTT on every store call (docs/cluster.md).
+        noRandomize: true,
         reconnectTimeWait: 250,
         reconnectJitter: 250,
         pingInterval: 5000,
