@@ -1,7 +1,7 @@
 /** What a machine sees of itself: the platform's env vars and generated /etc files. */
 import { readFileSync } from 'node:fs';
 import type { MachineRecord } from '../model/mod.ts';
-import type { Attachment } from '../net/types.ts';
+import type { Attachment, MachineAddresses } from '../net/types.ts';
 
 export function imageRefString(record: MachineRecord): string {
   const ref = record.image_ref;
@@ -28,8 +28,11 @@ export function machineEnv(record: MachineRecord, attachment: Attachment): Recor
   return result;
 }
 
-/** /etc/hosts, /etc/hostname and /etc/resolv.conf for the machine. */
-export function machineEtcFiles(record: MachineRecord, attachment: Attachment) {
+/**
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf for the machine. With `resolver` (the host's
+ * resolver on the bridge's gateway, src/dns/), names go there: `.internal` and the rest.
+ */
+export function machineEtcFiles(record: MachineRecord, attachment: Attachment, resolver?: MachineAddresses) {
   const hosts = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -40,11 +43,16 @@ export function machineEtcFiles(record: MachineRecord, attachment: Attachment) {
   return [
     { path: '/etc/hosts', content: hosts, mode: 0o644 },
     { path: '/etc/hostname', content: `${record.id}\n`, mode: 0o644 },
-    { path: '/etc/resolv.conf', content: resolvConf(), mode: 0o644 },
+    { path: '/etc/resolv.conf', content: resolver ? resolverConf(resolver) : resolvConf(), mode: 0o644 },
   ];
 }
 
-// Loopback resolvers of the host are unreachable from a machine's namespace.
+// IPv6 first: the private network is IPv6; the IPv4 line serves a libc that asks over IPv4 only.
+function resolverConf(resolver: MachineAddresses): string {
+  return `nameserver ${resolver.ipv6}\nnameserver ${resolver.ipv4}\n`;
+}
+
+// Without nearby's resolver: the host's own, but loopback resolvers of the host are unreachable from a machine's namespace.
 function resolvConf(): string {
   let servers: string[] = [];
   try {

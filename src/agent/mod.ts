@@ -3,7 +3,9 @@
  * It talks to the rest of nearby only through the store.
  */
 import { join } from 'node:path';
+import { startMachineResolver, type Upstream } from '../dns/mod.ts';
 import type { HostRecord } from '../model/mod.ts';
+import { gatewayAddresses } from '../net/mod.ts';
 import { startVolumes } from '../volumes/mod.ts';
 import { serveConsoles, serveRemoteConsoles } from './console-server.ts';
 import { runHeartbeat } from './heartbeat.ts';
@@ -18,6 +20,9 @@ export interface AgentOptions extends ReconcilerOptions {
     Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
   /** `host:port` of the console listener for APIs on other hosts (a cluster host); none: unix socket only. */
   consoleListen?: string;
+  /** The machines' resolver (src/dns/): where names outside `.internal` go (default the host's
+   *  /etc/resolv.conf), or `off` (machines then use the host's resolvers directly). */
+  dns?: { upstreams?: Upstream[] } | 'off';
 }
 
 export interface RunningAgent {
@@ -33,6 +38,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // The kernel kept the isolation while nearby was down; this brings it to what the store says
   // before any machine is attached or adopted.
   await options.network.isolate(await hostMembers(options.store, options.host));
+  const resolver = options.dns === 'off' ? undefined : await startResolver(options, options.dns?.upstreams);
   const consoleSocket = join(options.dataDir, 'agent-console.sock');
   await serveConsoles(consoleSocket, options.runtime, log, options.signal);
   const consoleAddress = options.consoleListen
@@ -53,7 +59,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log,
   );
   const volumes = startVolumes({ ...options, log: log.child({ component: 'volumes' }) });
-  const reconciler = new Reconciler({ ...options, log, volumes: volumes.manager });
+  const reconciler = new Reconciler({
+    ...options,
+    log,
+    volumes: volumes.manager,
+    ...(resolver ? { resolver } : {}),
+  });
   const stopped = (what: string) => (error: unknown) => {
     if (!options.signal.aborted) log.error({ err: error }, `agent stopped ${what}`);
   };
@@ -65,6 +76,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     volumes.done,
   ]).then(() => {});
   return { reconciler, done };
+}
+
+/** Starts the machines' resolver on the bridge's gateway addresses; returns them. */
+async function startResolver(options: AgentOptions, upstreams?: Upstream[]) {
+  const { ipv4Cidr, ipv6Cidr } = options.network.options;
+  const gateway = gatewayAddresses(ipv4Cidr, ipv6Cidr);
+  await startMachineResolver({
+    store: options.store,
+    host: options.host,
+    region: options.region,
+    listen: [gateway.ipv6, gateway.ipv4],
+    ...(upstreams ? { upstreams } : {}),
+    signal: options.signal,
+    log: options.log,
+  });
+  return gateway;
 }
 
 /** Listens for consoles asked by APIs on other hosts; returns the `address:port` they reach. */

@@ -20,7 +20,7 @@ import {
   secretAad,
   subjects,
 } from '../model/mod.ts';
-import type { HostNetwork } from '../net/types.ts';
+import type { HostNetwork, MachineAddresses } from '../net/types.ts';
 import { type PullTotals, throttle } from '../oci/pull-progress.ts';
 import type { ImageService } from '../oci/types.ts';
 import { follow } from '../store/follow.ts';
@@ -47,6 +47,8 @@ export interface ReconcilerOptions {
   volumes?: VolumeMounter;
   /** An app's secret values, when this host does not hold the secrets key (a cluster host asks the API). */
   secrets?: (app: string) => Promise<Record<string, string>>;
+  /** Where the machines' resolver listens (src/dns/): their /etc/resolv.conf names it. */
+  resolver?: MachineAddresses;
 }
 
 const EXIT_POLL_MS = 250;
@@ -431,7 +433,7 @@ export class Reconciler {
     );
     const guest = record.config.guest ?? {};
     const files = [
-      ...machineEtcFiles(record, attachment),
+      ...machineEtcFiles(record, attachment, this.#o.resolver),
       ...(record.config.files ?? []).map((file) => ({
         path: file.guest_path,
         content: Buffer.from(fileValue(file, secrets), 'base64'),

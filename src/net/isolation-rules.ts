@@ -104,7 +104,7 @@ ${orgBlocks.join('\n')}
 
 /**
  * The host's guard, replaced whole (it holds no state): from machines, the host answers only
- * replies, neighbour discovery and `hostTcpPorts`; nothing is forwarded into the bridge from
+ * replies, neighbour discovery, `hostTcpPorts` and DNS; nothing is forwarded into the bridge from
  * elsewhere unless it answers a machine's own connection.
  */
 export function hostRules(bridge: string, hostTcpPorts: number[]): string {
@@ -118,7 +118,9 @@ table inet ${table} {
     iifname != ${quote(bridge)} accept
     ct state established,related accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
-${open}    # Refused rather than dropped: a machine learns at once that the host is closed to it.
+${open}    # The machines' resolver on the gateway addresses (src/dns/): the second door, opened on purpose.
+    meta l4proto { tcp, udp } th dport 53 accept
+    # Refused rather than dropped: a machine learns at once that the host is closed to it.
     meta l4proto tcp reject with tcp reset
     reject with icmpx admin-prohibited
   }

@@ -70,6 +70,7 @@ export async function startAgentPart(options: {
     runtime,
     network,
     ...(settings.consoleListen ? { consoleListen: settings.consoleListen } : {}),
+    ...(settings.dns ? { dns: settings.dns } : {}),
     hostRecord: {
       address: settings.address,
       ...(settings.maxMachines ? { max_machines: settings.maxMachines } : {}),

@@ -125,6 +125,13 @@ export const partFlags: Record<PartName, Flag[]> = {
       undefined,
       true,
     ),
+    f(
+      'dns-upstream',
+      'DNS_UPSTREAM',
+      'ADDRS',
+      "where machines' names outside .internal go (IP[:PORT], comma-separated), or off",
+      "the host's /etc/resolv.conf",
+    ),
     tokenFile,
   ],
   proxy: [

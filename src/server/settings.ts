@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultDataDir } from '../cli/client.ts';
 import { type Command, usageError, type Values } from '../cli/command.ts';
-import { isNearbyError } from '../errors.ts';
+import { parseUpstreams, type Upstream } from '../dns/upstream.ts';
+import { errorMessage, isNearbyError } from '../errors.ts';
 import { parseDurationMs } from '../model/duration.ts';
 import { type BackhaulSettings, readBackhaul } from './backhaul-settings.ts';
 import { flagValue } from './flags.ts';
@@ -66,6 +67,8 @@ export interface AgentSettings extends CommonSettings {
   tokenFile?: string;
   /** Consoles for APIs on other hosts (`host:port`), or '' for none (one host: the unix socket does). */
   consoleListen: string;
+  /** The machines' resolver: its upstreams (default the host's resolv.conf), or `off` (no resolver). */
+  dns?: { upstreams?: Upstream[] } | 'off';
 }
 
 export interface ProxySettings extends CommonSettings {
@@ -146,6 +149,7 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
     ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
     ...(cpus === undefined ? {} : { cpus: count('cpus', cpus) }),
     ...optional('tokenFile', get('token-file')),
+    ...dnsSettings(get('dns-upstream')),
     proxyListen,
     proxyTlsListen,
     metricsListen: pick('metrics-listen', '127.0.0.1:9480'),
@@ -190,6 +194,16 @@ function natsUrls(text: string | undefined): string[] | undefined {
   }
   if (urls.length === 0) throw usageError('--nats: expected one or more URLs such as nats://10.0.0.1:4222');
   return urls;
+}
+
+function dnsSettings(text: string | undefined): Pick<AgentSettings, 'dns'> {
+  if (text === undefined) return {};
+  if (text === 'off') return { dns: 'off' };
+  try {
+    return { dns: { upstreams: parseUpstreams(text) } };
+  } catch (error) {
+    throw usageError(errorMessage(error));
+  }
 }
 
 function region(text: string): string {
