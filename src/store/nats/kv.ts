@@ -14,6 +14,10 @@ import type { StoreConnection } from './connection.ts';
 import { consumeStream } from './consume.ts';
 import { decodeKey, encodeKey, prefixFilter } from './key-codec.ts';
 
+/** Lists of up to this many keys are read message by message (`#fewKeys`), longer ones by a consumer. */
+const FEW_KEYS = 256;
+const FEW_KEYS_AT_ONCE = 64;
+
 export class KvKeys {
   readonly conn: StoreConnection;
   readonly kv: KV;
@@ -100,6 +104,8 @@ export class KvKeys {
    */
   async list<T>(prefix: string): Promise<Entry<T>[]> {
     const { filter, match } = prefixFilter(prefix, '/');
+    const few = await this.#fewKeys<T>(filter, match);
+    if (few) return few;
     const entries = new Map<string, Entry<T>>();
     const messages = consumeStream(
       this.conn,
@@ -116,6 +122,41 @@ export class KvKeys {
       else entries.set(key, { key, value: message.json<T>(), revision: message.seq });
     }
     return [...entries.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * A short list in two round trips to the stream leader: the subjects under the filter now, then
+   * each one's last message, asked at once. The consumer's way needs about three tries to land on
+   * the leader, each a round trip or more: 1–3 s against a leader 94 ms away in the world, where
+   * this takes two round trips. Both requests are answered by the leader, so every write
+   * acknowledged before the list is in it. `undefined` when there are too many keys for it.
+   */
+  async #fewKeys<T>(filter: string, match: (key: string) => boolean): Promise<Entry<T>[] | undefined> {
+    const subject = this.subjectPrefix + filter;
+    const info = await this.conn.call(`list ${filter}`, () =>
+      this.conn.jsm.streams.info(this.stream, { subjects_filter: subject }),
+    );
+    const subjects = Object.keys(info.state.subjects ?? {});
+    if (subjects.length > FEW_KEYS) return undefined;
+    const entries: Entry<T>[] = [];
+    for (let start = 0; start < subjects.length; start += FEW_KEYS_AT_ONCE) {
+      const batch = subjects.slice(start, start + FEW_KEYS_AT_ONCE).map((name) =>
+        this.conn
+          .call(`list ${filter}`, () => this.conn.jsm.streams.getMessage(this.stream, { last_by_subj: name }))
+          .catch((error) => {
+            // Deleted with its history since the subjects were listed: gone, like a purge.
+            if (error instanceof Error && /no message found/i.test(`${error.message} ${error.cause}`))
+              return null;
+            throw error;
+          }),
+      );
+      for (const message of await Promise.all(batch)) {
+        if (!message || isDeleteMarker(message.header?.get('KV-Operation'))) continue;
+        const key = decodeKey(message.subject.slice(this.subjectPrefix.length));
+        if (match(key)) entries.push({ key, value: message.json<T>(), revision: message.seq });
+      }
+    }
+    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /**
