@@ -121,7 +121,10 @@ try {
   console.log(`world_up_s=${round((performance.now() - started) / 1000)}`);
   const image = await world.pushHello();
   const farWarm = await latency(world, image);
-  await crossRegionWake(world, image, farWarm);
+  // A failed wake still leaves the latency figures above printed.
+  await crossRegionWake(world, image, farWarm).catch((error: unknown) =>
+    console.log(`cross_region_wake_error=${JSON.stringify(String(error).split('\n')[0])}`),
+  );
   // Further figures of this same world go here, each a step of (world) printing its own
   // `name=value` lines: the Anycast failover (`anycast_failover_ms=`), the WireGuard hop's cost.
 } finally {
