@@ -12,7 +12,7 @@ import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
-import { pickWakeCandidate } from './activator-pick.ts';
+import { pickWakeCandidate, type WakeCandidate } from './activator-pick.ts';
 import { waitForListener } from './activator-probe.ts';
 import { backhaulRequest } from './backhaul-client.ts';
 import type { ListenAddress } from './haproxy-config.ts';
@@ -49,6 +49,11 @@ export interface ActivatorOptions {
   port?: number;
   /** Told when a stopped or suspended machine was started for a request and listens. */
   onWake?(app: string, machine: string): void;
+  /**
+   * Told how long a wake of one of the app's machines took (`tier` from placement.ts; 0 without a
+   * cluster); a failed wake is told as the whole wake timeout. Feeds wake-times.ts.
+   */
+  onWakeTimed?(app: string, tier: number, ms: number): void;
   /** Told when a request reached a machine through the activator (so autostop sees it as busy). */
   onForward?(app: string, machine: string): void;
   log: pino.Logger;
@@ -98,8 +103,24 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     if (candidate === undefined) {
       throw new WakeFailed(`app '${app}' has no machine that can be started for this request`, 5);
     }
+    try {
+      const woken = await wakeCandidate(app, candidate, started, deadline);
+      if (candidate.needsStart) options.onWakeTimed?.(app, candidate.tier, Date.now() - started);
+      return woken;
+    } catch (error) {
+      if (candidate.needsStart) options.onWakeTimed?.(app, candidate.tier, options.wakeTimeoutMs);
+      throw error;
+    }
+  }
+
+  async function wakeCandidate(
+    app: string,
+    candidate: WakeCandidate,
+    started: number,
+    deadline: number,
+  ): Promise<WakeTarget> {
     const { record, status, port } = candidate;
-    const via = locate?.(record)?.via;
+    const via = options.locate?.(record)?.via;
     if (candidate.needsStart) {
       log.info(
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },

@@ -46,6 +46,8 @@ import { RuntimeApi } from './runtime-api.ts';
 import { SlotTable } from './slots.ts';
 import { type MirrorChange, mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
 import { Reconciler } from './sync.ts';
+import { WakeTimes } from './wake-times.ts';
+import { holdForNearWake } from './warm-or-cold.ts';
 
 export type { MachineControl } from './activator.ts';
 export { apiMachineControl } from './api-machine-control.ts';
@@ -289,6 +291,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
 
   // Scale to zero (src/proxy/activator.ts, autostop.ts): only with a way to start and stop machines.
   let activator: Activator | undefined;
+  /** This proxy's wakes of each app's near machines: the "cold near" side of warm-or-cold.ts. */
+  const wakeTimes = new WakeTimes();
   let autostop: Autostop | undefined;
   let lastRoutes: RouteTable | undefined;
   /** Machines → server slots of each backend (slots.ts). */
@@ -312,6 +316,16 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       if (backend.mode !== 'http' || backend.name !== backendName(backend.app)) continue;
       backend.backup = { ...running.address, enabled: wakeable.has(backend.app) };
     }
+    const where = locateHost();
+    if (where === undefined) return;
+    const entries = Map.groupBy(machineEntries(), (entry) => entry.record.app);
+    const cold = holdForNearWake(routes.backends, {
+      machinesOf: (app) => entries.get(app) ?? [],
+      locate: (record) => where(record.host),
+      wakeMs: (app) => wakeTimes.medianMs(app),
+    });
+    for (const app of cold)
+      log.debug({ app, wake_ms: wakeTimes.medianMs(app) }, 'cold near: holding for a wake');
   }
 
   let listeners: NodeListeners | undefined;
@@ -462,6 +476,8 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
           : {}),
         onForward: (_app, machine) => autostop?.touch(machine),
         onWake: (app) => listeners?.metrics.wakes.inc({ app, region: options.region }),
+        // Only wakes in this region measure "cold near": a far wake says nothing of a near one.
+        onWakeTimed: (app, tier, ms) => (tier <= 1 ? wakeTimes.record(app, ms) : undefined),
         log: log.child({ component: 'activator' }),
       });
     }

@@ -29,11 +29,12 @@ test('regions are ranked by the lowest RTT to any of their proxies; unmeasured o
 test('own host first, then own region, then other regions nearest first; dead hosts nowhere', () => {
   const placement = here([peer('fra-2', 'fra', 1), peer('ams-1', 'ams', 9), peer('syd-1', 'syd', 280)]);
   const ranks = rankRegions(placement);
-  assert.deepEqual(locate(placement, 'fra-1', ranks), { tier: 0 });
+  assert.deepEqual(locate(placement, 'fra-1', ranks), { tier: 0, rttMs: 0 });
   assert.equal(locate(placement, 'fra-2', ranks)?.tier, 1);
   assert.deepEqual(locate(placement, 'ams-1', ranks), {
     tier: 2,
     via: placement.peers.get('ams-1')?.backhaul,
+    rttMs: 9,
   });
   assert.equal(locate(placement, 'syd-1', ranks)?.tier, 3);
   assert.equal(locate(placement, 'gone-1', ranks), undefined);

@@ -42,6 +42,8 @@ export interface Location {
   tier: number;
   /** Through this backhaul; absent: straight to the machine. */
   via?: ListenAddress;
+  /** The RTT this proxy measured to that host's proxy (0 for this host); unknown until probed. */
+  rttMs?: number;
 }
 
 /**
@@ -79,12 +81,13 @@ export function rankRegions(placement: Placement, previous?: readonly string[]):
  * (a dead host's machines take no requests). `ranks` from `rankRegions`.
  */
 export function locate(placement: Placement, host: string, ranks: readonly string[]): Location | undefined {
-  if (host === placement.host) return { tier: 0 };
+  if (host === placement.host) return { tier: 0, rttMs: 0 };
   const peer = placement.peers.get(host);
   if (peer === undefined) return undefined;
-  if (peer.region === placement.region) return { tier: 1, via: peer.backhaul };
+  const rtt = peer.rttMs === undefined ? {} : { rttMs: peer.rttMs };
+  if (peer.region === placement.region) return { tier: 1, via: peer.backhaul, ...rtt };
   const rank = ranks.indexOf(peer.region);
-  return { tier: 2 + (rank < 0 ? ranks.length : rank), via: peer.backhaul };
+  return { tier: 2 + (rank < 0 ? ranks.length : rank), via: peer.backhaul, ...rtt };
 }
 
 /** The median of a window of samples (the RTT a proxy publishes). */
