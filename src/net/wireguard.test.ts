@@ -18,7 +18,7 @@ import {
 
 const tag = randomBytes(2).toString('hex');
 const hosts = ['a', 'b'].map((side, index) => ({
-  netns: `nbwt${tag}${side}`,
+  netns: `nbwg${tag}${side}`,
   name: meshInterfaceName(`test-${tag}-${side}`),
   underlay: `10.250.${Number.parseInt(tag.slice(0, 2), 16)}.${index + 1}`,
   mesh: `fdaa:ff:${tag}::${index + 1}`,
