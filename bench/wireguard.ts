@@ -5,9 +5,8 @@
  * trip) to the peer's underlay address and to its mesh address alternate, and the medians are
  * compared. The difference is the encryption and the userspace hop through wireguard-go both ways.
  */
-import { setMeshPeers } from '../src/net/wireguard.ts';
 import { runCommand } from '../src/run-command.ts';
-import { MESH_PORT, makeMeshHosts } from '../test/helpers/mesh-hosts.ts';
+import { makeMeshHosts, peerEachOther } from '../test/helpers/mesh-hosts.ts';
 import { stats } from './lib/stats.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
@@ -31,18 +30,7 @@ async function roundTripMs(to: string): Promise<number> {
 }
 
 try {
-  for (const [self, other] of [
-    [a, b],
-    [b, a],
-  ]) {
-    await setMeshPeers(self, [
-      {
-        publicKey: other.publicKey,
-        endpoint: `${other.underlay}:${MESH_PORT}`,
-        allowedIps: [`${other.mesh}/128`],
-      },
-    ]);
-  }
+  await peerEachOther(a, b);
   const bare: number[] = [];
   const mesh: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {

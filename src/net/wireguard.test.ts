@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { MESH_PORT, type MeshHost, makeMeshHosts, ping } from '../../test/helpers/mesh-hosts.ts';
+import {
+  MESH_PORT,
+  type MeshHost,
+  makeMeshHosts,
+  peerEachOther,
+  ping,
+} from '../../test/helpers/mesh-hosts.ts';
 import { ensureMeshInterface, ensureMeshKeys, meshTransfer, setMeshPeers } from './wireguard.ts';
 
 let hosts: MeshHost[] = [];
@@ -15,18 +21,7 @@ test('two hosts reach each other over the mesh, and a removed peer is unreachabl
   assert.equal((await stat(a.privateKeyPath)).mode & 0o777, 0o600);
   // A restart keeps the key: the public key the other hosts know stays valid.
   assert.equal((await ensureMeshKeys(a.dataDir)).publicKey, a.publicKey);
-  for (const [self, other] of [
-    [a, b],
-    [b, a],
-  ]) {
-    await setMeshPeers(self, [
-      {
-        publicKey: other.publicKey,
-        endpoint: `${other.underlay}:${MESH_PORT}`,
-        allowedIps: [`${other.mesh}/128`],
-      },
-    ]);
-  }
+  await peerEachOther(a, b);
   const result = await ping(a, b.mesh);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const sent = (await meshTransfer(a)).get(b.publicKey)?.sent ?? 0;

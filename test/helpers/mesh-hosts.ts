@@ -11,6 +11,7 @@ import {
   ensureMeshInterface,
   ensureMeshKeys,
   meshInterfaceName,
+  setMeshPeers,
 } from '../../src/net/wireguard.ts';
 
 export const MESH_PORT = 51820;
@@ -81,4 +82,20 @@ export async function makeMeshHosts(
 
 export function ping(from: MeshHost, to: string) {
   return runCommand('ip', ['netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '2', to]);
+}
+
+/** Makes each host the other's one peer, by hand (the agent does it from `hosts/` records). */
+export async function peerEachOther(a: MeshHost, b: MeshHost) {
+  for (const [self, other] of [
+    [a, b],
+    [b, a],
+  ]) {
+    await setMeshPeers(self, [
+      {
+        publicKey: other.publicKey,
+        endpoint: `${other.underlay}:${MESH_PORT}`,
+        allowedIps: [`${other.mesh}/128`],
+      },
+    ]);
+  }
 }
