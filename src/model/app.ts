@@ -32,6 +32,11 @@ export interface HostRecord {
   /** This host's machine subnets: allocated in the store in a cluster, from flags on one host. */
   subnet4?: string;
   subnet6?: string;
+  /** The WireGuard mesh between hosts (src/net/wireguard.ts), when this host has joined it: its
+   *  public key, `address:port` of its WireGuard socket, and its own address on the mesh. */
+  wireguard_public_key?: string;
+  mesh_endpoint?: string;
+  mesh_address?: string;
 }
 
 /** A host subnet taken out of the cluster's pool (`subnets/<family>/<subnet>`): whose it is. */
