@@ -18,6 +18,7 @@ import type { ControlPlane } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
+import { billingRoutes } from './routes/billing.ts';
 import { certRoutes } from './routes/certs.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { imageRoutes } from './routes/images.ts';
@@ -95,6 +96,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   logRoutes(api, cp);
   imageRoutes(api, cp);
   platformRoutes(api, cp, options);
+  billingRoutes(api, cp);
   certRoutes(api, cp, options);
   releaseRoutes(api, cp);
   machineCheckRoutes(api, cp);
