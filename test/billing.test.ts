@@ -1,0 +1,86 @@
+/**
+ * Billing through the CLI and API on one `nearby server`: the price list (defaults, a bad file
+ * refused), an org's spending cap (set, show, clear, refused for another org's token) and the
+ * month's usage view. Metering by the agent and the enforcer (402) are not built yet.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DEFAULT_PRICES } from '../src/billing/prices.ts';
+import { type RunningNearby, startNearby } from './helpers/nearby.ts';
+
+describe('billing: prices, budgets, usage', { concurrency: false }, () => {
+  let nearby: RunningNearby;
+  let dir: string;
+  const cleanups: (() => unknown)[] = [];
+  const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  before(async () => {
+    nearby = await startNearby(hooks);
+    dir = await mkdtemp(join(tmpdir(), 'nearby-billing-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  });
+
+  const billing = (args: string[]) => nearby.cli(['billing', ...args], { cwd: dir });
+
+  test('prices: the defaults until the operator sets a list; a bad list is refused with its field', async () => {
+    const shown = await billing(['prices', 'show']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.deepEqual(JSON.parse(shown.stdout), DEFAULT_PRICES);
+    const file = join(dir, 'prices.json');
+    await writeFile(file, JSON.stringify({ ...DEFAULT_PRICES, volume_usd_gb_month: 0.2 }));
+    const set = await billing(['prices', 'set', file]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(JSON.parse((await billing(['prices'])).stdout).volume_usd_gb_month, 0.2);
+    await writeFile(file, JSON.stringify({ ...DEFAULT_PRICES, egress_usd_gb: { eu: -1 } }));
+    const bad = await billing(['prices', 'set', file]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /BILLING_PRICES_INVALID|price list is invalid/);
+    assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  test('budget: set, show, clear; a bad amount is refused', async () => {
+    const set = await billing([
+      'budget',
+      'set',
+      '25',
+      '--org',
+      'acme',
+      '--webhook',
+      'http://127.0.0.1:9/hook',
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /cap \$25\.0000 a month, shrink at 80%, webhook http:\/\/127\.0\.0\.1:9\/hook/);
+    const shown = await billing(['budget', 'show', '--org', 'acme', '--json']);
+    assert.deepEqual(JSON.parse(shown.stdout), { cap_usd: 25, webhook: 'http://127.0.0.1:9/hook' });
+    const bad = await billing(['budget', 'set', 'lots', '--org', 'acme']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /not a budget amount/);
+    const cleared = await billing(['budget', 'clear', '--org', 'acme']);
+    assert.match(cleared.stdout, /Org acme has no spending cap/);
+  });
+
+  test("an org token may not see another org's budget", async () => {
+    const made = await nearby.api<{ token: string }>('POST', '/v1/tokens', { org_slug: 'other', name: 'ci' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const response = await fetch(`${nearby.apiUrl}/v1/orgs/acme/budget`, {
+      headers: { authorization: `Bearer ${made.body.token}` },
+    });
+    assert.equal(response.status, 403);
+  });
+
+  test('usage: the month so far, empty before anything ran', async () => {
+    const usage = await billing(['usage', '--org', 'acme', '--json']);
+    assert.equal(usage.code, 0, usage.stderr);
+    const view = JSON.parse(usage.stdout);
+    assert.equal(view.org, 'acme');
+    assert.match(view.month, /^\d{4}-\d{2}$/);
+    assert.deepEqual(view.apps, []);
+    assert.equal(view.spent_usd, 0);
+  });
+});
