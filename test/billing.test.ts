@@ -1,7 +1,7 @@
 /**
  * Billing through the CLI and API on one `nearby server`: the price list (defaults, a bad file
  * refused), an org's spending cap (set, show, clear, refused for another org's token) and the
- * month's usage view. Metering by the agent and the enforcer (402) are not built yet.
+ * month's usage view, metered by the agent from a running machine. The enforcer (402) is not built yet.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_PRICES } from '../src/billing/prices.ts';
-import { type RunningNearby, startNearby } from './helpers/nearby.ts';
+import { helloImage } from './helpers/images.ts';
+import { eventually, type RunningNearby, startNearby } from './helpers/nearby.ts';
+import { startRegistry } from './helpers/registry.ts';
 
 describe('billing: prices, budgets, usage', { concurrency: false }, () => {
   let nearby: RunningNearby;
   let dir: string;
+  let image: string;
   const cleanups: (() => unknown)[] = [];
   const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
   after(async () => {
@@ -21,6 +24,8 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
   });
 
   before(async () => {
+    const registry = await startRegistry(hooks);
+    image = await helloImage(registry.url);
     nearby = await startNearby(hooks);
     dir = await mkdtemp(join(tmpdir(), 'nearby-billing-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -82,5 +87,28 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
     assert.match(view.month, /^\d{4}-\d{2}$/);
     assert.deepEqual(view.apps, []);
     assert.equal(view.spent_usd, 0);
+  });
+
+  test('usage: a started machine is metered by the agent, priced and forecast for the month', async () => {
+    const created = await nearby.api('POST', '/v1/apps', { app_name: 'metered', org_slug: 'acme' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const run = await nearby.cli(['machine', 'run', image, '-a', 'metered'], {
+      cwd: dir,
+      timeoutMs: 120_000,
+    });
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const view = await eventually(
+      async () => {
+        const usage = JSON.parse((await billing(['usage', '--org', 'acme', '--json'])).stdout);
+        return usage.apps[0]?.machine_seconds > 0 ? usage : undefined;
+      },
+      60_000,
+      'a usage record for the machine',
+    );
+    assert.equal(view.apps[0].app, 'metered');
+    assert.ok(view.spent_usd > 0 && view.forecast_usd >= view.spent_usd, JSON.stringify(view));
+    const table = await billing(['usage', '--org', 'acme']);
+    assert.match(table.stdout, /^metered\s+\$\d+\.\d{4}\s+\$/m);
+    console.log(`metered after the machine started: ${JSON.stringify(view.apps[0])}`);
   });
 });
