@@ -1,10 +1,12 @@
 /**
  * Billing through the CLI and API on one `nearby server`: the price list (defaults, a bad file
  * refused), an org's spending cap (set, show, clear, refused for another org's token) and the
- * month's usage view, metered by the agent from a running machine. The enforcer (402) is not built yet.
+ * month's usage view, metered by the agent from a running machine, and the enforcer's warnings at a
+ * webhook. Suspension (402) is not built yet.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -110,5 +112,48 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
     const table = await billing(['usage', '--org', 'acme']);
     assert.match(table.stdout, /^metered\s+\$\d+\.\d{4}\s+\$/m);
     console.log(`metered after the machine started: ${JSON.stringify(view.apps[0])}`);
+  });
+
+  test('a tiny cap: the enforcer POSTs the 50, 80 and 100% warnings to the org webhook, once each', async () => {
+    const received: { org: string; warning: number; level: string }[] = [];
+    const hook = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk) => {
+        body += chunk;
+      });
+      request.on('end', () => {
+        received.push(JSON.parse(body));
+        response.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => hook.close(resolve)));
+    const port = (hook.address() as { port: number }).port;
+    const started = Date.now();
+    const set = await billing([
+      'budget',
+      'set',
+      '0.000001',
+      '--org',
+      'acme',
+      '--webhook',
+      `http://127.0.0.1:${port}/budget`,
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    await eventually(
+      async () => (received.some((r) => r.warning === 100) ? true : undefined),
+      90_000,
+      'the 100% warning',
+    );
+    console.log(`webhook 100% warning ${Date.now() - started} ms after the cap was set`);
+    assert.deepEqual(
+      received.map((r) => r.warning).sort((a, b) => a - b),
+      [50, 80, 100],
+    );
+    assert.ok(
+      received.every((r) => r.org === 'acme' && r.level === 'suspended'),
+      JSON.stringify(received),
+    );
+    await billing(['budget', 'clear', '--org', 'acme']);
   });
 });

@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { runEnforcer } from '../billing/enforce-loop.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
 import { type RegistryTokenService, registryRoutes } from '../registry/mod.ts';
@@ -126,6 +127,13 @@ export async function startApi(
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });
   const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
+  // Spending caps (docs/billing.md): one enforcer per cluster, whichever API holds the lease.
+  const enforcer = runEnforcer({
+    store: options.store,
+    holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    log: options.log.child({ component: 'billing' }),
+    signal: options.signal,
+  });
   const sharing =
     options.peerName === undefined
       ? undefined
@@ -141,6 +149,7 @@ export async function startApi(
     async close() {
       await api.close();
       await reaper.catch(() => {});
+      await enforcer.catch(() => {});
       await sharing?.catch(() => {});
     },
   };

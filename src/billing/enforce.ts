@@ -1,7 +1,7 @@
 /**
  * One pass of the budget enforcer: for each org with a budget, price its month, decide the level
  * and write `billing/state/<org>` (level, month, warnings announced) for the parts that act on it;
- * new warnings go to the org's webhook. The loop (one per cluster, by a lease) is not wired yet.
+ * new warnings go to the org's webhook (the loop, one per cluster: enforce-loop.ts).
  */
 import type { Store } from '../store/types.ts';
 import { monthOf } from './meter.ts';
