@@ -154,6 +154,29 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
       received.every((r) => r.org === 'acme' && r.level === 'suspended'),
       JSON.stringify(received),
     );
+    // Suspended: a start is refused with its reason; clearing the cap lets it start again.
+    const [machine] = (await nearby.api<{ id: string }[]>('GET', '/v1/apps/metered/machines')).body;
+    await nearby.api('POST', `/v1/apps/metered/machines/${machine.id}/stop`);
+    const refused = await nearby.api<{ error: string }>(
+      'POST',
+      `/v1/apps/metered/machines/${machine.id}/start`,
+    );
+    assert.equal(refused.status, 402, JSON.stringify(refused.body));
+    assert.match(JSON.stringify(refused.body), /BUDGET_EXCEEDED|monthly budget/);
+    const cli = await nearby.cli(['machine', 'start', machine.id, '-a', 'metered'], { cwd: dir });
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.stderr, /reached its monthly budget/);
+    assert.match(cli.stderr, /budget set AMOUNT --org acme/);
     await billing(['budget', 'clear', '--org', 'acme']);
+    const cleared = Date.now();
+    await eventually(
+      async () => {
+        const started = await nearby.api('POST', `/v1/apps/metered/machines/${machine.id}/start`);
+        return started.status === 200 ? true : undefined;
+      },
+      60_000,
+      'a start after the cap was cleared',
+    );
+    console.log(`start allowed again ${Date.now() - cleared} ms after the cap was cleared`);
   });
 });
