@@ -26,6 +26,16 @@ function orgOnly(request: OrgRequest): string {
   return org;
 }
 
+const budgetBody = {
+  type: 'object',
+  required: ['cap_usd'],
+  properties: {
+    cap_usd: { type: 'number' },
+    shrink_at_percent: { type: 'number' },
+    webhook: { type: 'string' },
+  },
+};
+
 const orgParams = {
   type: 'object',
   required: ['org'],
@@ -39,7 +49,7 @@ export function billingRoutes(api: FastifyInstance, cp: ControlPlane, now: () =>
 
   api.put<{ Body: unknown }>(
     '/v1/billing/prices',
-    { schema: { summary: 'Set the price list (admin token)' } },
+    { schema: { summary: 'Set the price list (admin token)', body: { type: 'object' } } },
     async (request) => {
       if (request.token.kind !== 'admin')
         throw apiErrors.forbidden('only the admin token may set the price list');
@@ -65,6 +75,7 @@ export function billingRoutes(api: FastifyInstance, cp: ControlPlane, now: () =>
       schema: {
         summary: "Set the org's monthly spending cap, its shrink threshold and webhook",
         params: orgParams,
+        body: budgetBody,
       },
     },
     async (request) => ({ budget: await writeBudget(cp.store, orgOnly(request), request.body ?? {}) }),
