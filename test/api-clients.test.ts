@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_PRICES } from '../src/billing/prices.ts';
 import { type ApiRoute, type PathValues, routeKey, routesOf, urlOf } from './helpers/api-routes.ts';
 import { FlyClient } from './helpers/fly-client.ts';
 import { helloImage } from './helpers/images.ts';
@@ -97,6 +98,7 @@ describe('API clients that send Content-Type: application/json on every request'
       hostname: 'walk.example.test',
       version: '',
       ref: image,
+      org: 'personal',
     };
     const plan = walkPlan(image, values);
     const missing = served.map(routeKey).filter((key) => !plan.has(key));
@@ -158,6 +160,12 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['POST /v1/tokens', { body: { name: 'walk' }, keep: (b) => (values.token = String(b.id)) }],
     ['POST /v1/tokens/host', {}],
     ['GET /v1/tokens', {}],
+    ['GET /v1/billing/prices', {}],
+    ['PUT /v1/billing/prices', { body: DEFAULT_PRICES }],
+    ['PUT /v1/orgs/{org}/budget', { body: { cap_usd: 1000 } }],
+    ['GET /v1/orgs/{org}/budget', {}],
+    ['GET /v1/orgs/{org}/billing/usage', {}],
+    ['DELETE /v1/orgs/{org}/budget', {}],
     ['POST /v1/apps', { body: { app_name: values.app, org_slug: 'personal' } }],
     ['GET /v1/apps', {}],
     ['GET /v1/apps/{app}', {}],

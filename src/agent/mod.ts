@@ -3,6 +3,7 @@
  * It talks to the rest of nearby only through the store.
  */
 import { join } from 'node:path';
+import { runMeter } from '../billing/meter-loop.ts';
 import { startMachineResolver, type Upstream } from '../dns/mod.ts';
 import type { HostRecord } from '../model/mod.ts';
 import { gatewayAddresses } from '../net/mod.ts';
@@ -74,6 +75,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       stopped('serving machine requests'),
     ),
     volumes.done,
+    // Usage of this host's machines and volumes (docs/billing.md).
+    runMeter({
+      ...options,
+      onError: (error) => log.warn({ err: error }, 'metering failed; retried next interval'),
+    }),
   ]).then(() => {});
   return { reconciler, done };
 }

@@ -3,6 +3,7 @@
  * (`machines/<app>/<id>`); agents carry it out and report back in `machine-status/…`.
  */
 
+import { refuseIfSuspended } from '../billing/gate.ts';
 import { VM_PRESETS } from '../config/sizes.ts';
 import {
   type AppRecord,
@@ -191,6 +192,7 @@ export async function startMachine(
 ): Promise<string> {
   const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
   if (view.state === 'destroying') throw apiErrors.machineState(id, view.state, 'it cannot be started');
+  await refuseIfSuspended(cp.store, app);
   await changeRecord(cp.store, app, id, (record) => ({
     ...record,
     desired: { state: 'started', seq: record.desired.seq + 1, reason },

@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { runEnforcer } from '../billing/enforce-loop.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
 import { type RegistryTokenService, registryRoutes } from '../registry/mod.ts';
@@ -18,6 +19,7 @@ import type { ControlPlane } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
+import { billingRoutes } from './routes/billing.ts';
 import { certRoutes } from './routes/certs.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { imageRoutes } from './routes/images.ts';
@@ -95,6 +97,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   logRoutes(api, cp);
   imageRoutes(api, cp);
   platformRoutes(api, cp, options);
+  billingRoutes(api, cp);
   certRoutes(api, cp, options);
   releaseRoutes(api, cp);
   machineCheckRoutes(api, cp);
@@ -124,6 +127,13 @@ export async function startApi(
   const [host, port] = splitHostPort(options.listen);
   const address = await api.listen({ host, port });
   const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
+  // Spending caps (docs/billing.md): one enforcer per cluster, whichever API holds the lease.
+  const enforcer = runEnforcer({
+    store: options.store,
+    holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    log: options.log.child({ component: 'billing' }),
+    signal: options.signal,
+  });
   const sharing =
     options.peerName === undefined
       ? undefined
@@ -139,6 +149,7 @@ export async function startApi(
     async close() {
       await api.close();
       await reaper.catch(() => {});
+      await enforcer.catch(() => {});
       await sharing?.catch(() => {});
     },
   };

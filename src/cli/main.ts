@@ -4,6 +4,7 @@ import { nearbyVersion } from '../version.ts';
 import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
 import { apps } from './commands/apps.ts';
+import { billing } from './commands/billing.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
@@ -38,6 +39,7 @@ const commands: Command[] = [
   secrets,
   volumes,
   tokens,
+  billing,
   certs,
   config,
   server,

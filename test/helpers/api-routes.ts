@@ -46,6 +46,8 @@ export interface PathValues {
   version: string;
   /** `GET /v1/images?ref=`. */
   ref: string;
+  /** `/v1/orgs/{org}/…` (billing). */
+  org?: string;
 }
 
 /** The route's URL: path parameters filled in, and the query parameters it needs. */
