@@ -7,6 +7,7 @@ import { apps } from './commands/apps.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
+import { dns } from './commands/dns.ts';
 import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
@@ -49,6 +50,7 @@ const commands: Command[] = [
   nats,
   platform,
   world,
+  dns,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.

@@ -141,10 +141,3 @@ export function nearestRegion(city: string, regions: string[], matrix: RttMatrix
   for (const region of regions) if (matrix.rtt(city, region).ms < matrix.rtt(city, best).ms) best = region;
   return best;
 }
-
-/** The city whose /24 holds `address` in the plan, or undefined (the operator's seat, or outside). */
-export function cityOfAddress(plan: WorldPlan, address: string): string | undefined {
-  const [a, b, c] = address.replace(/^::ffff:/, '').split('.');
-  if (`${a}.${b}` !== plan.gateway.split('.').slice(0, 2).join('.')) return undefined;
-  return plan.cities[Number(c) - 1];
-}

@@ -1,7 +1,6 @@
 /** `nearby world up|status|run|down`: regions at measured distances on this host, for tests and demos. */
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
   bringUp,
   defaultWorldDir,
@@ -9,7 +8,6 @@ import {
   measureLinks,
   planWorld,
   readRttMatrix,
-  serveGeoDns,
   statusJson,
   takeDown,
   worldError,
@@ -194,25 +192,9 @@ command then works against the world.`,
   },
 };
 
-const dns: Command = {
-  name: 'world dns',
-  summary: "serve the world's GeoDNS (started by `world up`)",
-  help: 'Usage: nearby world dns [--dir DIR]\n\nRuns until SIGTERM; `nearby world up` starts it and `down` stops it.',
-  options: dirOption,
-  async run({ values, signal }) {
-    const state = loadState(worldDir(values));
-    const logFile = join(state.dir, 'logs', 'dns-queries.log');
-    await serveGeoDns(state.plan, readRttMatrix(), signal, (line) => {
-      if (line.startsWith('dns ')) process.stdout.write(`${line}\n`);
-      else appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
-    });
-    return 0;
-  },
-};
-
 export const world: Command = {
   name: 'world',
   summary: 'a simulated world of regions at real distances, on this host',
   help: 'Usage: nearby world up|status|env|run|down [options]',
-  subcommands: [up, status, env, run, down, dns],
+  subcommands: [up, status, env, run, down],
 };
