@@ -51,11 +51,12 @@ export function renderAnnouncerConfig(config: AnnouncerConfig): string {
       ? `protocol bgp peer${index + 1} from peers { neighbor ${address} ${as}; }`
       : `protocol bgp peers${index + 1} from peers { neighbor range ${peer.address} ${as}; dynamic name "peer${index + 1}_"; }`;
   });
+  // Disabled until the health check first passes: no route to an edge that is not serving yet.
   return `# written by nearby: announces ${config.address}/32 while the local edge is healthy
 router id ${config.routerId};
 log stderr all;
 protocol device {}
-protocol static ${ANNOUNCE_PROTOCOL} { ipv4; route ${config.address}/32 blackhole; }
+protocol static ${ANNOUNCE_PROTOCOL} { disabled; ipv4; route ${config.address}/32 blackhole; }
 template bgp peers {
   local as ${config.localAs};
   ${timers}

@@ -3,6 +3,7 @@ import { NearbyError } from '../errors.ts';
 import { nearbyVersion } from '../version.ts';
 import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
+import { anycast } from './commands/anycast.ts';
 import { apps } from './commands/apps.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
@@ -51,6 +52,7 @@ const commands: Command[] = [
   platform,
   world,
   dns,
+  anycast,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.
