@@ -18,6 +18,7 @@ import { pushImage } from '../src/oci/push.ts';
 import { readRttMatrix } from '../src/world/mod.ts';
 import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './helpers/images.ts';
 import { eventually, nearbyBin } from './helpers/nearby.ts';
+import { freeWorld } from './helpers/world.ts';
 
 const run = promisify(execFile);
 
@@ -29,17 +30,6 @@ interface WorldStatus {
   hosts: { name: string; region: string; address: string; netns: string }[];
   clients: { city: string; netns: string }[];
   links: { from: string; to: string; matrix_rtt_ms: number; ping_min_ms?: number; tcp_connect_ms?: number }[];
-}
-
-/** A 10.X.0.0/16 no interface of this host uses, and a world name no namespace has. */
-async function freeWorld() {
-  const { stdout: addresses } = await run('ip', ['-o', 'addr']);
-  const { stdout: namespaces } = await run('ip', ['netns', 'list']);
-  for (;;) {
-    const octet = 100 + Math.floor(Math.random() * 100);
-    const name = `t${octet}`;
-    if (!addresses.includes(` 10.${octet}.`) && !namespaces.includes(`nbw${name}-`)) return { octet, name };
-  }
 }
 
 describe('a world of iad and fra, with clients in yyz and ams', { concurrency: false }, () => {
