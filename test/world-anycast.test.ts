@@ -11,11 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { buildImage } from '../src/oci/build.ts';
-import { pushImage } from '../src/oci/push.ts';
-import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './helpers/images.ts';
 import { eventually, nearbyBin } from './helpers/nearby.ts';
-import { freeWorld } from './helpers/world.ts';
+import { freeWorld, pushHello } from './helpers/world.ts';
 
 const run = promisify(execFile);
 
@@ -52,14 +49,7 @@ describe('a world reached by Anycast: iad and fra, clients yyz and ams', { concu
     ]);
     console.log(up.stdout);
     world = JSON.parse((await nearby(['world', 'status', '--json', '--no-measure'])).stdout);
-    const built = await buildImage({
-      layers: [await busyboxLayer(), await helloBinaryLayer()],
-      config: { Entrypoint: ['/hello'], Env: [PATH_ENV], ExposedPorts: { '8080/tcp': {} }, WorkingDir: '/' },
-    });
-    await pushImage(world.registry, 'hello', '1', built, {
-      credentials: () => ({ username: 'x', password: world.token }),
-      insecureRegistries: [world.registry],
-    });
+    await pushHello(world.registry, world.token);
     await cli(['apps', 'create', 'hello']);
     for (const region of ['iad', 'fra'])
       await cli([

@@ -13,12 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { buildImage } from '../src/oci/build.ts';
-import { pushImage } from '../src/oci/push.ts';
 import { readRttMatrix } from '../src/world/mod.ts';
-import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './helpers/images.ts';
 import { eventually, nearbyBin } from './helpers/nearby.ts';
-import { freeWorld } from './helpers/world.ts';
+import { freeWorld, pushHello } from './helpers/world.ts';
 
 const run = promisify(execFile);
 
@@ -104,15 +101,7 @@ describe('a world of iad and fra, with clients in yyz and ams', { concurrency: f
   });
 
   test('the CLI works against the world, and each client is answered by the nearest region with a machine', async () => {
-    const built = await buildImage({
-      layers: [await busyboxLayer(), await helloBinaryLayer()],
-      config: { Entrypoint: ['/hello'], Env: [PATH_ENV], ExposedPorts: { '8080/tcp': {} }, WorkingDir: '/' },
-    });
-    // Pushed as the README says: a nearby token as the password.
-    await pushImage(world.registry, 'hello', '1', built, {
-      credentials: () => ({ username: 'x', password: world.token }),
-      insecureRegistries: [world.registry],
-    });
+    await pushHello(world.registry, world.token);
     const env = (await nearby(['world', 'env'])).stdout;
     assert.equal(env.trim(), `export NEARBY_API_URL=${world.api_url} NEARBY_API_TOKEN=${world.token}`);
     await cli(['apps', 'create', 'hello']);

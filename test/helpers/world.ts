@@ -1,6 +1,9 @@
-/** For world tests: a world name and /16 no other world on this host uses (helpers run side by side). */
+/** For world tests: a free world name and /16 (tests run side by side), and the hello image pushed to a world. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { buildImage } from '../../src/oci/build.ts';
+import { pushImage } from '../../src/oci/push.ts';
+import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './images.ts';
 
 const run = promisify(execFile);
 
@@ -13,4 +16,16 @@ export async function freeWorld(): Promise<{ octet: number; name: string }> {
     const name = `t${octet}`;
     if (!addresses.includes(` 10.${octet}.`) && !namespaces.includes(`nbw${name}-`)) return { octet, name };
   }
+}
+
+/** Builds the hello image (it answers `hello from <machine> in <region>`) and pushes it as `hello:1`, as the README says: a nearby token as the password. */
+export async function pushHello(registry: string, token: string): Promise<void> {
+  const built = await buildImage({
+    layers: [await busyboxLayer(), await helloBinaryLayer()],
+    config: { Entrypoint: ['/hello'], Env: [PATH_ENV], ExposedPorts: { '8080/tcp': {} }, WorkingDir: '/' },
+  });
+  await pushImage(registry, 'hello', '1', built, {
+    credentials: () => ({ username: 'x', password: token }),
+    insecureRegistries: [registry],
+  });
 }
