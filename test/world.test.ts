@@ -13,11 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { buildImage } from '../src/oci/build.ts';
-import { pushImage } from '../src/oci/push.ts';
 import { readRttMatrix } from '../src/world/mod.ts';
-import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './helpers/images.ts';
 import { eventually, nearbyBin } from './helpers/nearby.ts';
+import { freeWorld, pushHello } from './helpers/world.ts';
 
 const run = promisify(execFile);
 
@@ -29,17 +27,6 @@ interface WorldStatus {
   hosts: { name: string; region: string; address: string; netns: string }[];
   clients: { city: string; netns: string }[];
   links: { from: string; to: string; matrix_rtt_ms: number; ping_min_ms?: number; tcp_connect_ms?: number }[];
-}
-
-/** A 10.X.0.0/16 no interface of this host uses, and a world name no namespace has. */
-async function freeWorld() {
-  const { stdout: addresses } = await run('ip', ['-o', 'addr']);
-  const { stdout: namespaces } = await run('ip', ['netns', 'list']);
-  for (;;) {
-    const octet = 100 + Math.floor(Math.random() * 100);
-    const name = `t${octet}`;
-    if (!addresses.includes(` 10.${octet}.`) && !namespaces.includes(`nbw${name}-`)) return { octet, name };
-  }
 }
 
 describe('a world of iad and fra, with clients in yyz and ams', { concurrency: false }, () => {
@@ -114,15 +101,7 @@ describe('a world of iad and fra, with clients in yyz and ams', { concurrency: f
   });
 
   test('the CLI works against the world, and each client is answered by the nearest region with a machine', async () => {
-    const built = await buildImage({
-      layers: [await busyboxLayer(), await helloBinaryLayer()],
-      config: { Entrypoint: ['/hello'], Env: [PATH_ENV], ExposedPorts: { '8080/tcp': {} }, WorkingDir: '/' },
-    });
-    // Pushed as the README says: a nearby token as the password.
-    await pushImage(world.registry, 'hello', '1', built, {
-      credentials: () => ({ username: 'x', password: world.token }),
-      insecureRegistries: [world.registry],
-    });
+    await pushHello(world.registry, world.token);
     const env = (await nearby(['world', 'env'])).stdout;
     assert.equal(env.trim(), `export NEARBY_API_URL=${world.api_url} NEARBY_API_TOKEN=${world.token}`);
     await cli(['apps', 'create', 'hello']);

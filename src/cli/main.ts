@@ -3,11 +3,13 @@ import { NearbyError } from '../errors.ts';
 import { nearbyVersion } from '../version.ts';
 import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
+import { anycast } from './commands/anycast.ts';
 import { apps } from './commands/apps.ts';
 import { billing } from './commands/billing.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
+import { dns } from './commands/dns.ts';
 import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
@@ -51,6 +53,8 @@ const commands: Command[] = [
   nats,
   platform,
   world,
+  dns,
+  anycast,
 ];
 
 const topHelp = `nearby: run OCI images as machines on your own hosts, routed to the nearest healthy instance.

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { makeBackhaulCredential } from '../proxy/backhaul-credential.ts';
+import { worldDnsTables } from './dns-tables.ts';
 import { worldError } from './errors.ts';
 import type { RttMatrix } from './matrix.ts';
 import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
@@ -152,14 +153,29 @@ function nodeArgs(
   ];
 }
 
+/**
+ * The world's GeoDNS is `nearby dns serve`, given the tables an operator would write: each city's
+ * /24 to its city, each region to its hosts' edges (dns-tables.ts).
+ */
 export async function startDns(state: WorldState) {
-  const logFile = join(state.dir, 'logs', 'dns.log');
+  const { plan, dir } = state;
+  const networksFile = join(dir, 'dns-networks.txt');
+  const regionsFile = join(dir, 'dns-regions.txt');
+  const tables = worldDnsTables(plan);
+  writeFileSync(networksFile, tables.networks);
+  writeFileSync(regionsFile, tables.regions);
+  const logFile = join(dir, 'logs', 'dns.log');
   state.processes.push(
-    startDetached('dns', nearbyBin, ['world', 'dns', '--dir', state.dir], {
-      logFile,
-      cwd: state.dir,
-      execs: nearbyExecs,
-    }),
+    startDetached(
+      'dns',
+      nearbyBin,
+      [
+        ...['dns', 'serve', '--zone', plan.options.appsDomain, '--listen', `${plan.gateway}:53`],
+        ...['--networks', networksFile, '--regions', regionsFile],
+        ...['--query-log', join(dir, 'logs', 'dns-queries.log')],
+      ],
+      { logFile, cwd: dir, execs: nearbyExecs },
+    ),
   );
   saveState(state);
   await waitFor(
@@ -169,6 +185,6 @@ export async function startDns(state: WorldState) {
     state.processes.slice(-1),
     30_000,
   );
-  state.dnsAddress = `${state.plan.gateway}:53`;
+  state.dnsAddress = `${plan.gateway}:53`;
   saveState(state);
 }

@@ -1,7 +1,6 @@
 /** The world: regions at measured distances on one Linux host (docs/world.md). */
 export { takeDown } from './down.ts';
 export { worldError } from './errors.ts';
-export { serveGeoDns } from './geo-dns.ts';
 export { defaultMatrixFile, parseRttMatrix, type RttMatrix, readRttMatrix } from './matrix.ts';
 export { nearestRegion, planWorld, type WorldPlan } from './plan.ts';
 export { defaultWorldDir, loadState, type WorldState } from './state.ts';

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as dnsPacket from 'dns-packet';
+import { geoAnswer } from '../edge/geo-answer.ts';
+import { parseNetworksTable } from '../edge/networks-table.ts';
+import { parseRegionsTable } from '../edge/regions-table.ts';
 import { isNearbyError } from '../errors.ts';
-import { edgesFor, geoAnswer } from './geo-dns.ts';
+import { worldDnsTables } from './dns-tables.ts';
 import { parseRttMatrix, readRttMatrix } from './matrix.ts';
-import { cityOfAddress, nearestRegion, planWorld, type WorldOptions } from './plan.ts';
+import { nearestRegion, planWorld, type WorldOptions } from './plan.ts';
 
 const options: WorldOptions = {
   regions: ['iad', 'fra', 'syd'],
@@ -81,29 +85,25 @@ test('GeoDNS: a client gets the edges of its nearest region, by the /24 it asks 
   const matrix = readRttMatrix();
   const plan = planWorld(options, matrix);
   assert.equal(nearestRegion('sin', ['iad', 'fra', 'syd'], matrix), 'syd');
-  assert.equal(cityOfAddress(plan, '10.77.4.100'), 'sin');
-  assert.equal(cityOfAddress(plan, '10.78.4.100'), undefined);
-  assert.deepEqual(edgesFor(plan, matrix, '10.77.4.100'), {
-    region: 'syd',
-    addresses: ['10.77.3.10', '10.77.3.11'],
+  const text = worldDnsTables(plan);
+  const tables = {
+    zone: 'world.test',
+    networks: parseNetworksTable(text.networks),
+    regions: parseRegionsTable(text.regions),
+    matrix,
+  };
+  assert.equal(tables.networks.cityOf('10.77.4.100')?.city, 'sin');
+  assert.equal(tables.networks.cityOf('10.78.4.100'), undefined);
+  const query = dnsPacket.encode({
+    type: 'query',
+    id: 0x1234,
+    questions: [{ type: 'A', name: 'hello.world.test' }],
   });
-  // A query for hello.world.test, type A: two answers, the syd hosts' addresses.
-  const name = Buffer.concat([
-    ...'hello.world.test'
-      .split('.')
-      .map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)])),
-    Buffer.from([0, 0, 1, 0, 1]),
-  ]);
-  const query = Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]), name]);
-  const reply = geoAnswer(query, plan, matrix, '10.77.4.100');
-  assert.equal(reply.readUInt16BE(0), 0x1234);
-  assert.equal(reply.readUInt16BE(2) & 0x0f, 0, 'NOERROR');
-  assert.equal(reply.readUInt16BE(6), 2);
-  assert.deepEqual([...reply.subarray(reply.length - 4)], [10, 77, 3, 11]);
-  const other = Buffer.concat([query.subarray(0, 12), Buffer.from([3, 0x63, 0x6f, 0x6d, 0, 0, 1, 0, 1])]);
-  assert.equal(
-    geoAnswer(other, plan, matrix, '10.77.4.100').readUInt16BE(2) & 0x0f,
-    5,
-    'REFUSED outside the zone',
+  const { reply, decision } = geoAnswer(query, tables, '10.77.4.100');
+  assert.equal(decision?.region, 'syd');
+  const answers = dnsPacket.decode(reply).answers as { data: string }[];
+  assert.deepEqual(
+    answers.map((answer) => answer.data),
+    ['10.77.3.10', '10.77.3.11'],
   );
 });

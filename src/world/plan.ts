@@ -16,6 +16,8 @@ export interface WorldOptions {
   /** The second octet of the world's `10.X.0.0/16`. */
   octet: number;
   appsDomain: string;
+  /** How clients reach the edges: GeoDNS answers (default), or one Anycast address by BGP. */
+  reach?: 'dns' | 'anycast';
 }
 
 export interface PlannedNamespace {
@@ -51,6 +53,8 @@ export interface WorldPlan {
   natsHosts: PlannedHost[];
   /** Where the API runs: the first region's first host. */
   apiHost: PlannedHost;
+  /** With `reach: 'anycast'`: the edge address every host announces (outside the /16: no ARP reaches it). */
+  anycast?: { address: string; edgeAs: number; ispAs: number };
 }
 
 const CITY = /^[a-z]{3}$/;
@@ -132,6 +136,9 @@ export function planWorld(options: WorldOptions, matrix: RttMatrix): WorldPlan {
     clients: clientSpaces,
     natsHosts,
     apiHost: hosts[0],
+    ...(options.reach === 'anycast'
+      ? { anycast: { address: `198.18.${octet}.1`, edgeAs: 65000, ispAs: 65100 } }
+      : {}),
   };
 }
 
@@ -140,11 +147,4 @@ export function nearestRegion(city: string, regions: string[], matrix: RttMatrix
   let best = regions[0];
   for (const region of regions) if (matrix.rtt(city, region).ms < matrix.rtt(city, best).ms) best = region;
   return best;
-}
-
-/** The city whose /24 holds `address` in the plan, or undefined (the operator's seat, or outside). */
-export function cityOfAddress(plan: WorldPlan, address: string): string | undefined {
-  const [a, b, c] = address.replace(/^::ffff:/, '').split('.');
-  if (`${a}.${b}` !== plan.gateway.split('.').slice(0, 2).join('.')) return undefined;
-  return plan.cities[Number(c) - 1];
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { startAnycast } from './anycast-parts.ts';
 import { startApi, startDns, startHosts } from './cluster-parts.ts';
 import { takeDown } from './down.ts';
 import { worldError } from './errors.ts';
@@ -64,6 +65,10 @@ export async function bringUp(
     say(`api: ${state.apiUrl} (registry ${state.registry})`);
     await startHosts(state, natsUrls, matrix);
     say(`hosts: ${plan.hosts.map((host) => `${host.hostName} ${host.address}`).join(', ')}`);
+    if (plan.anycast) {
+      await startAnycast(state, matrix);
+      say(`anycast: ${plan.anycast.address} announced by every host (bird2), clients follow the nearest`);
+    }
     await startDns(state);
     say(`dns: ${state.dnsAddress} answers *.${plan.options.appsDomain} with the nearest region's edge`);
     state.ready = true;

@@ -97,19 +97,7 @@ export async function attachWorld(dir: string): Promise<World> {
         })
       ).stdout,
     async pushHello() {
-      const built = await buildImage({
-        layers: [await busyboxLayer(), await helloBinaryLayer()],
-        config: {
-          Entrypoint: ['/hello'],
-          Env: [PATH_ENV],
-          ExposedPorts: { '8080/tcp': {} },
-          WorkingDir: '/',
-        },
-      });
-      await pushImage(status.registry, 'hello', '1', built, {
-        credentials: () => ({ username: 'x', password: status.token }),
-        insecureRegistries: [status.registry],
-      });
+      await pushHello(status.registry, status.token);
       return `${status.registry}/hello:1`;
     },
     async deploy(toml, image, ...args) {
@@ -135,4 +123,16 @@ export async function timeRequests(world: World, city: string, app: string, coun
   if (failed.length > 0)
     throw new Error(`${city}: ${failed.length} of ${count} requests failed (${failed[0]})`);
   return { ms: lines.map((line) => Number(line.split(' ')[1]) * 1000), answer };
+}
+
+/** Builds the hello image (it answers `hello from <machine> in <region>`) and pushes it as `hello:1`, as the README says: a nearby token as the password. */
+export async function pushHello(registry: string, token: string): Promise<void> {
+  const built = await buildImage({
+    layers: [await busyboxLayer(), await helloBinaryLayer()],
+    config: { Entrypoint: ['/hello'], Env: [PATH_ENV], ExposedPorts: { '8080/tcp': {} }, WorkingDir: '/' },
+  });
+  await pushImage(registry, 'hello', '1', built, {
+    credentials: () => ({ username: 'x', password: token }),
+    insecureRegistries: [registry],
+  });
 }

@@ -1,7 +1,6 @@
 /** `nearby world up|status|run|down`: regions at measured distances on this host, for tests and demos. */
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
   bringUp,
   defaultWorldDir,
@@ -9,7 +8,6 @@ import {
   measureLinks,
   planWorld,
   readRttMatrix,
-  serveGeoDns,
   statusJson,
   takeDown,
   worldError,
@@ -49,6 +47,9 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
   --clients LIST           client cities (default: the regions)
   --hosts-per-region N     hosts in each region (default 1)
   --apps-domain DOMAIN     apps answer at <app>.DOMAIN in the world (default world.test)
+  --reach dns|anycast      how clients reach the edges: the GeoDNS answers each region's host
+                           addresses (default), or every name resolves to one Anycast address
+                           announced by every host over BGP (bird2), the nearest chosen by routing
   --name NAME              1-5 letters/digits in every interface and namespace (default 0)
   --octet N                the world's network is 10.N.0.0/16 (default 77)
   --dir DIR                where the world keeps its state (default ${defaultWorldDir}, or NEARBY_WORLD_DIR)`,
@@ -57,6 +58,7 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
     clients: { type: 'string' },
     'hosts-per-region': { type: 'string' },
     'apps-domain': { type: 'string' },
+    reach: { type: 'string' },
     name: { type: 'string' },
     octet: { type: 'string' },
     ...dirOption,
@@ -64,6 +66,8 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
   async run({ values, out }) {
     const regions = cityList(values.regions);
     if (regions.length === 0) throw usageError('--regions is required (e.g. --regions iad,fra,syd)', up);
+    const reach = (values.reach as string | undefined) ?? 'dns';
+    if (reach !== 'dns' && reach !== 'anycast') throw usageError('--reach is dns or anycast', up);
     needRoot();
     const matrix = readRttMatrix();
     const plan = planWorld(
@@ -74,6 +78,7 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
         name: (values.name as string | undefined) ?? '0',
         octet: Number((values.octet as string | undefined) ?? 77),
         appsDomain: (values['apps-domain'] as string | undefined) ?? 'world.test',
+        reach,
       },
       matrix,
     );
@@ -194,25 +199,9 @@ command then works against the world.`,
   },
 };
 
-const dns: Command = {
-  name: 'world dns',
-  summary: "serve the world's GeoDNS (started by `world up`)",
-  help: 'Usage: nearby world dns [--dir DIR]\n\nRuns until SIGTERM; `nearby world up` starts it and `down` stops it.',
-  options: dirOption,
-  async run({ values, signal }) {
-    const state = loadState(worldDir(values));
-    const logFile = join(state.dir, 'logs', 'dns-queries.log');
-    await serveGeoDns(state.plan, readRttMatrix(), signal, (line) => {
-      if (line.startsWith('dns ')) process.stdout.write(`${line}\n`);
-      else appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
-    });
-    return 0;
-  },
-};
-
 export const world: Command = {
   name: 'world',
   summary: 'a simulated world of regions at real distances, on this host',
   help: 'Usage: nearby world up|status|env|run|down [options]',
-  subcommands: [up, status, env, run, down, dns],
+  subcommands: [up, status, env, run, down],
 };
