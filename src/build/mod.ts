@@ -107,7 +107,7 @@ export async function buildAndPush(request: BuildRequest): Promise<BuildResult> 
         authfile,
         '--digestfile',
         digestFile,
-        ...(isLoopbackRegistry(request.registry) ? ['--tls-verify=false'] : []),
+        ...(plainHttp(request.registry) ? ['--tls-verify=false'] : []),
         local,
         `docker://${target}`,
       ],
@@ -119,7 +119,10 @@ export async function buildAndPush(request: BuildRequest): Promise<BuildResult> 
     await runBuildah(storage, ['rmi', local], { onLine: () => {} }).catch(() => {});
 
     const digest = (await readFile(digestFile, 'utf8')).trim();
-    const client = new RegistryClient({ credentials: () => request.credentials });
+    const client = new RegistryClient({
+      credentials: () => request.credentials,
+      insecureRegistries: plainHttp(request.registry) ? [request.registry] : [],
+    });
     const size = await pushedSize(client, request.registry, request.app, digest, request.signal);
     request.out(
       `  Pushed ${size.layers} layer${size.layers === 1 ? '' : 's'}, ${formatBytes(size.bytes)}: ${target}@${digest.slice(0, 19)}…`,
@@ -137,11 +140,18 @@ export async function buildAndPush(request: BuildRequest): Promise<BuildResult> 
 async function registriesConf(dir: string, registry: string): Promise<string> {
   const system = await readFile('/etc/containers/registries.conf', 'utf8').catch(() => '');
   const path = join(dir, 'registries.conf');
-  const ours = isLoopbackRegistry(registry)
-    ? `\n[[registry]]\nlocation = "${registry}"\ninsecure = true\n`
-    : '';
+  const ours = plainHttp(registry) ? `\n[[registry]]\nlocation = "${registry}"\ninsecure = true\n` : '';
   await writeFile(path, `${system}${ours}`);
   return path;
+}
+
+/**
+ * nearby's registry speaks plain HTTP: on loopback, or at an address named in
+ * NEARBY_INSECURE_REGISTRIES (the variable the server reads too), as a world's registry is.
+ */
+function plainHttp(registry: string): boolean {
+  const listed = process.env.NEARBY_INSECURE_REGISTRIES?.split(',').map((entry) => entry.trim()) ?? [];
+  return isLoopbackRegistry(registry) || listed.includes(registry);
 }
 
 export function formatBytes(bytes: number): string {

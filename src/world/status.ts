@@ -18,11 +18,14 @@ export interface LinkStatus {
   tcp_connect_ms?: number;
 }
 
-/** Min and average of `count` pings from `netns` to `address`. */
+/**
+ * Min and average of `count` pings from `netns` to `address`. `-U`: user-to-user times, since a
+ * reply's kernel timestamp is taken before the world holds it on the way in (links.ts).
+ */
 export async function pingRtt(netns: string, address: string, count = 5) {
   const result = await runCommand(
     'ip',
-    ['netns', 'exec', netns, 'ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', '3', address],
+    ['netns', 'exec', netns, 'ping', '-U', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', '3', address],
     { timeoutMs: 30_000 },
   );
   const match = /= ([\d.]+)\/([\d.]+)\//.exec(result.stdout);

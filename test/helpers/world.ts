@@ -82,7 +82,13 @@ export async function attachWorld(dir: string): Promise<World> {
   const status = JSON.parse(
     (await world(['world', 'status', '--json', '--no-measure'])).stdout,
   ) as WorldStatus;
-  const env = { ...process.env, NEARBY_API_URL: status.api_url, NEARBY_API_TOKEN: status.token };
+  // The world's registry speaks plain HTTP at a routable address: builds push to it so.
+  const env = {
+    ...process.env,
+    NEARBY_API_URL: status.api_url,
+    NEARBY_API_TOKEN: status.token,
+    NEARBY_INSECURE_REGISTRIES: status.registry,
+  };
   const cli = (args: string[], cwd?: string) =>
     run(nearbyBin, args, { env, maxBuffer: 16 << 20, ...(cwd === undefined ? {} : { cwd }) });
   return {
