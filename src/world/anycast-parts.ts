@@ -2,7 +2,7 @@
  * Anycast in the world (`up --reach anycast`, docs/edge-routing.md): every host puts the Anycast
  * address on `lo` and runs `nearby anycast announce`; every client city gets an "ISP" bird peering
  * with every host, preferring the nearest by the matrix, its route marked with the host's city as
- * realm so the client's netdelay delays packets to the Anycast address like those to that city.
+ * realm so the client's netdelay holds packets to the Anycast address for that city's delay.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,8 +41,10 @@ export async function startAnycast(state: WorldState, matrix: RttMatrix) {
     saveState(state);
   }
   for (const client of plan.clients) {
-    // Packets to the Anycast address belong to no city's /24: the route's realm (the city of the
-    // host it goes through) sends them to that city's delay queue.
+    // The world delays packets on their way in, by their source's city (links.ts). The host does
+    // so for the client's packets; the replies' source is the Anycast address, no city's, so the
+    // client holds its packets to it on the way out instead, by the route's realm (the city of the
+    // host it goes through): half the RTT each, the whole RTT a round trip, as for any pair.
     for (const link of client.delays)
       await sh('ip', [
         ...['netns', 'exec', client.netns, 'iptables', '-w', '-t', 'mangle', '-A', 'POSTROUTING'],
