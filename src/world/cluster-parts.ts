@@ -149,6 +149,8 @@ function nodeArgs(
     ...['--apps-domain', state.plan.options.appsDomain, '--metrics-listen', '127.0.0.1:9480'],
     ...['--backhaul-listen', `${host.address}:4443`, '--backhaul-cert', credential.certFile],
     ...['--backhaul-ca', credential.caFile, '--log-format', 'json'],
+    // The private network between the world's hosts (docs/network.md, "Between hosts").
+    ...['--mesh-listen', `${host.address}:51820`],
   ];
 }
 
