@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { meshAddress } from '../src/agent/mesh-start.ts';
 import { readRttMatrix } from '../src/world/mod.ts';
 import { eventually } from './helpers/nearby.ts';
 import { startWorld, type World } from './helpers/world.ts';
@@ -94,8 +96,9 @@ describe('the private network between the hosts of a world', { concurrency: fals
       );
     }
   });
+  let down = false;
   after(async () => {
-    await world?.down();
+    if (!down) await world?.down();
   });
 
   test('each host publishes its mesh key, endpoint and address, and has the other as a peer', async () => {
@@ -151,7 +154,34 @@ describe('the private network between the hosts of a world', { concurrency: fals
 
   test('the machine of org y in fra is not reachable from org x in iad', async () => {
     assert.equal(await get(machines['x-iad'], machines['y-fra'].private_ip as string), undefined);
+    // Nor does a machine reach another host itself through the mesh (its backhaul on the mesh address).
+    const fra = world.status.hosts.find((h) => h.region === 'fra');
+    const fraMesh = meshAddress(`${fra?.address}:51820`);
+    const connect = await run('ip', [
+      ...['netns', 'exec', await machineNetns(machines['x-iad'].id), 'timeout', '4', 'bash', '-c'],
+      `echo > /dev/tcp/${fraMesh}/4443`,
+    ]).then(
+      () => 'connected',
+      () => 'refused',
+    );
+    assert.equal(connect, 'refused', `x-iad -> fra's backhaul at ${fraMesh}`);
     // and the other way: y in fra does not reach x in iad either.
     assert.equal(await get(machines['y-fra'], machines['x-iad'].private_ip as string), undefined);
+  });
+
+  test('world down removes each mesh interface (host clean) and its wireguard-go', async () => {
+    const names: string[] = [];
+    for (const host of world.status.hosts) {
+      const links = (await run('ip', ['-n', host.netns, '-o', 'link', 'show'])).stdout;
+      names.push(/^\d+: (nbwg[0-9a-f]+):/m.exec(links)?.[1] as string);
+    }
+    down = true;
+    await world.down();
+    const sockets = existsSync('/var/run/wireguard') ? readdirSync('/var/run/wireguard').join(' ') : '';
+    const daemons = (await run('ps', ['-eo', 'args'])).stdout;
+    for (const name of names) {
+      assert.ok(!sockets.includes(name), `${name}'s control socket is gone`);
+      assert.ok(!daemons.includes(`wireguard-go ${name}`), `${name}'s wireguard-go has ended`);
+    }
   });
 });

@@ -5,7 +5,7 @@
  * bridge: machines keep talking across hosts while nearby restarts; `nearby host clean` removes it.
  */
 import type { HostRecord } from '../model/mod.ts';
-import { ensureMeshGuard } from '../net/mesh-rules.ts';
+import { ensureMeshGuard, MESH_HOSTS_PREFIX } from '../net/mesh-rules.ts';
 import { ensureMeshInterface, ensureMeshKeys, meshInterfaceName } from '../net/wireguard.ts';
 import type { Store } from '../store/mod.ts';
 import type { OutageLog } from '../store/outage.ts';
@@ -22,15 +22,17 @@ export const meshInterfaceOf = (dataDir: string) => meshInterfaceName(dataDir);
 
 /** `fdaa:0:ff::/64` holds the hosts' own mesh addresses, outside the machines' pool; the host part
  *  is its IPv4 (unique among hosts, as their endpoints are), or a hash for an IPv6 one. */
+const MESH_NET = MESH_HOSTS_PREFIX.replace('/64', '');
+
 export function meshAddress(listen: string): string {
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
   const octets = host.split('.').map(Number);
   if (octets.length === 4 && octets.every((octet) => octet >= 0 && octet <= 255)) {
     const hex = (a: number, b: number) => ((a << 8) | b).toString(16);
-    return `fdaa:0:ff::${hex(octets[0], octets[1])}:${hex(octets[2], octets[3])}`;
+    return `${MESH_NET}${hex(octets[0], octets[1])}:${hex(octets[2], octets[3])}`;
   }
   const words = host.split(':').filter(Boolean).slice(-2);
-  return `fdaa:0:ff::${words.join(':') || '1'}`;
+  return `${MESH_NET}${words.join(':') || '1'}`;
 }
 
 export async function startMesh(options: {
@@ -38,21 +40,27 @@ export async function startMesh(options: {
   host: string;
   dataDir: string;
   bridge: string;
-  /** `address:port` other hosts send to; the socket listens on that port on every address. */
+  /** `address:port` other hosts send to; the socket listens on that port on every address. A
+   *  wildcard address (`0.0.0.0`, `::`, none) stands for `hostAddress`, the host's `--address`. */
   listen: string;
+  hostAddress: string;
   signal: AbortSignal;
   log: OutageLog & { error(fields: object, message: string): void };
 }): Promise<{ fields: MeshFields; name: string; done: Promise<void> }> {
   const { store, host, signal, log } = options;
+  const port = options.listen.slice(options.listen.lastIndexOf(':') + 1);
+  const given = options.listen.slice(0, options.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const reachable = given === '' || given === '0.0.0.0' || given === '::' ? options.hostAddress : given;
+  const endpoint = reachable.includes(':') ? `[${reachable}]:${port}` : `${reachable}:${port}`;
   const keys = await ensureMeshKeys(options.dataDir);
   const name = meshInterfaceOf(options.dataDir);
-  const address = meshAddress(options.listen);
+  const address = meshAddress(endpoint);
   // The receiving side's check exists (empty: nothing gets in) before the interface does.
   await ensureMeshGuard(options.bridge, name);
   await ensureMeshInterface({
     name,
     privateKeyPath: keys.privateKeyPath,
-    listenPort: Number(options.listen.slice(options.listen.lastIndexOf(':') + 1)),
+    listenPort: Number(port),
     addresses: [`${address}/128`],
   });
   const stopped = (what: string) => (error: unknown) => {
@@ -65,7 +73,7 @@ export async function startMesh(options: {
     ),
   ]).then(() => {});
   return {
-    fields: { wireguard_public_key: keys.publicKey, mesh_endpoint: options.listen, mesh_address: address },
+    fields: { wireguard_public_key: keys.publicKey, mesh_endpoint: endpoint, mesh_address: address },
     name,
     done,
   };

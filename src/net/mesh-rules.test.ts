@@ -22,6 +22,8 @@ test('from the mesh into the bridge only same-org pairs pass, then everything el
   }
   assert.match(forward, /iifname != "nbwg0123456789" accept/);
   assert.match(forward, /priority filter - 1/);
+  // Into the host from the mesh: the hosts' own addresses only, never a machine's.
+  assert.match(rules, /chain input \{[^}]*ip6 saddr fdaa:0:ff::\/64 accept\s+drop/);
 });
 
 test('the table is valid nftables, with and without orgs (checked, not applied)', async () => {

@@ -17,6 +17,9 @@ export interface MeshOrg {
 
 const MISSING = /No such file or directory/;
 
+/** The hosts' own addresses on the mesh, outside the machines' pool (src/agent/mesh-start.ts). */
+export const MESH_HOSTS_PREFIX = 'fdaa:0:ff::/64';
+
 export function meshTableName(bridge: string): string {
   return `nearby_${bridge.replace(/[^a-zA-Z0-9_]/g, '_')}_mesh`;
 }
@@ -59,6 +62,15 @@ ${blocks.join('\n')}
     oifname != ${JSON.stringify(bridge)} accept
     ct state established,related accept
 ${rules.join('\n')}
+    drop
+  }
+  # Into this host itself from the mesh: the other hosts (their mesh addresses: the backhaul) only.
+  # A machine's packet keeps its address across the mesh, and must not reach host services.
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname != ${JSON.stringify(meshInterface)} accept
+    ct state established,related accept
+    ip6 saddr ${MESH_HOSTS_PREFIX} accept
     drop
   }
 }

@@ -62,6 +62,7 @@ export async function startAgentPart(options: {
         dataDir: settings.dataDir,
         bridge: settings.bridge,
         listen: settings.meshListen,
+        hostAddress: settings.address,
         signal,
         log: log.child({ part: 'mesh' }),
       })
