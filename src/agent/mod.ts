@@ -18,7 +18,9 @@ export interface AgentOptions extends ReconcilerOptions {
   signal: AbortSignal;
   /** What `hosts/<name>` tells the others besides name, region and runtime. */
   hostRecord?: Pick<HostRecord, 'address' | 'max_machines' | 'subnet4' | 'subnet6'> &
-    Partial<Pick<HostRecord, 'memory_mb' | 'cpus'>>;
+    Partial<
+      Pick<HostRecord, 'memory_mb' | 'cpus' | 'wireguard_public_key' | 'mesh_endpoint' | 'mesh_address'>
+    >;
   /** `host:port` of the console listener for APIs on other hosts (a cluster host); none: unix socket only. */
   consoleListen?: string;
   /** The machines' resolver (src/dns/): where names outside `.internal` go (default the host's

@@ -15,6 +15,7 @@ import {
   removeIsolation,
 } from './isolation.ts';
 import type { BridgeShape } from './isolation-rules.ts';
+import { ensureMeshGuard, removeMeshGuard } from './mesh-rules.ts';
 import { ensureNat, removeNat } from './nat.ts';
 import {
   deleteLink,
@@ -79,8 +80,10 @@ export class LinuxHostNetwork implements HostNetwork {
     await mustRun('ip', ['link', 'set', bridge, 'up']);
     await setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
     await setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
-    await ensureNat(bridge, ipv4Cidr, ipv6Cidr);
-    await ensureHostGuard(bridge, this.options.hostTcpPorts);
+    const mesh = this.options.meshInterface;
+    if (mesh) await ensureMeshGuard(bridge, mesh); // before the guard lets the mesh's traffic past
+    await ensureNat(bridge, ipv4Cidr, ipv6Cidr, mesh ? [mesh] : []);
+    await ensureHostGuard(bridge, this.options.hostTcpPorts, mesh);
     await ensurePortTable(this.#shape(), await this.#ports());
   }
 
@@ -153,6 +156,7 @@ export class LinuxHostNetwork implements HostNetwork {
     await deleteLink(bridge);
     await removeNat(bridge);
     await removeIsolation(bridge);
+    await removeMeshGuard(bridge);
   }
 }
 

@@ -107,8 +107,9 @@ ${orgBlocks.join('\n')}
  * replies, neighbour discovery, `hostTcpPorts` and DNS; nothing is forwarded into the bridge from
  * elsewhere unless it answers a machine's own connection.
  */
-export function hostRules(bridge: string, hostTcpPorts: number[]): string {
+export function hostRules(bridge: string, hostTcpPorts: number[], meshInterface?: string): string {
   const table = isolationTables(bridge).host;
+  const outside = meshInterface ? `{ ${quote(bridge)}, ${quote(meshInterface)} }` : quote(bridge);
   const open = hostTcpPorts.length === 0 ? '' : `    tcp dport { ${hostTcpPorts.join(', ')} } accept\n`;
   return `table inet ${table} {}
 delete table inet ${table}
@@ -128,7 +129,9 @@ ${open}    # The machines' resolver on the gateway addresses (src/dns/): the sec
     type filter hook forward priority filter; policy accept;
     # Bridged frames (when br_netfilter shows them here) come in on the bridge itself: only what is
     # routed in from another interface is checked.
-    iifname != ${quote(bridge)} oifname ${quote(bridge)} ct state != { established, related } drop
+    # The mesh's interface, when there is one, is checked by its own table (mesh-rules.ts): from
+    # there only machines of the destination's org get in.
+    iifname != ${outside} oifname ${quote(bridge)} ct state != { established, related } drop
     # A cloud's metadata service hands out the host's credentials: not the machines' business.
     iifname ${quote(bridge)} ip daddr 169.254.0.0/16 reject with icmpx admin-prohibited
   }

@@ -17,8 +17,12 @@ import {
 const MISSING = /No such file or directory/;
 
 /** Replaces the host guard (stateless, so always safe to replace). */
-export async function ensureHostGuard(bridge: string, hostTcpPorts: number[]): Promise<void> {
-  await mustRun('nft', ['-f', '-'], undefined, hostRules(bridge, hostTcpPorts));
+export async function ensureHostGuard(
+  bridge: string,
+  hostTcpPorts: number[],
+  meshInterface?: string,
+): Promise<void> {
+  await mustRun('nft', ['-f', '-'], undefined, hostRules(bridge, hostTcpPorts, meshInterface));
 }
 
 /** Makes the port table if it is missing; an existing one (nearby restarted) keeps its elements. */

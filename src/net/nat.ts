@@ -8,8 +8,17 @@ export function natTableName(bridge: string): string {
   return `nearby_${bridge.replace(/[^a-zA-Z0-9_]/g, '_')}`;
 }
 
-export async function ensureNat(bridge: string, ipv4Cidr: string, ipv6Cidr: string): Promise<void> {
+/** `keep`: interfaces whose traffic keeps the machine's address (the mesh's: the receiving host
+ *  knows the machine's org by its address, which a masquerade would hide). */
+export async function ensureNat(
+  bridge: string,
+  ipv4Cidr: string,
+  ipv6Cidr: string,
+  keep: string[] = [],
+): Promise<void> {
   const table = natTableName(bridge);
+  const names = [bridge, ...keep].map((name) => JSON.stringify(name));
+  const inside = keep.length === 0 ? names[0] : `{ ${names.join(', ')} }`;
   // Declaring then deleting the table makes the script work whether or not it exists yet,
   // and nft applies the whole script as one transaction.
   const script = `table inet ${table} {}
@@ -17,8 +26,8 @@ delete table inet ${table}
 table inet ${table} {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr ${ipv4Cidr} oifname != "${bridge}" masquerade
-    ip6 saddr ${ipv6Cidr} oifname != "${bridge}" masquerade
+    ip saddr ${ipv4Cidr} oifname != ${inside} masquerade
+    ip6 saddr ${ipv6Cidr} oifname != ${inside} masquerade
   }
 }
 `;

@@ -15,6 +15,10 @@ export interface HostNetworkOptions {
   netnsPrefix: string;
   /** Host TCP ports machines may open: the edge proxy's public ones (docs/network.md). Default none. */
   hostTcpPorts: number[];
+  /** The WireGuard mesh's interface when the host is on the mesh: machines' traffic through it is
+   *  not masqueraded (the receiving host checks its source's org), and may enter the bridge past the
+   *  host guard, where the mesh table (mesh-rules.ts) admits only the same org. */
+  meshInterface?: string;
 }
 
 /** A machine as the network's isolation sees it: who it is and which org it belongs to. */

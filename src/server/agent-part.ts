@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { startMesh } from '../agent/mesh-start.ts';
 import { startAgent } from '../agent/mod.ts';
 import { createHostRuntime } from '../agent/runtime/mod.ts';
 import { claimHostSubnets } from '../agent/subnets.ts';
@@ -52,6 +53,20 @@ export async function startAgentPart(options: {
   const proxyPorts = [settings.proxyListen, settings.proxyTlsListen].map((listen) =>
     Number(listen.split(':').pop()),
   );
+  // Off unless asked: one host has no other to reach, and machines cross hosts only by an
+  // operator's choice (docs/network.md, "Between hosts").
+  const mesh = settings.meshListen
+    ? await startMesh({
+        store,
+        host: settings.hostName,
+        dataDir: settings.dataDir,
+        bridge: settings.bridge,
+        listen: settings.meshListen,
+        hostAddress: settings.address,
+        signal,
+        log: log.child({ part: 'mesh' }),
+      })
+    : undefined;
   const network = createHostNetwork({
     bridge: settings.bridge,
     ...subnets,
@@ -59,6 +74,7 @@ export async function startAgentPart(options: {
     // The edge proxy's public ports are the one door from machines into the host: an app calling
     // another app by its public name reaches it the same way from this host as from any other.
     hostTcpPorts: proxyPorts.filter((port) => Number.isInteger(port) && port > 0),
+    ...(mesh ? { meshInterface: mesh.name } : {}),
   });
   const agent = await startAgent({
     store,
@@ -78,6 +94,7 @@ export async function startAgentPart(options: {
       ...(settings.cpus ? { cpus: settings.cpus } : {}),
       subnet4: subnets.ipv4Cidr,
       subnet6: subnets.ipv6Cidr,
+      ...mesh?.fields,
     },
     log: log.child({ part: 'agent' }),
     signal,
@@ -87,6 +104,7 @@ export async function startAgentPart(options: {
     subnets,
     async stop() {
       await agent.done;
+      await mesh?.done;
       await agent.reconciler.idle();
     },
   };

@@ -118,6 +118,13 @@ export const partFlags: Record<PartName, Flag[]> = {
       '<address>:4281 for agent and node, else off',
     ),
     f(
+      'mesh-listen',
+      'MESH_LISTEN',
+      'ADDR',
+      "the WireGuard mesh's socket (other hosts' machines reach this host's over it), or off",
+      'off',
+    ),
+    f(
       'insecure-registry',
       'INSECURE_REGISTRIES',
       'HOST',

@@ -67,6 +67,9 @@ export interface AgentSettings extends CommonSettings {
   tokenFile?: string;
   /** Consoles for APIs on other hosts (`host:port`), or '' for none (one host: the unix socket does). */
   consoleListen: string;
+  /** The WireGuard mesh's socket (`address:port`, the address other hosts reach), or '' for none:
+   *  one host has nothing to join, and a machine crosses hosts only where an operator said so. */
+  meshListen: string;
   /** The machines' resolver: its upstreams (default the host's resolv.conf), or `off` (no resolver). */
   dns?: { upstreams?: Upstream[] } | 'off';
 }
@@ -145,6 +148,7 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
         nats && !parts.includes('api') ? hostPort(pick('address', '127.0.0.1'), 4281) : '',
       ),
     ),
+    meshListen: listenOrOff('mesh-listen', pick('mesh-listen', '')),
     ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
     ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
     ...(cpus === undefined ? {} : { cpus: count('cpus', cpus) }),

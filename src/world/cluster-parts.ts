@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { meshAddress } from '../agent/mesh-start.ts';
 import { makeBackhaulCredential } from '../proxy/backhaul-credential.ts';
 import { worldDnsTables } from './dns-tables.ts';
 import { worldError } from './errors.ts';
@@ -134,6 +135,9 @@ function natsRegion(plan: WorldPlan, url: string): string {
   return (plan.natsHosts.find((host) => url.includes(`//${host.address}:`)) as PlannedHost).region;
 }
 
+/** WireGuard's usual port: each world host has its own address, so all use the same. */
+const MESH_PORT = 51820;
+
 function nodeArgs(
   state: WorldState,
   host: PlannedHost,
@@ -148,8 +152,13 @@ function nodeArgs(
     ...['--token-file', tokenFile, '--bridge', host.machineBridge],
     ...['--proxy-listen', '0.0.0.0:80', '--proxy-tls-listen', '0.0.0.0:443'],
     ...['--apps-domain', state.plan.options.appsDomain, '--metrics-listen', '127.0.0.1:9480'],
-    ...['--backhaul-listen', `${host.address}:4443`, '--backhaul-cert', credential.certFile],
+    // Proxy to proxy over the mesh: everything between regions is encrypted in flight, and the
+    // backhaul's own TLS stays (a host's mesh peers are hosts, not necessarily its proxies).
+    ...['--backhaul-listen', `[${meshAddress(`${host.address}:${MESH_PORT}`)}]:4443`],
+    ...['--backhaul-cert', credential.certFile],
     ...['--backhaul-ca', credential.caFile, '--log-format', 'json'],
+    // The private network between the world's hosts (docs/network.md, "Between hosts").
+    ...['--mesh-listen', `${host.address}:${MESH_PORT}`],
   ];
 }
 

@@ -1,9 +1,11 @@
 /** `nearby host clean`: remove every machine, mount, namespace and bridge a data dir made on this host. */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { meshInterfaceOf } from '../../agent/mesh-start.ts';
 import { createHostRuntime } from '../../agent/runtime/mod.ts';
 import { NearbyError } from '../../errors.ts';
 import { createHostNetwork } from '../../net/mod.ts';
+import { deleteMeshInterface } from '../../net/wireguard.ts';
 import { proxyPaths, stopDataDirHaproxy } from '../../proxy/mod.ts';
 import { createLogger } from '../../server/log.ts';
 import { type ServerSettings, settingsFile } from '../../server/settings.ts';
@@ -56,6 +58,11 @@ images, token).`,
       out(
         `Removed ${ids.length} machine sandbox${ids.length === 1 ? '' : 'es'} and bridge ${settings.bridge}`,
       );
+    }
+    if (settings.meshListen) {
+      const name = meshInterfaceOf(settings.dataDir ?? dataDir);
+      await deleteMeshInterface({ name });
+      out(`Removed mesh interface ${name}`);
     }
     if (values.purge) {
       await rm(dataDir, { recursive: true, force: true });
