@@ -116,6 +116,12 @@ describe('the guestbook example in a world of iad and syd', { concurrency: false
     for (const machine of await machines())
       if (machine.region === 'syd')
         await world.cli(['machine', 'destroy', machine.id, '-a', 'guestbook', '--force']);
+    // The destroy is acknowledged before the record is gone: stopping it meanwhile finds no machine.
+    await eventually(
+      async () => (await machines()).every((machine) => machine.region !== 'syd') || undefined,
+      120_000,
+      "syd's machine gone",
+    );
     await stopAll();
     const answers = await concurrently('syd', 6);
     console.log(

@@ -74,6 +74,7 @@ test('every route reads Content-Type: application/json with an empty body as no 
     hostname: 'walk.example.com',
     version: '1',
     ref: 'registry.test/app:1',
+    org: 'personal',
   };
   const variants: Record<string, string | number>[] = [
     { 'content-type': 'application/json' },
