@@ -15,19 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { readRttMatrix } from '../src/world/mod.ts';
 import { eventually, nearbyBin } from './helpers/nearby.ts';
-import { freeWorld, pushHello } from './helpers/world.ts';
+import { freeWorld, pushHello, type WorldStatus } from './helpers/world.ts';
 
 const run = promisify(execFile);
-
-interface WorldStatus {
-  api_url: string;
-  token: string;
-  registry: string;
-  apps_domain: string;
-  hosts: { name: string; region: string; address: string; netns: string }[];
-  clients: { city: string; netns: string }[];
-  links: { from: string; to: string; matrix_rtt_ms: number; ping_min_ms?: number; tcp_connect_ms?: number }[];
-}
 
 describe('a world of iad and fra, with clients in yyz and ams', { concurrency: false }, () => {
   let dir: string;
