@@ -6,15 +6,13 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type pino from 'pino';
 import { dnsError } from './errors.ts';
+import { serveDnsOverTcp } from './tcp-framing.ts';
 
 export type DnsHandler = (
   query: Buffer,
   peer: string,
   transport: 'udp' | 'tcp',
 ) => Promise<Buffer | undefined>;
-
-/** An idle TCP client is let go after this long (RFC 7766 suggests seconds, not minutes). */
-const TCP_IDLE_MS = 10_000;
 
 /**
  * Listens on `port` of every address until `signal` aborts.
@@ -82,7 +80,11 @@ function listenTcp(
   const server = createServer((socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveConnection(socket, handler, log);
+    serveDnsOverTcp(
+      socket,
+      (query, peer) => handler(query, peer, 'tcp'),
+      (error) => log.warn({ err: error }, 'dns query failed'),
+    );
   });
   return new Promise<Server>((resolve, reject) => {
     server.once('error', reject);
@@ -90,28 +92,5 @@ function listenTcp(
       server.off('error', reject);
       resolve(server);
     });
-  });
-}
-
-function serveConnection(socket: Socket, handler: DnsHandler, log: pino.Logger) {
-  let buffered = Buffer.alloc(0);
-  const peer = socket.remoteAddress ?? '';
-  socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
-  socket.on('error', () => socket.destroy());
-  socket.on('data', (chunk) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-      const query = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-      buffered = buffered.subarray(2 + query.length);
-      handler(Buffer.from(query), peer, 'tcp').then(
-        (reply) => {
-          if (!reply || socket.destroyed) return;
-          const length = Buffer.alloc(2);
-          length.writeUInt16BE(reply.length);
-          socket.write(Buffer.concat([length, reply]));
-        },
-        (error) => log.warn({ err: error }, 'dns query failed'),
-      );
-    }
   });
 }

@@ -4,7 +4,8 @@
  * the signal aborts.
  */
 import { createSocket } from 'node:dgram';
-import { createServer, isIP, type Socket } from 'node:net';
+import { createServer, isIP } from 'node:net';
+import { serveDnsOverTcp } from '../dns/tcp-framing.ts';
 import { edgeError } from './errors.ts';
 import { type GeoTables, geoAnswer } from './geo-answer.ts';
 
@@ -30,22 +31,9 @@ export async function serveGeoDns(options: GeoDnsOptions, signal: AbortSignal): 
   };
   const udp = createSocket(isIP(options.host) === 6 ? 'udp6' : 'udp4');
   udp.on('message', (query, peer) => udp.send(answer(query, peer.address), peer.port, peer.address));
-  const tcp = createServer((socket: Socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.setTimeout(10_000, () => socket.destroy());
-    socket.on('error', () => socket.destroy());
-    socket.on('data', (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const query = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + query.length);
-        const reply = answer(query, socket.remoteAddress ?? '');
-        const length = Buffer.alloc(2);
-        length.writeUInt16BE(reply.length);
-        socket.write(Buffer.concat([length, reply]));
-      }
-    });
-  });
+  const tcp = createServer((socket) =>
+    serveDnsOverTcp(socket, answer, (error) => options.log(`dns error: ${(error as Error).message}`)),
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
