@@ -17,11 +17,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { keys } from '../src/model/keys.ts';
-import type { AppRecord, MachineRecord, MachineStatus } from '../src/model/mod.ts';
+import type { AppRecord, MachineRecord } from '../src/model/mod.ts';
 import { type EdgeProxy, startProxy } from '../src/proxy/mod.ts';
 import { NatsStore } from '../src/store/nats.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/types.ts';
+import { reportedStatus as status } from '../test/helpers/machine-status.ts';
 import { startNatsCluster } from '../test/helpers/nats.ts';
 import { makeClusterCredential } from '../test/helpers/proxy-cluster.ts';
 import { freePort } from '../test/helpers/registry.ts';
@@ -57,20 +58,6 @@ function machine(app: string, id: string, host: (typeof hosts)[number], port: nu
     desired: { state: 'started', seq: 1 },
     events: [],
     created_at: now(),
-    updated_at: now(),
-  };
-}
-
-function status(record: MachineRecord, state: 'started' | 'stopped', ipv4: string): MachineStatus {
-  return {
-    id: record.id,
-    app: record.app,
-    instance_id: record.instance_id,
-    state,
-    seq: 1,
-    ipv4,
-    restarts: 0,
-    events: [],
     updated_at: now(),
   };
 }
