@@ -121,9 +121,14 @@ export class NatsStore implements Store {
           }
         }),
       );
+      const keys = new KvKeys(conn, kv, bucket);
+      // The bucket exists once its creation is acknowledged, but its group may still be electing a
+      // leader (seconds when its members are a continent apart): the store is open when a read
+      // is answered, so a part's first read does not time out.
+      await whileYoung(() => keys.get('nearby-open-probe'));
       return new NatsStore(
         conn,
-        new KvKeys(conn, kv, bucket),
+        keys,
         new Streams(conn, streamName, subjectPrefix),
         options.log,
       );
