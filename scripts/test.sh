@@ -4,7 +4,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup.sh docker-registry skopeo umoci busybox-static pebble
+# chromium runs the web dashboard's end-to-end test (test/dashboard.test.ts).
+scripts/setup.sh docker-registry skopeo umoci busybox-static pebble chromium
+scripts/build-web.sh
 # The microVM guest kernel, so test/microvm.test.ts runs instead of skipping (it says why if not).
 scripts/microvm-assets.sh || echo "test: could not fetch the microVM guest kernel" >&2
 node=node_modules/node/bin/node

@@ -4,4 +4,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
+"$root/scripts/build-web.sh"
 exec "$root/bin/nearby" server "$@"

@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { NearbyError } from '../errors.ts';
+import { isDashboardRequest, serveDashboard } from './dashboard.ts';
 import { apiErrors, toApiError } from './errors.ts';
 
 interface RouteMethod {
@@ -26,7 +27,11 @@ export function replyWithApiErrors(api: FastifyInstance, routes: readonly RouteM
     if (answer.status >= 500) request.log.error({ err: error }, answer.message);
     return send(reply, answer);
   });
-  api.setNotFoundHandler((request, reply) => {
+  api.setNotFoundHandler(async (request, reply) => {
+    if (isDashboardRequest(request)) {
+      if (await serveDashboard(request, reply)) return reply;
+      return send(reply, apiErrors.dashboardNotBuilt());
+    }
     const path = request.url.split('?')[0];
     const allowed = allowedMethods(routes, path);
     if (allowed.length === 0) return send(reply, apiErrors.notFound(request.method, path));

@@ -165,6 +165,11 @@ export const apiErrors = {
       status: 404,
       hint: 'the endpoints are listed in GET /v1/openapi.json',
     }),
+  dashboardNotBuilt: () =>
+    new NearbyError('DASHBOARD_NOT_BUILT', 'the web dashboard is not built on this host', {
+      status: 404,
+      hint: 'build it with `scripts/build-web.sh` (`npm run up` and `npm test` do), then reload',
+    }),
   methodNotAllowed: (method: string, url: string, allowed: string[]) =>
     new NearbyError(
       'METHOD_NOT_ALLOWED',

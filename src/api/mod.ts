@@ -12,6 +12,7 @@ import { type RegistryTokenService, registryRoutes } from '../registry/mod.ts';
 import type { Store } from '../store/mod.ts';
 import { authenticate } from './auth.ts';
 import { readBodies } from './body-parsers.ts';
+import { isDashboardRequest } from './dashboard.ts';
 import { clientErrorHandler, frameworkErrors, replyWithApiErrors } from './error-replies.ts';
 import { type ApiLimiters, apiLimiters, createGuard } from './guard.ts';
 import { leaseRoutes } from './leases.ts';
@@ -23,6 +24,7 @@ import { billingRoutes } from './routes/billing.ts';
 import { certRoutes } from './routes/certs.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { imageRoutes } from './routes/images.ts';
+import { liveRoutes } from './routes/live.ts';
 import { logRoutes } from './routes/logs.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineCheckRoutes } from './routes/machine-checks.ts';
@@ -79,6 +81,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   api.decorateRequest('token');
   api.addHook('onRequest', async (request, reply) => {
     if (request.url === '/health' || request.url === '/v1/openapi.json') return;
+    // The dashboard's page and files are public; what it shows comes from `/v1/` with a token.
+    if (isDashboardRequest(request) && request.is404) return;
     // The registry's token service authenticates by itself (HTTP Basic, as registry clients send).
     if (request.routeOptions.url === '/v1/registry/token') return;
     request.token = await authenticate(options.store, request.headers.authorization);
@@ -95,6 +99,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   secretRoutes(api, cp, new SecretBox(loadSecretKey(options.dataDir)));
   tokenRoutes(api, cp);
   logRoutes(api, cp);
+  liveRoutes(api, cp);
   imageRoutes(api, cp);
   platformRoutes(api, cp, options);
   billingRoutes(api, cp);

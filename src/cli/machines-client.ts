@@ -2,26 +2,30 @@
 import type { MachineConfig, MachineView } from '../model/mod.ts';
 import type { ApiClient } from './client.ts';
 
+/** What the calls need of a client: its `request` (the web dashboard passes its own). */
+export type ApiRequester = Pick<ApiClient, 'request'>;
+
 const base = (app: string) => `/v1/apps/${encodeURIComponent(app)}/machines`;
 
 export const machinesApi = {
-  list: (client: ApiClient, app: string) => client.request<MachineView[]>('GET', base(app)),
-  get: (client: ApiClient, app: string, id: string) =>
+  list: (client: ApiRequester, app: string) => client.request<MachineView[]>('GET', base(app)),
+  get: (client: ApiRequester, app: string, id: string) =>
     client.request<MachineView>('GET', `${base(app)}/${id}`),
   create: (
-    client: ApiClient,
+    client: ApiRequester,
     app: string,
     body: { config: MachineConfig; name?: string; region?: string; skip_launch?: boolean },
   ) => client.request<MachineView>('POST', base(app), body),
-  update: (client: ApiClient, app: string, id: string, body: { config: MachineConfig }) =>
+  update: (client: ApiRequester, app: string, id: string, body: { config: MachineConfig }) =>
     client.request<MachineView>('POST', `${base(app)}/${id}`, body),
-  start: (client: ApiClient, app: string, id: string) => client.request('POST', `${base(app)}/${id}/start`),
-  stop: (client: ApiClient, app: string, id: string, body: { signal?: string; timeout?: string } = {}) =>
+  start: (client: ApiRequester, app: string, id: string) =>
+    client.request('POST', `${base(app)}/${id}/start`),
+  stop: (client: ApiRequester, app: string, id: string, body: { signal?: string; timeout?: string } = {}) =>
     client.request('POST', `${base(app)}/${id}/stop`, body),
-  destroy: (client: ApiClient, app: string, id: string, force: boolean) =>
+  destroy: (client: ApiRequester, app: string, id: string, force: boolean) =>
     client.request('DELETE', `${base(app)}/${id}${force ? '?force=true' : ''}`),
   wait: (
-    client: ApiClient,
+    client: ApiRequester,
     app: string,
     id: string,
     state: string,
@@ -36,7 +40,7 @@ export const machinesApi = {
 
 /** Waits past the API's 60-second cap by asking again. */
 export async function waitLong(
-  client: ApiClient,
+  client: ApiRequester,
   app: string,
   id: string,
   state: string,

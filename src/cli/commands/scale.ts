@@ -10,14 +10,12 @@ import type { MachineConfig, MachineView } from '../../model/mod.ts';
 import { appName } from '../app-name.ts';
 import type { ApiClient } from '../client.ts';
 import { appOption, type Command, jsonOption, usageError } from '../command.ts';
-import { machinesApi, waitLong } from '../machines-client.ts';
+import { machinesApi } from '../machines-client.ts';
 import { table } from '../output.ts';
 import { additions, evenTargets, nearestTargets, parseRegions, type RegionCounts } from '../region-spread.ts';
 import { checkRegions } from '../regions.ts';
 import { rollMachines } from '../rolling.ts';
-
-const groupOf = (m: MachineView) => m.config.metadata?.fly_process_group ?? 'app';
-const newestFirst = (a: MachineView, b: MachineView) => b.created_at.localeCompare(a.created_at);
+import { addLike, groupOf, newestFirst, remove, surplusIn } from '../scale-steps.ts';
 
 const groupOption = { 'process-group': { type: 'string' as const, short: 'g' } };
 
@@ -108,10 +106,7 @@ to the region with the fewest, surplus ones leave the region with the most.`,
       out(`Group ${group}${where}: ${now} → ${target}${spread}`);
       for (const region of additions(current, targets)) await addLike(api, app, template, region, out);
       for (const region of regions) {
-        const surplus = inGroup
-          .filter((m) => m.region === region)
-          .sort((a, b) => Number(a.state === 'started') - Number(b.state === 'started') || newestFirst(a, b))
-          .slice(0, Math.max(0, (current.get(region) ?? 0) - (targets.get(region) ?? 0)));
+        const surplus = surplusIn(inGroup, region, (current.get(region) ?? 0) - (targets.get(region) ?? 0));
         for (const machine of surplus) await remove(api, app, machine, out);
       }
     }
@@ -124,32 +119,6 @@ function regionsOf(machines: MachineView[], template: MachineView): string[] {
   const primary = template.config.env?.PRIMARY_REGION ?? template.region;
   const regions = [...new Set(machines.map((m) => m.region))].sort();
   return regions.includes(primary) ? [primary, ...regions.filter((r) => r !== primary)] : regions;
-}
-
-async function addLike(
-  api: ApiClient,
-  app: string,
-  template: MachineView,
-  region: string,
-  out: (text: string) => void,
-): Promise<void> {
-  // A volume belongs to one machine: the copy asks for its own by name (a free one, or a new one).
-  const mounts = template.config.mounts?.map(({ volume: _volume, ...mount }) => mount);
-  const config = mounts ? { ...template.config, mounts } : template.config;
-  const created = await machinesApi.create(api, app, { config, region });
-  out(`  Machine ${created.id} created in ${created.region}, starting…`);
-  await waitLong(api, app, created.id, 'started', 120);
-  out(`  Machine ${created.id} started`);
-}
-
-async function remove(api: ApiClient, app: string, machine: MachineView, out: (text: string) => void) {
-  if (machine.state === 'started' || machine.state === 'suspended') {
-    await machinesApi.stop(api, app, machine.id);
-    await waitLong(api, app, machine.id, 'stopped', 120);
-  }
-  await machinesApi.destroy(api, app, machine.id, true);
-  await waitLong(api, app, machine.id, 'destroyed', 60);
-  out(`  Machine ${machine.id} destroyed`);
 }
 
 function resize(

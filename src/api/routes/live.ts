@@ -1,0 +1,97 @@
+/**
+ * `GET /v1/apps/{app}/live`: one server-sent events stream for what a dashboard shows live: the
+ * app's machines (sent whole, again whenever one of them or its status changes) and its log lines.
+ * The contract is in docs/dashboard.md.
+ */
+import type { FastifyInstance } from 'fastify';
+import { keys, type LogLine, subjects } from '../../model/mod.ts';
+import { type ControlPlane, getApp, listRecords, viewOf } from '../machines.ts';
+import { appParams } from '../schemas.ts';
+
+/** Changes closer together than this are sent as one `machines` event. */
+const COALESCE_MS = 200;
+/** A comment line this often keeps proxies from closing an idle stream, and finds closed clients. */
+const PING_MS = 15_000;
+
+export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
+  const { store } = cp;
+  api.get<{ Params: { app: string }; Querystring: { tail?: string } }>(
+    '/v1/apps/:app/live',
+    {
+      schema: {
+        summary: "Server-sent events: the app's machines whenever they change, and its log lines",
+        params: appParams,
+        querystring: { type: 'object', properties: { tail: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+      },
+    },
+    async (request, reply) => {
+      const { app } = request.params;
+      await getApp(store, app);
+      const controller = new AbortController();
+      const { signal } = controller;
+      request.raw.on('close', () => controller.abort());
+      // A follower must not keep the server from shutting down.
+      cp.shutdown?.addEventListener('abort', () => controller.abort(), { once: true });
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+      });
+      reply.raw.flushHeaders();
+      const send = (event: string, data: unknown) => {
+        if (!signal.aborted) reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      const ping = setInterval(() => reply.raw.write(': ping\n\n'), PING_MS);
+
+      let ids = new Set<string>();
+      let timer: NodeJS.Timeout | undefined;
+      const sendMachines = async () => {
+        timer = undefined;
+        const records = await listRecords(store, app);
+        ids = new Set(records.map((r) => r.id));
+        send('machines', await Promise.all(records.map((r) => viewOf(store, r))));
+      };
+      const changed = () => {
+        timer ??= setTimeout(
+          () => void sendMachines().catch((error) => request.log.warn({ err: error })),
+          COALESCE_MS,
+        );
+      };
+      const after = await store.revision();
+      await sendMachines();
+
+      const watchRecords = async () => {
+        for await (const _event of store.watch(keys.machines(app), { afterRevision: after, signal }))
+          changed();
+      };
+      const watchStatuses = async () => {
+        for await (const event of store.watch(keys.machineStatuses(), { afterRevision: after, signal })) {
+          if (ids.has(event.type === 'synced' ? '' : (event.key.split('/').pop() ?? ''))) changed();
+        }
+      };
+      const followLogs = async () => {
+        const tail = Number(request.query.tail ?? 50);
+        for await (const message of store.read<LogLine>(subjects.appLogs(app), {
+          follow: true,
+          tail,
+          signal,
+        })) {
+          send('log', message.data);
+        }
+      };
+      const ended = (error: unknown) => {
+        if (!signal.aborted) request.log.warn({ err: error }, 'live stream stopped');
+        controller.abort();
+      };
+      await Promise.all([
+        watchRecords().catch(ended),
+        watchStatuses().catch(ended),
+        followLogs().catch(ended),
+      ]);
+      clearInterval(ping);
+      clearTimeout(timer);
+      reply.raw.end();
+      return reply;
+    },
+  );
+}

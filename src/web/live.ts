@@ -1,0 +1,76 @@
+/**
+ * Reads the API's server-sent events (`GET /v1/apps/{app}/live`) with fetch rather than
+ * EventSource, which cannot send the `Authorization` header. Reconnects after a dropped stream.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { send } from './api.ts';
+import type { LogLine, MachineView } from './types.ts';
+
+const MAX_LOG_LINES = 300;
+const RECONNECT_MS = 2000;
+
+export interface LiveApp {
+  machines?: MachineView[];
+  logs: LogLine[];
+  connected: boolean;
+  error?: Error;
+}
+
+/** Splits an event stream into `{event, data}` pairs (comment lines such as pings are skipped). */
+export async function* serverEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncIterable<{ event: string; data: string }> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += decoder.decode(value, { stream: true });
+    let end = buffered.indexOf('\n\n');
+    while (end >= 0) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+      }
+      if (data.length > 0) yield { event, data: data.join('\n') };
+      end = buffered.indexOf('\n\n');
+    }
+  }
+}
+
+export function useLiveApp(app: string): LiveApp {
+  const [state, setState] = useState<LiveApp>({ logs: [], connected: false });
+  useEffect(() => {
+    const controller = new AbortController();
+    const run = async () => {
+      while (!controller.signal.aborted) {
+        try {
+          const response = await send('GET', `/v1/apps/${encodeURIComponent(app)}/live`, undefined, {
+            signal: controller.signal,
+          });
+          setState((old) => ({ ...old, logs: [], connected: true, error: undefined }));
+          for await (const { event, data } of serverEvents(response.body!)) {
+            if (event === 'machines') setState((old) => ({ ...old, machines: JSON.parse(data) }));
+            if (event === 'log') {
+              const line = JSON.parse(data) as LogLine;
+              setState((old) => ({ ...old, logs: [...old.logs.slice(1 - MAX_LOG_LINES), line] }));
+            }
+          }
+        } catch (error) {
+          if (controller.signal.aborted) return;
+          setState((old) => ({ ...old, connected: false, error: error as Error }));
+        }
+        setState((old) => ({ ...old, connected: false }));
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      }
+    };
+    void run();
+    return () => controller.abort();
+  }, [app]);
+  return state;
+}

@@ -1,0 +1,73 @@
+/**
+ * One app: its machines on the world map by region and in a table (state, health, release, host)
+ * with their actions, scaling per region, its releases and a live log tail. Machines and logs
+ * come from the live stream (`/v1/apps/{app}/live`); the rest from the public API.
+ */
+import { useEffect, useMemo } from 'preact/hooks';
+import { app as appPath } from '../api.ts';
+import { useLiveApp } from '../live.ts';
+import type { AppView, MachineView, ReleaseRecord } from '../types.ts';
+import { useFetch } from '../use-fetch.ts';
+import { type Marker, WorldMap } from '../world-map.tsx';
+import { LogTail } from './logs.tsx';
+import { Machines } from './machines.tsx';
+import { Failure, Loading, stateTone } from './parts.tsx';
+import { Releases } from './releases.tsx';
+import { Scale } from './scale.tsx';
+
+/** One marker per region: how many of its machines run, of how many. */
+export function regionMarkers(machines: MachineView[]): Marker[] {
+  const byRegion = new Map<string, MachineView[]>();
+  for (const m of machines) byRegion.set(m.region, [...(byRegion.get(m.region) ?? []), m]);
+  return [...byRegion].map(([region, list]) => {
+    const started = list.filter((m) => m.state === 'started').length;
+    const tones = new Set(list.map((m) => stateTone(m.state)));
+    const tone = tones.has('bad') ? 'bad' : tones.has('warn') ? 'warn' : started > 0 ? 'ok' : 'off';
+    return {
+      region,
+      label: `${started}/${list.length}`,
+      title: `${region}: ${list.map((m) => `${m.id} ${m.state}`).join(', ')}`,
+      tone,
+      radius: 6 + Math.min(8, list.length * 2),
+    };
+  });
+}
+
+export function AppPage({ name }: { name: string }) {
+  // Asked again now and then: an app not created yet (a first deploy on its way) shows up by itself.
+  const app = useFetch<AppView>(appPath(name), 5000);
+  const releases = useFetch<{ releases: ReleaseRecord[] }>(`${appPath(name)}/releases`, 15_000);
+  const live = useLiveApp(name);
+  // A deploy changes machines: its release (and its status) is read again with them.
+  const reloadReleases = releases.reload;
+  useEffect(() => reloadReleases(), [live.machines, reloadReleases]);
+  const markers = useMemo(() => regionMarkers(live.machines ?? []), [live.machines]);
+  if (app.error && !app.data) return <Failure error={app.error} />;
+  return (
+    <main>
+      <h1>
+        {name}{' '}
+        <span class={`live ${live.connected ? 'on' : 'off'}`} title="the live stream from the API">
+          {live.connected ? 'live' : 'reconnecting'}
+        </span>
+      </h1>
+      {app.data && (
+        <p class="aside">
+          Organisation{' '}
+          <a href={`/orgs/${app.data.organization.slug}/billing`}>{app.data.organization.slug}</a>
+        </p>
+      )}
+      <WorldMap markers={markers} />
+      {live.machines ? (
+        <Machines app={name} machines={live.machines} releases={releases.data?.releases ?? []} />
+      ) : live.error ? (
+        <Failure error={live.error} />
+      ) : (
+        <Loading />
+      )}
+      {live.machines && <Scale app={name} machines={live.machines} />}
+      <Releases app={name} releases={releases.data?.releases} />
+      <LogTail lines={live.logs} />
+    </main>
+  );
+}

@@ -1,0 +1,10 @@
+/** The API's shapes the dashboard reads, from the server's own declarations. */
+import type { appView } from '../api/routes/apps.ts';
+
+export type AppView = ReturnType<typeof appView>;
+export type { HostView, RegionView } from '../api/platform-inventory.ts';
+export type { CheckResult } from '../api/routes/machine-checks.ts';
+export type { LinkView, PlatformInfo } from '../api/routes/platform.ts';
+export type { Budget } from '../billing/planner.ts';
+export type { OrgUsage } from '../billing/store.ts';
+export type { LogLine, MachineView, ReleaseRecord } from '../model/mod.ts';
