@@ -153,6 +153,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['GET /v1/platform', {}],
     ['GET /v1/platform/hosts', {}],
     ['GET /v1/platform/regions', {}],
+    ['GET /v1/platform/links', {}],
     ['GET /v1/registry', {}],
     ['GET /v1/registry/token', {}],
     ['GET /v1/certificates/ca', {}],
@@ -214,6 +215,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     // The console's own body is a stream of frames: a JSON client sending nothing ends its input.
     [`POST ${machine}/console`, {}],
     ['GET /v1/apps/{app}/logs', {}],
+    ['GET /v1/apps/{app}/live', { query: 'follow=false' }],
     [`POST ${machine}/lease`, {}],
     [`GET ${machine}/lease`, {}],
     [`DELETE ${machine}/lease`, {}],

@@ -132,6 +132,30 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     await screenshot('app');
   });
 
+  test('the live stream: the machines first, then log lines (follow=false ends it)', async () => {
+    const response = await fetch(`${nearby.apiUrl}/v1/apps/${app}/live?follow=false&tail=5`, {
+      headers: { authorization: `Bearer ${nearby.token}` },
+    });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const events = (await response.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((block) => {
+        const [event, data] = block.split('\n');
+        return { event: event.replace('event: ', ''), data: JSON.parse(data.replace('data: ', '')) };
+      });
+    assert.equal(events[0].event, 'machines');
+    const machines = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
+    assert.deepEqual(
+      events[0].data.map((m: MachineView) => m.id),
+      machines.map((m) => m.id),
+    );
+    const logs = events.slice(1);
+    assert.ok(logs.length > 0 && logs.length <= 5, JSON.stringify(events));
+    assert.ok(logs.every((e) => e.event === 'log' && typeof e.data.message === 'string'));
+  });
+
   test('a machine stopped from the page is stopped for the CLI too', async () => {
     const [machine] = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
     const row = page.locator(`tr[data-machine="${machine.id}"]`);

@@ -15,13 +15,19 @@ const PING_MS = 15_000;
 
 export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
   const { store } = cp;
-  api.get<{ Params: { app: string }; Querystring: { tail?: string } }>(
+  api.get<{ Params: { app: string }; Querystring: { tail?: string; follow?: string } }>(
     '/v1/apps/:app/live',
     {
       schema: {
         summary: "Server-sent events: the app's machines whenever they change, and its log lines",
         params: appParams,
-        querystring: { type: 'object', properties: { tail: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            tail: { type: 'string', pattern: '^[0-9]{1,4}$' },
+            follow: { type: 'string', enum: ['true', 'false'] },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -59,12 +65,16 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
       };
       const after = await store.revision();
       await sendMachines();
+      // `follow=false`: what there is now (the machines, the last log lines), then the end.
+      const follow = request.query.follow !== 'false';
 
       const watchRecords = async () => {
+        if (!follow) return;
         for await (const _event of store.watch(keys.machines(app), { afterRevision: after, signal }))
           changed();
       };
       const watchStatuses = async () => {
+        if (!follow) return;
         for await (const event of store.watch(keys.machineStatuses(), { afterRevision: after, signal })) {
           if (ids.has(event.type === 'synced' ? '' : (event.key.split('/').pop() ?? ''))) changed();
         }
@@ -72,7 +82,7 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
       const followLogs = async () => {
         const tail = Number(request.query.tail ?? 50);
         for await (const message of store.read<LogLine>(subjects.appLogs(app), {
-          follow: true,
+          follow,
           tail,
           signal,
         })) {
