@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import type { MachineView } from '../src/model/mod.ts';
+import type { MachineView, ReleaseRecord } from '../src/model/mod.ts';
 import { helloImage } from './helpers/images.ts';
 import { type RunningNearby, repoRoot, startNearby } from './helpers/nearby.ts';
 import { startRegistry } from './helpers/registry.ts';
@@ -27,6 +27,7 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
   let page: Page;
   let dir: string;
   let shots: string;
+  let appToml: (release: string) => string;
   const problems: string[] = [];
   const cleanups: (() => unknown)[] = [];
   const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
@@ -44,10 +45,9 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     nearby = await startNearby(hooks, { region: 'fra' });
     dir = await mkdtemp(join(tmpdir(), 'nearby-dashboard-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await writeFile(
-      join(dir, 'nearby.toml'),
-      `app = "${app}"\nprimary_region = "fra"\n[build]\n  image = "${image}"\n[http_service]\n  internal_port = 8080\n  min_machines_running = 1\n  [[http_service.checks]]\n    interval = "1s"\n    timeout = "1s"\n    path = "/"\n`,
-    );
+    appToml = (release: string) =>
+      `app = "${app}"\nprimary_region = "fra"\n[build]\n  image = "${image}"\n[env]\n  RELEASE = "${release}"\n[http_service]\n  internal_port = 8080\n  min_machines_running = 1\n  [[http_service.checks]]\n    interval = "1s"\n    timeout = "1s"\n    path = "/"\n`;
+    await writeFile(join(dir, 'nearby.toml'), appToml('one'));
     shots = process.env.NEARBY_SCREENSHOTS_DIR
       ? resolve(repoRoot, process.env.NEARBY_SCREENSHOTS_DIR)
       : join(dir, 'screenshots');
@@ -168,6 +168,29 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
 
     await row.getByRole('button', { name: 'start', exact: true }).click();
     await row.locator('[data-state="started"]').waitFor({ timeout: 60_000 });
+  });
+
+  test('a release is rolled back from the page, as `nearby releases rollback` does', async () => {
+    await writeFile(join(dir, 'nearby.toml'), appToml('two'));
+    const second = await cli(['deploy']);
+    assert.equal(second.code, 0, `${second.stdout}\n${second.stderr}`);
+    await page.getByRole('button', { name: 'roll back to v1', exact: true }).click();
+    await page.getByRole('button', { name: 'Roll back to v1', exact: true }).click();
+    await page.locator('pre.progress', { hasText: 'is deployed' }).waitFor({ timeout: 180_000 });
+    const listed = await cli(['releases', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [newest] = JSON.parse(listed.stdout) as ReleaseRecord[];
+    assert.equal(newest.version, 3);
+    assert.equal(newest.status, 'complete');
+    assert.equal(newest.configs.app.env?.RELEASE, 'one');
+    const machines = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
+    assert.ok(machines.length > 0);
+    assert.deepEqual(
+      machines.map((m) => [m.state, m.config.env?.RELEASE]),
+      machines.map(() => ['started', 'one']),
+    );
+    await page.getByRole('cell', { name: 'v3', exact: true }).first().waitFor();
+    await screenshot('rollback');
   });
 
   test('the budget is set from the usage page', async () => {

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { type Credentials, isLoopbackRegistry, RegistryClient } from '../oci/mod.ts';
 import { type BuildahStorage, runBuildah } from './buildah.ts';
 import { buildErrors } from './errors.ts';
+import { formatBytes } from './format-bytes.ts';
 import { pushedSize } from './pushed-size.ts';
 
 export { buildErrors } from './errors.ts';
+export { formatBytes };
 
 export interface BuildRequest {
   app: string;
@@ -152,16 +154,4 @@ async function registriesConf(dir: string, registry: string): Promise<string> {
 function plainHttp(registry: string): boolean {
   const listed = process.env.NEARBY_INSECURE_REGISTRIES?.split(',').map((entry) => entry.trim()) ?? [];
   return isLoopbackRegistry(registry) || listed.includes(registry);
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1000;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

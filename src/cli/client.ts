@@ -15,6 +15,12 @@ export function defaultDataDir(): string {
   return process.env.NEARBY_DATA_DIR || join(homedir(), '.nearby');
 }
 
+/**
+ * What a deploy, a scale or a rollback needs of a client: its JSON calls and NDJSON streams. The web
+ * dashboard passes its own, so it runs the CLI's steps through the same public API.
+ */
+export type ApiCalls = Pick<ApiClient, 'request' | 'lines'>;
+
 export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;

@@ -1,9 +1,9 @@
 /** The Machines API calls the CLI makes, typed once. */
 import type { MachineConfig, MachineView } from '../model/mod.ts';
-import type { ApiClient } from './client.ts';
+import type { ApiCalls } from './client.ts';
 
 /** What the calls need of a client: its `request` (the web dashboard passes its own). */
-export type ApiRequester = Pick<ApiClient, 'request'>;
+export type ApiRequester = Pick<ApiCalls, 'request'>;
 
 const base = (app: string) => `/v1/apps/${encodeURIComponent(app)}/machines`;
 

@@ -3,6 +3,8 @@
  * logged in with (kept in sessionStorage: gone when the tab closes) as `Authorization: Bearer`.
  */
 
+import type { ApiCalls } from '../cli/client.ts';
+
 const TOKEN_KEY = 'nearby.token';
 
 /** An error the API answered, in its shape: `{error, code, hint}`. */
@@ -67,3 +69,28 @@ export async function send(
 export const app = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
 export const machine = (appName: string, id: string) => `${app(appName)}/machines/${encodeURIComponent(id)}`;
 export const org = (slug: string) => `/v1/orgs/${encodeURIComponent(slug)}`;
+
+/** The CLI's client shape (`ApiCalls`), for the CLI's own steps (scale, rollback) run by the page. */
+export const apiCalls: ApiCalls = {
+  request: <T>(method: string, path: string, body?: unknown, signal?: AbortSignal) =>
+    call<T>(method, path, body, { signal }),
+  async *lines<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
+    const response = await send('GET', path, undefined, { signal });
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line) as T;
+        newline = buffered.indexOf('\n');
+      }
+    }
+  },
+};

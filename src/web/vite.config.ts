@@ -10,6 +10,10 @@ export default defineConfig({
   root: import.meta.dirname,
   base: '/',
   plugins: [preact()],
+  // The CLI's deploy steps (a rollback from the page) wait with Node's promise timers.
+  resolve: {
+    alias: { 'node:timers/promises': resolve(import.meta.dirname, 'shims', 'timers-promises.ts') },
+  },
   // The regions' coordinates come from data/cities.tsv, outside the app's root.
   server: { fs: { allow: [resolve(import.meta.dirname, '..', '..')] } },
   build: {

@@ -6,7 +6,7 @@ import type {
   ReleaseRecord,
   ReleaseStatus,
 } from '../../model/mod.ts';
-import type { ApiClient } from '../client.ts';
+import type { ApiCalls } from '../client.ts';
 
 const appPath = (app: string) => `/v1/apps/${encodeURIComponent(app)}`;
 
@@ -17,16 +17,16 @@ export interface CheckResult {
 }
 
 export const releasesApi = {
-  list: async (client: ApiClient, app: string) =>
+  list: async (client: ApiCalls, app: string) =>
     (await client.request<{ releases: ReleaseRecord[] }>('GET', `${appPath(app)}/releases`)).releases,
-  get: (client: ApiClient, app: string, version: number) =>
+  get: (client: ApiCalls, app: string, version: number) =>
     client.request<ReleaseRecord>('GET', `${appPath(app)}/releases/${version}`),
   create: (
-    client: ApiClient,
+    client: ApiCalls,
     app: string,
     body: { image: string; strategy: DeployStrategy; configs: Record<string, MachineConfig> },
   ) => client.request<ReleaseRecord>('POST', `${appPath(app)}/releases`, body),
-  setStatus: (client: ApiClient, app: string, version: number, status: ReleaseStatus, reason?: string) =>
+  setStatus: (client: ApiCalls, app: string, version: number, status: ReleaseStatus, reason?: string) =>
     client.request<ReleaseRecord>('PATCH', `${appPath(app)}/releases/${version}`, {
       status,
       ...(reason ? { reason: reason.slice(0, 4000) } : {}),
@@ -34,17 +34,17 @@ export const releasesApi = {
 };
 
 export const deployApi = {
-  checks: (client: ApiClient, app: string, id: string, signal?: AbortSignal) =>
+  checks: (client: ApiCalls, app: string, id: string, signal?: AbortSignal) =>
     client.request<{ checks: CheckResult[]; instance_id: string }>(
       'GET',
       `${appPath(app)}/machines/${id}/checks`,
       undefined,
       signal,
     ),
-  cordon: (client: ApiClient, app: string, id: string, cordoned: boolean) =>
+  cordon: (client: ApiCalls, app: string, id: string, cordoned: boolean) =>
     client.request('POST', `${appPath(app)}/machines/${id}/${cordoned ? 'cordon' : 'uncordon'}`),
   wait: (
-    client: ApiClient,
+    client: ApiCalls,
     app: string,
     id: string,
     state: string,
@@ -60,7 +60,7 @@ export const deployApi = {
     ),
   /** Lines of one machine's output: the past `tail` lines, then new ones while `signal` lasts. */
   logs: (
-    client: ApiClient,
+    client: ApiCalls,
     app: string,
     id: string,
     options: { follow: boolean; tail: number },

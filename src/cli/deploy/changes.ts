@@ -4,7 +4,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../../errors.ts';
-import { type MachineConfig, type MachineView, pinnedImage } from '../../model/mod.ts';
+import type { MachineConfig, MachineView } from '../../model/mod.ts';
+import { pinnedImage } from '../../model/release.ts';
 import { machinesApi } from '../machines-client.ts';
 import { deployApi } from './api.ts';
 import { type HealthOptions, waitHealthy } from './health.ts';

@@ -6,7 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
 import type { MachineView } from '../../model/mod.ts';
-import type { ApiClient } from '../client.ts';
+import type { ApiCalls } from '../client.ts';
 import { machinesApi } from '../machines-client.ts';
 import { deployApi } from './api.ts';
 import { followPull } from './pull-progress.ts';
@@ -16,7 +16,7 @@ const SETTLE_MS = 1500;
 const POLL_MS = 500;
 
 export interface HealthOptions {
-  api: ApiClient;
+  api: ApiCalls;
   app: string;
   out: (text: string) => void;
   /** How long the machine gets to start and pass its checks. */
@@ -133,7 +133,7 @@ async function waitStarted(options: HealthOptions, machine: MachineView, deadlin
 
 /** DEPLOY_FAILED naming the machine and why, with its last 20 lines of output. */
 export async function deployFailure(
-  api: ApiClient,
+  api: ApiCalls,
   app: string,
   view: MachineView,
   why: string,

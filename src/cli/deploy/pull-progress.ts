@@ -3,9 +3,9 @@
  * machine's status; this polls the machine's view and prints a line when the pull moves on.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { formatBytes } from '../../build/mod.ts';
+import { formatBytes } from '../../build/format-bytes.ts';
 import type { MachineView, PullStatus } from '../../model/mod.ts';
-import type { ApiClient } from '../client.ts';
+import type { ApiCalls } from '../client.ts';
 import { machinesApi } from '../machines-client.ts';
 
 const POLL_MS = 500;
@@ -31,7 +31,7 @@ function stage(pull: PullStatus): string {
  * it, one last look, so a pull faster than the poll still shows its byte count.
  */
 export async function followPull(
-  options: { api: ApiClient; app: string; out: (text: string) => void },
+  options: { api: ApiCalls; app: string; out: (text: string) => void },
   machine: Pick<MachineView, 'id' | 'instance_id'>,
   until: () => Promise<void>,
 ): Promise<void> {

@@ -8,7 +8,7 @@ import type { DeployConfig } from '../../config/mod.ts';
 import { splitShellWords } from '../../config/shell-words.ts';
 import { NearbyError } from '../../errors.ts';
 import type { MachineConfig } from '../../model/mod.ts';
-import type { ApiClient } from '../client.ts';
+import type { ApiCalls } from '../client.ts';
 import { machinesApi } from '../machines-client.ts';
 import { deployApi } from './api.ts';
 
@@ -16,7 +16,7 @@ import { deployApi } from './api.ts';
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
 export interface ReleaseCommandOptions {
-  api: ApiClient;
+  api: ApiCalls;
   app: string;
   out: (text: string) => void;
   /** The machine config of the app's default process group in the new release. */

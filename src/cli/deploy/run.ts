@@ -6,7 +6,7 @@
 import type { DeployConfig } from '../../config/mod.ts';
 import { errorMessage, type NearbyError } from '../../errors.ts';
 import type { DeployStrategy, MachineView, ReleaseRecord } from '../../model/mod.ts';
-import type { ApiClient } from '../client.ts';
+import type { ApiCalls } from '../client.ts';
 import { machinesApi } from '../machines-client.ts';
 import { releasesApi } from './api.ts';
 import { type DeployRun, group, rollBack } from './changes.ts';
@@ -14,7 +14,7 @@ import { runReleaseCommand } from './release-command.ts';
 import { deployGroup, type GroupPlan, refuseUnfitStrategy } from './strategies.ts';
 
 export interface ReleaseOptions {
-  api: ApiClient;
+  api: ApiCalls;
   app: string;
   out: (text: string) => void;
   signal: AbortSignal;

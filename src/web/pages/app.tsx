@@ -66,7 +66,7 @@ export function AppPage({ name }: { name: string }) {
         <Loading />
       )}
       {live.machines && <Scale app={name} machines={live.machines} />}
-      <Releases app={name} releases={releases.data?.releases} />
+      <Releases app={name} releases={releases.data?.releases} onChange={releases.reload} />
       <LogTail lines={live.logs} />
     </main>
   );

@@ -5,14 +5,10 @@
 import { useState } from 'preact/hooks';
 import { additions, evenTargets } from '../../cli/region-spread.ts';
 import { addLike, groupOf, newestFirst, remove, surplusIn } from '../../cli/scale-steps.ts';
-import { call } from '../api.ts';
+import { apiCalls } from '../api.ts';
 import type { MachineView, PlatformInfo } from '../types.ts';
 import { useFetch } from '../use-fetch.ts';
 import { Failure } from './parts.tsx';
-
-const requester = {
-  request: <T,>(method: string, path: string, body?: unknown) => call<T>(method, path, body),
-};
 
 async function scaleRegion(
   app: string,
@@ -26,9 +22,9 @@ async function scaleRegion(
   const current = new Map([[region, inGroup.filter((m) => m.region === region).length]]);
   const targets = evenTargets([region], current, target);
   out(`Group ${group} in ${region}: ${current.get(region)} → ${target}`);
-  for (const where of additions(current, targets)) await addLike(requester, app, inGroup[0], where, out);
+  for (const where of additions(current, targets)) await addLike(apiCalls, app, inGroup[0], where, out);
   for (const machine of surplusIn(inGroup, region, (current.get(region) ?? 0) - target))
-    await remove(requester, app, machine, out);
+    await remove(apiCalls, app, machine, out);
   out('Done');
 }
 
