@@ -193,6 +193,26 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     await screenshot('rollback');
   });
 
+  test('a region is scaled from the page, as `nearby scale count N --region R` does', async () => {
+    const before = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body.length;
+    await page.getByLabel('machine count').fill(String(before + 1));
+    await page.getByLabel('region', { exact: true }).selectOption('fra');
+    await page.getByRole('button', { name: 'Scale', exact: true }).click();
+    await page.locator('pre.progress', { hasText: 'Done' }).waitFor({ timeout: 120_000 });
+    const shown = await cli(['scale', 'show', '--json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    const [row] = JSON.parse(shown.stdout) as {
+      group: string;
+      region: string;
+      count: number;
+      started: number;
+    }[];
+    assert.deepEqual([row.group, row.region, row.count, row.started], ['app', 'fra', before + 1, before + 1]);
+    await page
+      .locator('svg g.marker[data-region="fra"]', { hasText: `${before + 1}/${before + 1}` })
+      .waitFor();
+  });
+
   test('the budget is set from the usage page', async () => {
     await page.getByRole('link', { name: 'personal' }).click();
     await page.getByRole('heading', { name: 'personal: usage and budget' }).waitFor();

@@ -87,7 +87,9 @@ export function Releases(props: { app: string; releases?: ReleaseRecord[]; onCha
                 </td>
                 <td>{r.strategy}</td>
                 <td>
-                  <code>{r.image}</code>
+                  <code class="clip" title={r.image}>
+                    {r.image}
+                  </code>
                 </td>
                 <td>{r.user}</td>
                 <td>{ago(r.created_at)}</td>
