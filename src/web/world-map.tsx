@@ -29,6 +29,8 @@ export interface Line {
   from: string;
   to: string;
   title: string;
+  /** Written at the line's middle (a round-trip time). */
+  label?: string;
 }
 
 let landPath: Promise<string> | undefined;
@@ -74,9 +76,15 @@ export function WorldMap({ markers, lines = [] }: { markers: Marker[]; lines?: L
           const [a, b] = [at(line.from), at(line.to)];
           if (!a || !b) return null;
           return (
-            <line class="rtt" x1={a[0]} y1={a[1]} x2={b[0]} y2={b[1]} key={`${line.from}-${line.to}`}>
+            <g class="rtt" key={`${line.from}-${line.to}`}>
               <title>{line.title}</title>
-            </line>
+              <line x1={a[0]} y1={a[1]} x2={b[0]} y2={b[1]} />
+              {line.label && (
+                <text x={(a[0] + b[0]) / 2} y={(a[1] + b[1]) / 2 - 4} text-anchor="middle">
+                  {line.label}
+                </text>
+              )}
+            </g>
           );
         })}
         {markers.map((marker) => {

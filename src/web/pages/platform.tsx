@@ -24,6 +24,7 @@ function regionLinks(links: LinkView[]): Line[] {
     from: l.from_region,
     to: l.to_region,
     title: `${l.from_region} ↔ ${l.to_region}: ${l.rtt_ms} ms`,
+    label: `${Math.round(l.rtt_ms)} ms`,
   }));
 }
 

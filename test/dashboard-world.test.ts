@@ -1,0 +1,102 @@
+/**
+ * The web dashboard in a `nearby world` of iad, fra and syd, in Debian's Chromium: the world's API
+ * serves it; an app deployed with the CLI and scaled to the three regions shows a marker in each;
+ * the platform view shows the three regions and the round trips the edge proxies measured between
+ * them. Screenshots to $NEARBY_SCREENSHOTS_DIR (`docs/screenshots` refreshes the docs'), else a
+ * temp dir.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { LinkView } from '../src/api/routes/platform.ts';
+import { eventually, repoRoot } from './helpers/nearby.ts';
+import { startWorld, type World } from './helpers/world.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const REGIONS = ['iad', 'fra', 'syd'];
+
+describe('web dashboard in a world of iad, fra and syd', {
+  concurrency: false,
+  skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}`,
+}, () => {
+  let world: World;
+  let browser: Browser;
+  let page: Page;
+  let shots: string;
+
+  before(async () => {
+    world = await startWorld(REGIONS, ['ams']);
+    shots = process.env.NEARBY_SCREENSHOTS_DIR
+      ? resolve(repoRoot, process.env.NEARBY_SCREENSHOTS_DIR)
+      : await mkdtemp(join(world.dir, 'screenshots-'));
+    await mkdir(shots, { recursive: true });
+    // As root, Chromium runs only without its own sandbox; the pages are our own.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  });
+  after(async () => {
+    await browser?.close();
+    await world?.down();
+  });
+
+  const api = async <T>(path: string) =>
+    (await (
+      await fetch(`${world.status.api_url}${path}`, {
+        headers: { authorization: `Bearer ${world.status.token}` },
+      })
+    ).json()) as T;
+
+  test('an app scaled to three regions shows a marker in each', async () => {
+    const image = await world.pushHello();
+    await world.cli(['apps', 'create', 'hello']);
+    await world.deploy(
+      'app = "hello"\nprimary_region = "iad"\n[http_service]\n  internal_port = 8080\n',
+      image,
+      '--no-ha',
+    );
+    await world.cli([
+      'scale',
+      'count',
+      String(REGIONS.length),
+      '--region',
+      REGIONS.join(','),
+      '--yes',
+      '-a',
+      'hello',
+    ]);
+
+    await page.goto(`${world.status.api_url}/apps/hello`);
+    await page.getByLabel('API token').fill(world.status.token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    for (const region of REGIONS) {
+      await page.locator(`svg g.marker.ok[data-region="${region}"]`, { hasText: '1/1' }).waitFor({
+        timeout: 120_000,
+      });
+    }
+    await page.screenshot({ path: join(shots, 'world-app.png') });
+  });
+
+  test("the platform view: the world's regions, and the proxies' round trips between them", async () => {
+    // Proxies publish the RTTs they measure with their heartbeats: every pair, once each has run a while.
+    const links = await eventually(
+      async () => {
+        const { links } = await api<{ links: LinkView[] }>('/v1/platform/links');
+        const pairs = new Set(links.map((l) => [l.from_region, l.to_region].sort().join('-')));
+        return pairs.size === 3 ? links : undefined;
+      },
+      120_000,
+      'RTTs between every pair of regions',
+    );
+    assert.ok(links.every((l) => l.rtt_ms > 0));
+    await page.getByRole('link', { name: 'Platform' }).click();
+    for (const region of REGIONS) {
+      await page.locator(`svg g.marker[data-region="${region}"]`, { hasText: '1/1 hosts' }).waitFor();
+    }
+    await page.locator('svg g.rtt line').nth(2).waitFor();
+    assert.match((await page.locator('svg g.rtt text').first().textContent()) ?? '', /^\d+ ms$/);
+    await page.screenshot({ path: join(shots, 'world-platform.png') });
+  });
+});
