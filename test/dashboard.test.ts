@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { MachineView, ReleaseRecord } from '../src/model/mod.ts';
+import { getApp } from './helpers/http.ts';
 import { helloImage } from './helpers/images.ts';
 import { type RunningNearby, repoRoot, startNearby } from './helpers/nearby.ts';
 import { startRegistry } from './helpers/registry.ts';
@@ -132,7 +133,7 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     await screenshot('app');
   });
 
-  test('the live stream: the machines first, then log lines (follow=false ends it)', async () => {
+  test('the live stream: the machines first, then what the proxies saw and log lines (follow=false ends it)', async () => {
     const response = await fetch(`${nearby.apiUrl}/v1/apps/${app}/live?follow=false&tail=5`, {
       headers: { authorization: `Bearer ${nearby.token}` },
     });
@@ -151,9 +152,32 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
       events[0].data.map((m: MachineView) => m.id),
       machines.map((m) => m.id),
     );
-    const logs = events.slice(1);
+    const logs = events.filter((e) => e.event === 'log');
     assert.ok(logs.length > 0 && logs.length <= 5, JSON.stringify(events));
-    assert.ok(logs.every((e) => e.event === 'log' && typeof e.data.message === 'string'));
+    assert.ok(logs.every((e) => typeof e.data.message === 'string'));
+    const activity = events.filter((e) => e.event === 'activity');
+    assert.equal(activity.length, 1, JSON.stringify(events));
+    assert.deepEqual(Object.keys(activity[0].data).sort(), ['machines', 'served_elsewhere']);
+    assert.deepEqual(
+      events
+        .map((e) => e.event)
+        .filter((e, i, all) => all.indexOf(e) === i)
+        .sort(),
+      ['activity', 'log', 'machines'],
+    );
+  });
+
+  test("what the edge proxy saw of requests shows as each machine's last request", async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await getApp(nearby.proxyPort, app)).status, 200);
+    await page
+      .getByRole('cell', { name: /^\d+s ago$/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    const lastRequests = await page.locator('table.machines tbody tr td:nth-child(10)').allTextContents();
+    assert.ok(
+      lastRequests.some((text) => /^\d+s ago$/.test(text)),
+      `a machine that answered has a last request: ${lastRequests}`,
+    );
   });
 
   test('a machine stopped from the page is stopped for the CLI too', async () => {

@@ -16,7 +16,8 @@ export const keys = {
   proxies: () => 'proxies/',
   /** What one proxy saw of its host's machines (`MachineActivityRecord`), for its region's autostop. */
   machineActivity: (region: string, host: string) => `machine-activity/${region}/${host}`,
-  machineActivities: (region: string) => `machine-activity/${region}/`,
+  machineActivities: (region?: string) =>
+    region === undefined ? 'machine-activity/' : `machine-activity/${region}/`,
   /** A lease on a singleton's work (`LeaseRecord`): holder and expiry, taken by compare-and-set. */
   lease: (name: string) => `leases/${name}`,
   /** What one API allowed in its last second, by rate-limit bucket (`RateUsageRecord`). */

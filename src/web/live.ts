@@ -4,13 +4,15 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { send } from './api.ts';
-import type { LogLine, MachineView } from './types.ts';
+import type { AppActivity, LogLine, MachineView } from './types.ts';
 
 const MAX_LOG_LINES = 300;
 const RECONNECT_MS = 2000;
 
 export interface LiveApp {
   machines?: MachineView[];
+  /** What the edge proxies last saw of the app's machines. */
+  activity?: AppActivity;
   logs: LogLine[];
   connected: boolean;
   error?: Error;
@@ -56,6 +58,7 @@ export function useLiveApp(app: string): LiveApp {
           setState((old) => ({ ...old, logs: [], connected: true, error: undefined }));
           for await (const { event, data } of serverEvents(response.body!)) {
             if (event === 'machines') setState((old) => ({ ...old, machines: JSON.parse(data) }));
+            if (event === 'activity') setState((old) => ({ ...old, activity: JSON.parse(data) }));
             if (event === 'log') {
               const line = JSON.parse(data) as LogLine;
               setState((old) => ({ ...old, logs: [...old.logs.slice(1 - MAX_LOG_LINES), line] }));

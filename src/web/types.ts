@@ -2,6 +2,7 @@
 import type { appView } from '../api/routes/apps.ts';
 
 export type AppView = ReturnType<typeof appView>;
+export type { AppActivity } from '../api/live-activity.ts';
 export type { HostView, RegionView } from '../api/platform-inventory.ts';
 export type { CheckResult } from '../api/routes/machine-checks.ts';
 export type { LinkView, PlatformInfo } from '../api/routes/platform.ts';

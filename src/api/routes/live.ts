@@ -1,10 +1,12 @@
 /**
  * `GET /v1/apps/{app}/live`: one server-sent events stream for what a dashboard shows live: the
- * app's machines (sent whole, again whenever one of them or its status changes) and its log lines.
+ * app's machines (sent whole, again whenever one of them or its status changes), what the edge
+ * proxies saw of them (`activity`) and its log lines.
  * The contract is in docs/dashboard.md.
  */
 import type { FastifyInstance } from 'fastify';
-import { keys, type LogLine, subjects } from '../../model/mod.ts';
+import { keys, type LogLine, type MachineActivityRecord, subjects } from '../../model/mod.ts';
+import { appActivity } from '../live-activity.ts';
 import { type ControlPlane, getApp, listRecords, viewOf } from '../machines.ts';
 import { appParams } from '../schemas.ts';
 
@@ -79,6 +81,29 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
           if (ids.has(event.type === 'synced' ? '' : (event.key.split('/').pop() ?? ''))) changed();
         }
       };
+      // The proxies rewrite their records every few seconds: an `activity` event only when this app's part changed.
+      const activity = new Map<string, MachineActivityRecord>();
+      let lastActivity = '';
+      const sendActivity = () => {
+        const current = appActivity(activity.values(), app, ids);
+        const text = JSON.stringify(current);
+        if (text !== lastActivity) send('activity', current);
+        lastActivity = text;
+      };
+      const watchActivity = async () => {
+        if (!follow) {
+          for (const entry of await store.list<MachineActivityRecord>(keys.machineActivities()))
+            activity.set(entry.key, entry.value);
+          return sendActivity();
+        }
+        let synced = false;
+        for await (const event of store.watch<MachineActivityRecord>(keys.machineActivities(), { signal })) {
+          if (event.type === 'synced') synced = true;
+          else if (event.type === 'put') activity.set(event.key, event.value);
+          else activity.delete(event.key);
+          if (synced) sendActivity();
+        }
+      };
       const followLogs = async () => {
         const tail = Number(request.query.tail ?? 50);
         for await (const message of store.read<LogLine>(subjects.appLogs(app), {
@@ -96,6 +121,7 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
       await Promise.all([
         watchRecords().catch(ended),
         watchStatuses().catch(ended),
+        watchActivity().catch(ended),
         followLogs().catch(ended),
       ]);
       clearInterval(ping);

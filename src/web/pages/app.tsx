@@ -11,7 +11,7 @@ import { useFetch } from '../use-fetch.ts';
 import { type Marker, WorldMap } from '../world-map.tsx';
 import { LogTail } from './logs.tsx';
 import { Machines } from './machines.tsx';
-import { Failure, Loading, stateTone } from './parts.tsx';
+import { ago, Failure, Loading, stateTone } from './parts.tsx';
 import { Releases } from './releases.tsx';
 import { Scale } from './scale.tsx';
 
@@ -31,6 +31,18 @@ export function regionMarkers(machines: MachineView[]): Marker[] {
       radius: 6 + Math.min(8, list.length * 2),
     };
   });
+}
+
+/** Regions whose proxies lately had no started machine of the app and sent its requests further. */
+function ServedElsewhere({ served }: { served: Record<string, string> }) {
+  const recent = Object.entries(served).filter(([, at]) => Date.now() - Date.parse(at) < 3_600_000);
+  if (recent.length === 0) return null;
+  return (
+    <p class="aside">
+      Served from another region for want of a started machine here:{' '}
+      {recent.map(([region, at]) => `${region} ${ago(at)}`).join(', ')}
+    </p>
+  );
 }
 
 export function AppPage({ name }: { name: string }) {
@@ -58,8 +70,14 @@ export function AppPage({ name }: { name: string }) {
         </p>
       )}
       <WorldMap markers={markers} />
+      {live.activity && <ServedElsewhere served={live.activity.served_elsewhere} />}
       {live.machines ? (
-        <Machines app={name} machines={live.machines} releases={releases.data?.releases ?? []} />
+        <Machines
+          app={name}
+          machines={live.machines}
+          activity={live.activity}
+          releases={releases.data?.releases ?? []}
+        />
       ) : live.error ? (
         <Failure error={live.error} />
       ) : (

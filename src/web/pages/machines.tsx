@@ -1,7 +1,7 @@
 /** An app's machines: state, health checks, release, host, and the actions the CLI has. */
 import { useEffect, useState } from 'preact/hooks';
 import { call, machine as machinePath } from '../api.ts';
-import type { CheckResult, MachineView, ReleaseRecord } from '../types.ts';
+import type { AppActivity, CheckResult, MachineView, ReleaseRecord } from '../types.ts';
 import { ago, Failure, stateTone } from './parts.tsx';
 
 const ACTIONS = ['start', 'stop', 'restart', 'suspend'] as const;
@@ -19,8 +19,13 @@ function releaseOf(m: MachineView, releases: ReleaseRecord[]): string {
   return release ? `v${release.version}` : '';
 }
 
-export function Machines(props: { app: string; machines: MachineView[]; releases: ReleaseRecord[] }) {
-  const { app, machines, releases } = props;
+export function Machines(props: {
+  app: string;
+  machines: MachineView[];
+  activity?: AppActivity;
+  releases: ReleaseRecord[];
+}) {
+  const { app, machines, activity, releases } = props;
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState<string>();
   const act = async (m: MachineView, action: Action) => {
@@ -53,6 +58,8 @@ export function Machines(props: { app: string; machines: MachineView[]; releases
               <th>Region</th>
               <th>Release</th>
               <th>Host</th>
+              <th title="open sessions, as its host's edge proxy last counted them">Sessions</th>
+              <th>Last request</th>
               <th>Updated</th>
               <th />
             </tr>
@@ -76,6 +83,8 @@ export function Machines(props: { app: string; machines: MachineView[]; releases
                 <td>{m.region}</td>
                 <td>{releaseOf(m, releases)}</td>
                 <td>{m.nearby.host}</td>
+                <td class="sessions">{activity?.machines[m.id]?.sessions ?? ''}</td>
+                <td class="last-request">{ago(activity?.machines[m.id]?.last_active_at)}</td>
                 <td>{ago(m.updated_at)}</td>
                 <td class="actions">
                   {ACTIONS.map((action) => (
