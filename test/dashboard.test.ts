@@ -169,15 +169,9 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
 
   test("what the edge proxy saw of requests shows as each machine's last request", async () => {
     for (let i = 0; i < 5; i++) assert.equal((await getApp(nearby.proxyPort, app)).status, 200);
-    await page
-      .getByRole('cell', { name: /^\d+s ago$/ })
-      .first()
-      .waitFor({ timeout: 60_000 });
-    const lastRequests = await page.locator('table.machines tbody tr td:nth-child(10)').allTextContents();
-    assert.ok(
-      lastRequests.some((text) => /^\d+s ago$/.test(text)),
-      `a machine that answered has a last request: ${lastRequests}`,
-    );
+    // The proxy samples its counters every few seconds and publishes what changed.
+    const traffic = page.locator('td.traffic', { hasText: /^\d+ open, last \d+s ago$/ });
+    await traffic.first().waitFor({ timeout: 60_000 });
   });
 
   test('a machine stopped from the page is stopped for the CLI too', async () => {

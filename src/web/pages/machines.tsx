@@ -58,8 +58,9 @@ export function Machines(props: {
               <th>Region</th>
               <th>Release</th>
               <th>Host</th>
-              <th title="open sessions, as its host's edge proxy last counted them">Sessions</th>
-              <th>Last request</th>
+              <th title="open sessions and the last request, as its host's edge proxy last saw them">
+                Traffic
+              </th>
               <th>Updated</th>
               <th />
             </tr>
@@ -83,8 +84,9 @@ export function Machines(props: {
                 <td>{m.region}</td>
                 <td>{releaseOf(m, releases)}</td>
                 <td>{m.nearby.host}</td>
-                <td class="sessions">{activity?.machines[m.id]?.sessions ?? ''}</td>
-                <td class="last-request">{ago(activity?.machines[m.id]?.last_active_at)}</td>
+                <td class="traffic">
+                  <Traffic seen={activity?.machines[m.id]} />
+                </td>
                 <td>{ago(m.updated_at)}</td>
                 <td class="actions">
                   {ACTIONS.map((action) => (
@@ -104,6 +106,15 @@ export function Machines(props: {
         </table>
       )}
     </section>
+  );
+}
+
+function Traffic({ seen }: { seen?: AppActivity['machines'][string] }) {
+  if (!seen) return <span class="muted">—</span>;
+  return (
+    <span title={`${seen.sessions} open sessions; last request ${seen.last_active_at}`}>
+      {seen.sessions} open, last {ago(seen.last_active_at)}
+    </span>
   );
 }
 
