@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the web dashboard (src/web) with Vite into dist/web, which the API serves at `/`. Skips the
-# build when dist/web is newer than every source it is made of. Offline: all it needs is in node_modules.
+# build when dist/web is newer than everything under src (the page imports the CLI's steps and the
+# API's types), data/cities.tsv and the lock file. Offline: all it needs is in node_modules.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 built=dist/web/index.html
-if [ -f "$built" ] && [ -z "$(find src/web src/cli/scale-steps.ts src/cli/region-spread.ts data/cities.tsv package-lock.json -newer "$built" -print -quit)" ]; then
+if [ -f "$built" ] && [ -z "$(find src data/cities.tsv package-lock.json -newer "$built" -print -quit)" ]; then
   exit 0
 fi
 echo "build-web: building the dashboard into dist/web"
