@@ -37,7 +37,8 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
       await getApp(store, app);
       const controller = new AbortController();
       const { signal } = controller;
-      request.raw.on('close', () => controller.abort());
+      // The response's close is the client going away, however its request ended.
+      reply.raw.on('close', () => controller.abort());
       // A follower must not keep the server from shutting down.
       cp.shutdown?.addEventListener('abort', () => controller.abort(), { once: true });
       reply.raw.writeHead(200, {
