@@ -10,6 +10,7 @@ import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
 import { dns } from './commands/dns.ts';
+import { events } from './commands/events.ts';
 import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
@@ -34,6 +35,7 @@ const commands: Command[] = [
   releases,
   status,
   logs,
+  events,
   machine,
   ssh,
   scale,

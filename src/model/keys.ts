@@ -64,10 +64,12 @@ export const keys = {
   releases: (app: string) => `releases/${app}/`,
 } as const;
 
-/** Log stream subjects: `logs.<app>.<region>.<machine>`. */
+/** Stream subjects: machine logs `logs.<app>.<region>.<machine>`, app events `events.<app>.<source>`. */
 export const subjects = {
   logs: (app: string, region: string, machine: string) => `logs.${app}.${region}.${machine}`,
   appLogs: (app: string) => `logs.${app}.`,
+  events: (app: string, source: string) => `events.${app}.${source}`,
+  appEvents: (app: string) => `events.${app}.`,
 } as const;
 
 /** The last path segment of a key: the id in `machines/<app>/<id>`. */

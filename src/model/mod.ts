@@ -1,6 +1,7 @@
 /** The records every part shares through the store. */
 export * from './activity.ts';
 export * from './app.ts';
+export * from './app-event.ts';
 export * from './cert.ts';
 export * from './cert-request.ts';
 export * from './duration.ts';
