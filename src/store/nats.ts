@@ -126,12 +126,7 @@ export class NatsStore implements Store {
       // leader (seconds when its members are a continent apart): the store is open when a read
       // is answered, so a part's first read does not time out.
       await whileYoung(() => keys.get('nearby-open-probe'));
-      return new NatsStore(
-        conn,
-        keys,
-        new Streams(conn, streamName, subjectPrefix),
-        options.log,
-      );
+      return new NatsStore(conn, keys, new Streams(conn, streamName, subjectPrefix), options.log);
     } catch (error) {
       await conn.close();
       throw error;

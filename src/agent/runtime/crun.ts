@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
@@ -19,7 +19,8 @@ import {
   sandboxStartFailed,
 } from './errors.ts';
 import { thawCgroup } from './freezer.ts';
-import { mountOverlay, unmountOverlay } from './overlay.ts';
+import { claimIdRange, ID_RANGE_SIZE, releaseIdRange } from './id-ranges.ts';
+import { mountOverlay, type RootOptions, resetOverlay, unmountOverlay } from './overlay.ts';
 import { writeRootFiles } from './root-files.ts';
 import { saveCompiledSeccomp, useCachedSeccomp } from './seccomp-cache.ts';
 import { launchShim, liveShimPid, logTail, readContainerPid, readExit, shimFiles } from './shim.ts';
@@ -44,6 +45,13 @@ export interface OciDriverOptions {
   seccomp?: object;
   limitSwap?: boolean;
   nofile?: number;
+  /** The helper that makes idmapped mounts (native/idmap-mount.c). */
+  idmapMount: string;
+  /** Machines run in user namespaces, each on its own range of host ids claimed here (crun only:
+   *  runc 1.1 cannot idmap volumes). Absent: machines' root is the host's root. */
+  idRangesDir?: string;
+  /** The size of each machine's root disk (what its root filesystem may hold beyond the image). */
+  rootDiskGb: number;
 }
 
 interface SandboxRecord {
@@ -52,6 +60,8 @@ interface SandboxRecord {
   imageRootfs: string;
   /** The process has a terminal: the runtime hands its master end to the shim. */
   tty?: boolean;
+  /** The first of the machine's host ids (id-ranges.ts); absent without user namespaces. */
+  hostId?: number;
 }
 
 interface RuntimeState {
@@ -113,34 +123,45 @@ export class OciRuntimeDriver implements RuntimeDriver {
     if (!ID_PATTERN.test(spec.id)) throw sandboxIdInvalid(spec.id);
     signal?.throwIfAborted();
     const previous = this.#cachedRecord(spec.id);
-    if (previous && previous.imageRootfs !== spec.imageRootfs) {
-      // A new image is a new root (as with a new Docker container): drop the old writable layer.
-      await unmountOverlay(previous.dir);
-      await rm(join(previous.dir, 'upper'), { recursive: true, force: true });
-      await rm(join(previous.dir, 'work'), { recursive: true, force: true });
-    }
+    // A new image is a new root (as with a new Docker container): drop the old writable layer.
+    if (previous && previous.imageRootfs !== spec.imageRootfs) await resetOverlay(previous.dir);
+    const { idRangesDir } = this.#options;
+    await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
+    const hostId = idRangesDir
+      ? await claimIdRange(idRangesDir, this.#recordPath(spec.id), previous?.hostId)
+      : undefined;
     const record: SandboxRecord = {
       id: spec.id,
       dir: spec.dir,
       imageRootfs: spec.imageRootfs,
       ...(spec.process.tty ? { tty: true } : {}),
+      ...(hostId === undefined ? {} : { hostId }),
     };
-    await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
     await mkdir(spec.dir, { recursive: true });
     await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
     this.#records.set(spec.id, record);
-    const { merged } = await mountOverlay(spec.imageRootfs, spec.dir);
+    const { merged } = await mountOverlay(spec.imageRootfs, spec.dir, this.#rootOptions(record));
     signal?.throwIfAborted();
-    await writeRootFiles(merged, spec.files);
+    await writeRootFiles(merged, spec.files, hostId);
     await writeBundle(spec, {
-      rootfs: merged,
+      rootfs: basename(merged),
       cgroupsPath: cgroupsPath(spec.id),
       seccomp: this.#options.seccomp,
       limitSwap: this.#options.limitSwap,
       nofile: this.#options.nofile,
+      ...(hostId === undefined ? {} : { ids: { hostId, count: ID_RANGE_SIZE } }),
     });
     if (this.#options.runtime === 'crun')
       await useCachedSeccomp(this.#configPath(spec.dir), this.#seccompCache);
+  }
+
+  #rootOptions(record: SandboxRecord): RootOptions {
+    return {
+      hostId: record.hostId,
+      idCount: ID_RANGE_SIZE,
+      idmapMount: this.#options.idmapMount,
+      diskGb: this.#options.rootDiskGb,
+    };
   }
 
   #configPath(dir: string): string {
@@ -165,7 +186,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
     const running = liveShimPid(files) && !existsSync(files.exit) ? await readContainerPid(files) : undefined;
     if (running) return { pid: running };
     if (existsSync(join(this.#root, id))) await this.#delete(id); // the previous run's container
-    await mountOverlay(record.imageRootfs, record.dir); // again after a host reboot
+    await mountOverlay(record.imageRootfs, record.dir, this.#rootOptions(record)); // again after a host reboot
     await rm(files.exit, { force: true });
     await rm(files.containerPid, { force: true });
     await removeCgroups(id); // a fresh cgroup, so its OOM counter speaks of this run only
@@ -280,6 +301,8 @@ export class OciRuntimeDriver implements RuntimeDriver {
     }
     await unmountOverlay(record.dir);
     await rm(record.dir, { recursive: true, force: true });
+    if (record.hostId !== undefined && this.#options.idRangesDir)
+      await releaseIdRange(this.#options.idRangesDir, this.#recordPath(id), record.hostId);
     await rm(this.#recordPath(id), { force: true });
     this.#records.delete(id);
   }

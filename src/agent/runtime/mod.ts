@@ -5,13 +5,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../../errors.ts';
+import { errorMessage, NearbyError } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
 import { DEFAULT_CAPABILITIES } from './bundle.ts';
 import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
 import { OciRuntimeDriver } from './crun.ts';
 import { DispatchRuntime, type RuntimeKind } from './dispatch.ts';
 import { runtimeUnavailable } from './errors.ts';
+import { DEFAULT_ID_RANGES_DIR } from './id-ranges.ts';
 import { createMicroVmRuntime, microvmMissing } from './microvm/mod.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
 import type { RuntimeDriver } from './types.ts';
@@ -31,12 +32,35 @@ export interface RuntimeOptions {
   shimPath?: string;
   /** Docker-format seccomp profile to apply (default: the host's containers-common one); false: none. */
   seccompProfile?: string | false;
+  /** Where machines' ranges of host ids are claimed (host-wide; id-ranges.ts). */
+  idRangesDir?: string;
+  /** Each machine's root disk, in GB (default `NEARBY_ROOT_DISK_GB`, else 8). */
+  rootDiskGb?: number;
   logger?: { warn(message: string): void };
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_SHIM_PATH = join(repoRoot, 'native', 'build', 'shim');
 export const HELLO_PATH = join(repoRoot, 'native', 'build', 'hello');
+export const IDMAP_MOUNT_PATH = join(repoRoot, 'native', 'build', 'idmap-mount');
+const DEFAULT_ROOT_DISK_GB = 8;
+
+/** The root disk's size: the option, else `NEARBY_ROOT_DISK_GB`, else 8 GB (sparse: only what is
+ *  written takes host disk). */
+function rootDiskGb(option: number | undefined): number {
+  const text = process.env.NEARBY_ROOT_DISK_GB;
+  const size = option ?? (text ? Number(text) : DEFAULT_ROOT_DISK_GB);
+  if (!Number.isInteger(size) || size < 1 || size > 500) {
+    throw new NearbyError(
+      'ROOT_DISK_SIZE_INVALID',
+      `a machine's root disk must be 1 to 500 GB, not '${text ?? size}'`,
+      {
+        hint: 'set NEARBY_ROOT_DISK_GB to a whole number of GB, such as 8',
+      },
+    );
+  }
+  return size;
+}
 
 async function works(bin: string): Promise<boolean> {
   try {
@@ -48,7 +72,7 @@ async function works(bin: string): Promise<boolean> {
 
 /** Builds the shim and hello when missing or older than their sources. */
 export async function ensureNativeBuilt(): Promise<void> {
-  const stale = ['shim', 'hello', 'pty-relay'].some((name) => {
+  const stale = ['shim', 'hello', 'pty-relay', 'idmap-mount'].some((name) => {
     const out = join(repoRoot, 'native', 'build', name);
     return (
       !existsSync(out) || statSync(join(repoRoot, 'native', `${name}.c`)).mtimeMs > statSync(out).mtimeMs
@@ -108,6 +132,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
   }
   return new OciRuntimeDriver({
     seccomp,
+    idmapMount: IDMAP_MOUNT_PATH,
+    // runc 1.1 cannot idmap a volume's mount, nor reach a root relative to the bundle: root stays root.
+    ...(runtime === 'crun' ? { idRangesDir: options.idRangesDir ?? DEFAULT_ID_RANGES_DIR } : {}),
+    rootDiskGb: rootDiskGb(options.rootDiskGb),
     stateDir: options.stateDir,
     runtime,
     runtimeBin: bin,
