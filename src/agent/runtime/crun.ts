@@ -72,6 +72,23 @@ interface RuntimeState {
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const KILL_GRACE_MS = 10_000;
 
+/** As Docker does (20.10+): any process in the machine may bind ports below 1024 and ping. Root in
+ *  a user namespace holds no capability over the host-made network namespace, so without this an
+ *  image starting as root could not listen on :80; its raw sockets stay refused. */
+async function allowUnprivilegedPorts(netnsPath: string): Promise<void> {
+  const result = await runCommand('nsenter', [
+    `--net=${netnsPath}`,
+    ...[
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv4.ip_unprivileged_port_start=0',
+      'net.ipv4.ping_group_range=0 2147483647',
+    ],
+  ]);
+  if (result.code !== 0) throw runtimeCommandFailed(`sysctl in ${netnsPath}`, result.stderr);
+}
+
 export class OciRuntimeDriver implements RuntimeDriver {
   readonly name: string;
   readonly #options: OciDriverOptions;
@@ -140,6 +157,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
     await mkdir(spec.dir, { recursive: true });
     await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
     this.#records.set(spec.id, record);
+    await allowUnprivilegedPorts(spec.netnsPath);
     const { merged } = await mountOverlay(spec.imageRootfs, spec.dir, this.#rootOptions(record));
     signal?.throwIfAborted();
     await writeRootFiles(merged, spec.files, hostId);
