@@ -158,6 +158,13 @@ describe('a hostile machine cannot get out', { concurrency: false }, () => {
     // The machine's root owns its files, as root in a container expects.
     const own = await sh(attacker, 'touch /etc/passwd /new && stat -c %u /etc/passwd /new');
     assert.equal(own.stdout, '0\n0\n', own.stderr);
+    // An image that starts as root and drops to a user (as nginx and Postgres do) still can.
+    const dropped = await sh(
+      attacker,
+      "chown app /new && busybox su -s /bin/sh -c 'id -u; echo hi > /home/app/note; cat /root/x' app; stat -c %u /home/app/note",
+    );
+    assert.equal(dropped.stdout, '1000\n1000\n', dropped.stderr);
+    assert.match(dropped.stderr, /Permission denied/, 'the user is not root');
   });
 
   test("the host's API, registry, metrics and HAProxy sockets are out of reach, by address and by path", async () => {
@@ -247,12 +254,15 @@ describe('a hostile machine cannot get out', { concurrency: false }, () => {
     assert.doesNotMatch(devices.stdout, /\b(vda|sda|mem|kmsg)\b\n/);
   });
 
-  test('raw sockets are refused, while ports below 1024 and ping work as in Docker', async () => {
+  test('raw sockets are refused, while ports below 1024 and ICMP echo work as in Docker', async () => {
     // NET_RAW is root's in the machine's user namespace, not in the network namespace the host made.
     const sniff = await sh(attacker, `/probe sniff ${victim.ipv4} 1`);
     assert.match(sniff.stdout, /packet_socket: refused \(EPERM\)/);
     const low = await sh(attacker, '(nc -l -p 80 -e echo low-port &) ; sleep 0.3; nc 127.0.0.1 80');
     assert.match(low.stdout, /low-port/, low.stderr);
+    // Ping over ICMP datagram sockets (iputils' ping falls back to them; busybox's needs raw ones).
+    const ping = await sh(attacker, `/probe ping ${neighbour.ipv4}`);
+    assert.match(ping.stdout, /icmp_socket: ALLOWED\necho reply/);
   });
 
   test('a fork bomb, filling memory and filling the disk are contained, and the rest keeps answering', async () => {

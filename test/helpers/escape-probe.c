@@ -74,6 +74,21 @@ int main(int argc, char **argv) {
     printf("sniffed %d of %d\n", seen, total);
     return 0;
   }
+  if (strcmp(attempt, "ping") == 0 && argc > 2) {
+    /* An ICMP echo over a datagram socket (what iputils' ping does when raw sockets are refused). */
+    struct sockaddr_in to = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, argv[2], &to.sin_addr) != 1) return 2;
+    int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    report("icmp_socket", fd);
+    if (fd < 0) return 0;
+    unsigned char echo[8] = {8, 0, 0, 0, 0, 0, 0, 1}, reply[64];
+    struct timeval timeout = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (sendto(fd, echo, sizeof echo, 0, (struct sockaddr *)&to, sizeof to) < 0) return 1;
+    ssize_t n = recv(fd, reply, sizeof reply, 0);
+    printf(n > 0 && reply[0] == 0 ? "echo reply\n" : "no reply\n");
+    return 0;
+  }
   if (strcmp(attempt, "memory") == 0) {
     /* Touches memory 16 MB at a time until the kernel stops it. */
     for (long mb = 16;; mb += 16) {
@@ -86,6 +101,6 @@ int main(int argc, char **argv) {
       printf("touched %ld MB\n", mb);
     }
   }
-  fprintf(stderr, "usage: escape-probe syscalls | ptrace PID | sniff IPV4 SECONDS | memory\n");
+  fprintf(stderr, "usage: escape-probe syscalls | ptrace PID | sniff IPV4 SECONDS | ping IPV4 | memory\n");
   return 2;
 }

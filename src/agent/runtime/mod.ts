@@ -3,6 +3,7 @@
  * host can run it, and returns a `RuntimeDriver`.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage, NearbyError } from '../../errors.ts';
@@ -12,7 +13,7 @@ import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
 import { OciRuntimeDriver } from './crun.ts';
 import { DispatchRuntime, type RuntimeKind } from './dispatch.ts';
 import { runtimeUnavailable } from './errors.ts';
-import { DEFAULT_ID_RANGES_DIR } from './id-ranges.ts';
+import { DEFAULT_ID_RANGES_DIR, ID_RANGE_BASE } from './id-ranges.ts';
 import { createMicroVmRuntime, microvmMissing } from './microvm/mod.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
 import type { RuntimeDriver } from './types.ts';
@@ -112,6 +113,26 @@ function nofileLimit(): number {
   return hard === undefined || hard === 'unlimited' ? 65536 : Math.min(65536, Number(hard));
 }
 
+/** Whether this kernel and the state dir's filesystem take an idmapped mount (Linux 5.12+; ext4,
+ *  xfs, btrfs…), tried once per start on an empty directory; why not when they do not. */
+async function idmapUnsupported(stateDir: string): Promise<string | undefined> {
+  const probe = join(stateDir, 'idmap-probe');
+  await mkdir(join(probe, 'source'), { recursive: true });
+  await mkdir(join(probe, 'target'), { recursive: true });
+  try {
+    const made = await runCommand(IDMAP_MOUNT_PATH, [
+      String(ID_RANGE_BASE),
+      '1',
+      ...['source', 'target'].map((d) => join(probe, d)),
+    ]);
+    if (made.code !== 0) return made.stderr.trim() || `exit ${made.code}`;
+    await runCommand('umount', [join(probe, 'target')]);
+    return undefined;
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
+}
+
 export async function createRuntime(options: RuntimeOptions): Promise<OciRuntimeDriver> {
   const { runtime, bin } = await pickRuntime(options);
   const shimPath = options.shimPath ?? DEFAULT_SHIM_PATH;
@@ -130,11 +151,17 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
     if (!seccomp)
       options.logger?.warn(`sandboxes run without a seccomp filter: no usable profile at ${path}`);
   }
+  // runc 1.1 cannot idmap a volume's mount, nor reach a root relative to the bundle: root stays root.
+  let userns = runtime === 'crun';
+  const unsupported = userns ? await idmapUnsupported(options.stateDir) : undefined;
+  if (unsupported !== undefined) {
+    userns = false;
+    options.logger?.warn(`machines run without user namespaces (root in them is root here): ${unsupported}`);
+  } else if (!userns) options.logger?.warn('machines run without user namespaces under runc: prefer crun');
   return new OciRuntimeDriver({
     seccomp,
     idmapMount: IDMAP_MOUNT_PATH,
-    // runc 1.1 cannot idmap a volume's mount, nor reach a root relative to the bundle: root stays root.
-    ...(runtime === 'crun' ? { idRangesDir: options.idRangesDir ?? DEFAULT_ID_RANGES_DIR } : {}),
+    ...(userns ? { idRangesDir: options.idRangesDir ?? DEFAULT_ID_RANGES_DIR } : {}),
     rootDiskGb: rootDiskGb(options.rootDiskGb),
     stateDir: options.stateDir,
     runtime,
