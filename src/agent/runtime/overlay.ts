@@ -107,7 +107,8 @@ async function unmountAll(target: string): Promise<void> {
 
 export async function unmountOverlay(dir: string): Promise<void> {
   const paths = overlayPaths(dir);
-  for (const target of [paths.merged, paths.lower, paths.disk]) await unmountAll(target);
+  // `<dir>/rootfs`: where sandboxes prepared before root disks and user namespaces had their root.
+  for (const target of [paths.merged, paths.lower, paths.disk, join(dir, 'rootfs')]) await unmountAll(target);
 }
 
 /** A new image is a new root (as with a new Docker container): the writable layer starts empty. */
