@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errorMessage, NearbyError } from '../../errors.ts';
+import { errorMessage } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
 import { DEFAULT_CAPABILITIES } from './bundle.ts';
 import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
@@ -35,7 +35,7 @@ export interface RuntimeOptions {
   seccompProfile?: string | false;
   /** Where machines' ranges of host ids are claimed (host-wide; id-ranges.ts). */
   idRangesDir?: string;
-  /** Each machine's root disk, in GB (default `NEARBY_ROOT_DISK_GB`, else 8). */
+  /** Each machine's root disk, in GB (`nearby server --root-disk-gb`; default 8). */
   rootDiskGb?: number;
   logger?: { warn(message: string): void };
 }
@@ -44,24 +44,8 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const DEFAULT_SHIM_PATH = join(repoRoot, 'native', 'build', 'shim');
 export const HELLO_PATH = join(repoRoot, 'native', 'build', 'hello');
 export const IDMAP_MOUNT_PATH = join(repoRoot, 'native', 'build', 'idmap-mount');
+/** Like Fly's root filesystem; sparse: only what is written takes host disk. */
 const DEFAULT_ROOT_DISK_GB = 8;
-
-/** The root disk's size: the option, else `NEARBY_ROOT_DISK_GB`, else 8 GB (sparse: only what is
- *  written takes host disk). */
-function rootDiskGb(option: number | undefined): number {
-  const text = process.env.NEARBY_ROOT_DISK_GB;
-  const size = option ?? (text ? Number(text) : DEFAULT_ROOT_DISK_GB);
-  if (!Number.isInteger(size) || size < 1 || size > 500) {
-    throw new NearbyError(
-      'ROOT_DISK_SIZE_INVALID',
-      `a machine's root disk must be 1 to 500 GB, not '${text ?? size}'`,
-      {
-        hint: 'set NEARBY_ROOT_DISK_GB to a whole number of GB, such as 8',
-      },
-    );
-  }
-  return size;
-}
 
 async function works(bin: string): Promise<boolean> {
   try {
@@ -162,7 +146,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
     seccomp,
     idmapMount: IDMAP_MOUNT_PATH,
     ...(userns ? { idRangesDir: options.idRangesDir ?? DEFAULT_ID_RANGES_DIR } : {}),
-    rootDiskGb: rootDiskGb(options.rootDiskGb),
+    rootDiskGb: options.rootDiskGb ?? DEFAULT_ROOT_DISK_GB,
     stateDir: options.stateDir,
     runtime,
     runtimeBin: bin,
