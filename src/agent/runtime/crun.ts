@@ -75,7 +75,7 @@ const KILL_GRACE_MS = 10_000;
 /** As Docker does (20.10+): any process in the machine may bind ports below 1024 and ping. Root in
  *  a user namespace holds no capability over the host-made network namespace, so without this an
  *  image starting as root could not listen on :80; its raw sockets stay refused. */
-async function allowUnprivilegedPorts(netnsPath: string): Promise<void> {
+async function allowLowPortsAndPing(netnsPath: string): Promise<void> {
   const result = await runCommand('nsenter', [
     `--net=${netnsPath}`,
     ...[
@@ -157,7 +157,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
     await mkdir(spec.dir, { recursive: true });
     await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
     this.#records.set(spec.id, record);
-    await allowUnprivilegedPorts(spec.netnsPath);
+    await allowLowPortsAndPing(spec.netnsPath);
     const { merged } = await mountOverlay(spec.imageRootfs, spec.dir, this.#rootOptions(record));
     signal?.throwIfAborted();
     await writeRootFiles(merged, spec.files, hostId);
