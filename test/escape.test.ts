@@ -80,7 +80,7 @@ describe('a hostile machine cannot get out', { concurrency: false }, () => {
     const api = await nearby.api('GET', '/v1/apps').catch((error: Error) => ({ status: error.message }));
     if (api.status !== 200) wrong.push(`API: ${api.status}`);
     for (const machine of [neighbour, victim]) {
-      const body = await fetch(`http://${machine.ipv4}:8080/`, { signal: AbortSignal.timeout(5000) })
+      const body = await fetch(`http://${machine.ipv4}:8080/`, { signal: AbortSignal.timeout(10_000) })
         .then((response) => response.text())
         .catch((error: Error) => error.message);
       if (!body.includes(`hello from ${machine.id}`)) wrong.push(`${machine.app}: ${body}`);
