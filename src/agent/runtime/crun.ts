@@ -76,16 +76,11 @@ const KILL_GRACE_MS = 10_000;
  *  a user namespace holds no capability over the host-made network namespace, so without this an
  *  image starting as root could not listen on :80; its raw sockets stay refused. */
 async function allowLowPortsAndPing(netnsPath: string): Promise<void> {
-  const result = await runCommand('nsenter', [
-    `--net=${netnsPath}`,
-    ...[
-      'sysctl',
-      '-q',
-      '-w',
-      'net.ipv4.ip_unprivileged_port_start=0',
-      'net.ipv4.ping_group_range=0 2147483647',
-    ],
-  ]);
+  // /proc/sys/net is the network namespace of the process that opens it (no procps needed).
+  const script =
+    'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && ' +
+    "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range";
+  const result = await runCommand('nsenter', [`--net=${netnsPath}`, '/bin/sh', '-c', script]);
   if (result.code !== 0) throw runtimeCommandFailed(`sysctl in ${netnsPath}`, result.stderr);
 }
 
