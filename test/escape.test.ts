@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -304,5 +304,27 @@ describe('a hostile machine cannot get out', { concurrency: false }, () => {
       assert.equal(gone.status, 200, JSON.stringify(gone.body));
     }
     await eventually(async () => ((await outage()).length === 0 ? true : undefined), 30_000, 'all answering');
+  });
+
+  test("a machine writing output without end does not fill the host's disk with its log", async () => {
+    // 100 MB of 4 kB lines: past 64 MB the shim starts the log file over.
+    const flood =
+      'x=$(head -c 4000 /dev/zero | tr "\\0" x); busybox yes "$x" | head -c 100000000; exec sleep 1000';
+    const { result: flooder, failures } = await whileAnswering(async () => {
+      const m = await create('attacker', { init: { exec: ['/bin/sh', '-c', flood] } });
+      const log = join(nearby.dataDir, 'machines', m.id, 'console.log');
+      await eventually(
+        // The note is the first line of the file that started over.
+        async () =>
+          (await run('head', ['-c', '4096', log])).stdout.includes('started over') ? true : undefined,
+        120_000,
+        'the log to start over',
+      );
+      return { m, log };
+    });
+    assert.deepEqual(failures, []);
+    assert.ok((await stat(flooder.log)).size <= 64 * 1024 * 1024 + 32 * 1024);
+    const gone = await nearby.api('DELETE', `/v1/apps/attacker/machines/${flooder.m.id}?force=true`);
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
   });
 });
