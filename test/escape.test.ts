@@ -3,7 +3,7 @@
  * machine. Root in it is an unprivileged range of host ids; it tries the host's API, registry,
  * metrics and HAProxy sockets (by address and by path), another org's machine and its secrets,
  * mount, ptrace, raw sockets, the kernel keyring, writes to /proc and /sys, device nodes, a fork
- * bomb, filling its memory and its disk. Each attempt is refused or contained, and while the
+ * bomb, filling its memory, its disk and its log. Each attempt is refused or contained, and while the
  * attacks run the host's API and the other machines keep answering (checked by requests).
  */
 import assert from 'node:assert/strict';
