@@ -48,6 +48,7 @@ export async function startAgentPart(options: {
   );
   const runtime = await createHostRuntime(settings.runtime, {
     stateDir: join(settings.dataDir, 'runtime'),
+    ...(settings.rootDiskGb === undefined ? {} : { rootDiskGb: settings.rootDiskGb }),
     logger: log.child({ part: 'runtime' }),
   });
   const proxyPorts = [settings.proxyListen, settings.proxyTlsListen].map((listen) =>

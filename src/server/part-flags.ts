@@ -81,6 +81,7 @@ export const partFlags: Record<PartName, Flag[]> = {
     f('memory', 'MEMORY', 'MB', "memory offered to machines (the scheduler's capacity)", 'all of it'),
     f('cpus', 'CPUS', 'N', "CPUs offered to machines (the scheduler's capacity)", 'all of them'),
     f('runtime', 'RUNTIME', 'NAME', 'crun, runc, or microvm (QEMU microVMs)', 'auto: crun, else runc'),
+    f('root-disk-gb', 'ROOT_DISK_GB', 'GB', "what each container machine's root may hold", '8'),
     f('bridge', 'BRIDGE', 'NAME', 'host bridge for machines', 'nearby0'),
     f(
       'machine-cidr',

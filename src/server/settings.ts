@@ -60,6 +60,8 @@ export interface AgentSettings extends CommonSettings {
   /** The address other hosts reach this host at. */
   address: string;
   maxMachines?: number;
+  /** Each container machine's root disk, in GB (docs/isolation.md); absent: 8. */
+  rootDiskGb?: number;
   /** Capacity offered to machines; absent: the whole host. */
   memoryMb?: number;
   cpus?: number;
@@ -113,6 +115,7 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
   const cidr = (name: string, single: string) => get(name) ?? (nats ? undefined : single);
   const maxMachines = get('max-machines');
   const memoryMb = get('memory');
+  const rootDiskGb = get('root-disk-gb');
   const cpus = get('cpus');
   const hostName = pick('host-name', hostname());
   const backhaul = readBackhaul(get, { nats: nats !== undefined, hostName });
@@ -151,6 +154,7 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
     meshListen: listenOrOff('mesh-listen', pick('mesh-listen', '')),
     ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
     ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
+    ...(rootDiskGb === undefined ? {} : { rootDiskGb: count('root-disk-gb', rootDiskGb) }),
     ...(cpus === undefined ? {} : { cpus: count('cpus', cpus) }),
     ...optional('tokenFile', get('token-file')),
     ...dnsSettings(get('dns-upstream')),
