@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppRecord, MachineRecord, MachineStatus, VolumeRecord } from '../model/mod.ts';
 import { keys } from '../model/mod.ts';
 import type { Store } from '../store/types.ts';
+import { billingNow } from './clock.ts';
 import { accrue, emptyUsage, type HostSample, monthBounds, monthOf, type UsageRecord } from './meter.ts';
 import { usageKey } from './store.ts';
 
@@ -26,7 +27,7 @@ export interface MeterOptions {
 /** One pass: reads this host's machines and volumes and rewrites its usage records. */
 export async function meterOnce(options: Omit<MeterOptions, 'signal'>): Promise<void> {
   const { store, host } = options;
-  const now = (options.now ?? Date.now)();
+  const now = (options.now ?? billingNow)();
   const samples = new Map<string, HostSample>();
   const sampleOf = (app: string) => {
     const sample = samples.get(app) ?? {
