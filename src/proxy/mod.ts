@@ -25,6 +25,7 @@ import { readAdoptedState, recordStructure, structureHash } from './adopt.ts';
 import { type Autostop, autostopDefaults, startAutostop } from './autostop.ts';
 import { backhaulAgent } from './backhaul-client.ts';
 import type { BackhaulTarget } from './backhaul-config.ts';
+import { BudgetLevels, suspendedMapSync } from './budget-levels.ts';
 import { writeProxyFiles } from './config-files.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
 import {
@@ -212,8 +213,12 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     log,
   );
   const certs = new StoreMirror<CertRecord>(store, keys.certs(), controller.signal, kick, log);
+  // The spending cap: suspended apps answer 402, shrinking ones stop idle machines at once.
+  const budgets = new BudgetLevels(store, controller.signal, () => void syncSuspended(), log);
+  const budgetLevel = (app: string) =>
+    budgets.level(apps.entries.get(keys.app(app))?.value.org_slug ?? 'personal');
   const mirrors: { prefix: string; revision: number; entries: ReadonlyMap<string, { revision: number }> }[] =
-    [apps, machines, statuses, certs];
+    [apps, machines, statuses, certs, ...budgets.mirrors];
   const peers =
     backhaul === undefined
       ? undefined
@@ -346,6 +351,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     replayer: listeners?.replayer,
     via: host,
     backhaul: backhaul?.target,
+    suspended: budgets.suspended(apps.values()),
   });
   /** The structure (hash) of the configuration HAProxy runs now; a different one needs a reload. */
   let renderedStructure = '';
@@ -399,6 +405,16 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     }
     return true;
   }
+  const applySuspended = suspendedMapSync(
+    new RuntimeApi(paths.adminSocket),
+    paths.suspendedMap,
+    log.child({ component: 'budget' }),
+  );
+  /** HAProxy's map of suspended apps made current (after each pass and each budget change). */
+  const syncSuspended = async () => {
+    if (haproxy.workerPid === undefined || adopting) return; // loaded from the file at start
+    await applySuspended(budgets.suspended(apps.values()));
+  };
   const reconciler: Reconciler = new Reconciler({
     api: new RuntimeApi(paths.adminSocket),
     paths,
@@ -409,6 +425,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     wantedApps,
     fullPassEveryMs: options.fullSyncEveryMs,
     onPass: (kind, ms) => {
+      void syncSuspended();
       log.debug({ kind, ms: Math.round(ms) }, 'routes synced with HAProxy');
       listeners?.metrics.syncPasses.inc({ kind });
       listeners?.metrics.syncPassSeconds.inc({ kind }, ms / 1000);
@@ -429,7 +446,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   );
   stopped.catch(() => {});
   const ready = (async () => {
-    const synced = [apps, machines, statuses, certs, ...(peers ? [peers.mirror] : [])].map((m) => m.synced);
+    const synced = [
+      apps,
+      machines,
+      statuses,
+      certs,
+      ...budgets.mirrors,
+      ...(peers ? [peers.mirror] : []),
+    ].map((m) => m.synced);
     await Promise.race([Promise.all(synced), stopped]);
     const portsFile = join(paths.dir, 'listeners.json');
     const ports = await readListenerPorts(portsFile);
@@ -505,6 +529,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
         idleMs: options.autostop?.idleMs ?? autostopDefaults.idleMs,
         machines: machineEntries,
+        budgetLevel,
         machineOf,
         log: log.child({ component: 'autostop' }),
       });
@@ -551,6 +576,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       await ready;
       await caughtUp();
       await reconciler.settled(reconciler.kick(0));
+      await syncSuspended();
     },
     stop,
   };
