@@ -13,6 +13,9 @@ import { accrue, emptyUsage, type HostSample, monthBounds, monthOf, type UsageRe
 import { usageKey } from './store.ts';
 
 export const METER_INTERVAL_MS = 10_000;
+/** `--meter-interval`'s range: usage is in the store at least every 10 s, and never hammered. */
+export const METER_INTERVAL_MIN_MS = 1_000;
+export const METER_INTERVAL_MAX_MS = 10_000;
 
 export interface MeterOptions {
   store: Store;

@@ -82,6 +82,7 @@ export const partFlags: Record<PartName, Flag[]> = {
     f('cpus', 'CPUS', 'N', "CPUs offered to machines (the scheduler's capacity)", 'all of them'),
     f('runtime', 'RUNTIME', 'NAME', 'crun, runc, or microvm (QEMU microVMs)', 'auto: crun, else runc'),
     f('bridge', 'BRIDGE', 'NAME', 'host bridge for machines', 'nearby0'),
+    f('meter-interval', 'METER_INTERVAL', 'DUR', "how often this host's usage is written (1s to 10s)", '10s'),
     f(
       'machine-cidr',
       'MACHINE_CIDR',
