@@ -16,6 +16,7 @@ import {
   farBackendLines,
   HOPS_HEADER,
 } from './backhaul-config.ts';
+import { egressLine, egressTableLines } from './egress-meter.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
 import { metricsExporterLines } from './metrics-config.ts';
 import {
@@ -425,6 +426,8 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       `  http-request return status 503 ${text} lf-file ${page(input, 'no-machine.txt')} hdr Retry-After 1 if no_machine !{ stopping }`,
     );
   }
+  // Egress for billing, counted at the edge the user entered (egress-meter.ts).
+  lines.push(egressLine(backend.app, backend.mode));
   // A raw TCP service has no way to say why: the connection of a suspended app is closed at once.
   if (backend.mode === 'tcp')
     lines.push(
@@ -534,6 +537,6 @@ export function renderConfig(input: ConfigInput): string {
     const backhaul = backend.backhaul === true && input.backhaul !== undefined;
     lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
   }
-  lines.push(...latencyTableLines(), ...nearbySections(input));
+  lines.push(...latencyTableLines(), ...egressTableLines(), ...nearbySections(input));
   return `${lines.join('\n')}\n`;
 }

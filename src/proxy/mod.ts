@@ -27,6 +27,7 @@ import { backhaulAgent } from './backhaul-client.ts';
 import type { BackhaulTarget } from './backhaul-config.ts';
 import { BudgetLevels, suspendedMapSync } from './budget-levels.ts';
 import { writeProxyFiles } from './config-files.ts';
+import { startEgressMeter } from './egress-meter.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
 import {
   type ConfigInput,
@@ -106,6 +107,8 @@ export interface ProxyOptions {
    * often a full pass compares everything anyway. Default 30 s (`FULL_PASS_EVERY_MS`).
    */
   fullSyncEveryMs?: number;
+  /** How often the edge's egress is added to its usage records (docs/billing.md); default 10 s. */
+  meterIntervalMs?: number;
   /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
@@ -299,6 +302,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   /** This proxy's wakes of each app's near machines: the "cold near" side of warm-or-cold.ts. */
   const wakeTimes = new WakeTimes();
   let autostop: Autostop | undefined;
+  let egress: ReturnType<typeof startEgressMeter> | undefined;
   let lastRoutes: RouteTable | undefined;
   /** Machines → server slots of each backend (slots.ts). */
   const slots = new SlotTable();
@@ -434,6 +438,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     reload: async (routes) => {
       // The old worker's counters go with it: read them first.
       await httpStats.sample().catch(() => {});
+      await egress?.sample();
       await writeConfig(routes);
       await haproxy.reload();
     },
@@ -534,6 +539,20 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         log: log.child({ component: 'autostop' }),
       });
     }
+    if (!controller.signal.aborted)
+      egress = startEgressMeter({
+        api: new RuntimeApi(paths.adminSocket),
+        store,
+        host,
+        region: options.region,
+        orgOf: (app) => {
+          const record = apps.entries.get(keys.app(app))?.value;
+          return record === undefined ? undefined : (record.org_slug ?? 'personal');
+        },
+        ...(options.meterIntervalMs ? { intervalMs: options.meterIntervalMs } : {}),
+        log: log.child({ component: 'egress' }),
+        signal: controller.signal,
+      });
     await reconciler.settled(reconciler.kick(0));
     // Peers route here once the backhaul serves.
     await peers?.start();

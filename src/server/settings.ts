@@ -6,9 +6,9 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { METER_INTERVAL_MAX_MS, METER_INTERVAL_MIN_MS } from '../billing/meter-loop.ts';
 import { defaultDataDir } from '../cli/client.ts';
 import { type Command, usageError, type Values } from '../cli/command.ts';
-import { METER_INTERVAL_MAX_MS, METER_INTERVAL_MIN_MS } from '../billing/meter-loop.ts';
 import { parseUpstreams, type Upstream } from '../dns/upstream.ts';
 import { errorMessage, isNearbyError } from '../errors.ts';
 import { parseDurationMs } from '../model/duration.ts';
