@@ -351,6 +351,9 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
     assert.match(plain.body, /^402 payment required/);
     const refused = await nearby.api('POST', `/v1/apps/shop/machines/${first[0]}/start`);
     assert.equal(refused.status, 402, JSON.stringify(refused.body));
+    const created = await nearby.cli(['machine', 'run', image, '-a', 'shop'], { cwd: dir });
+    assert.notEqual(created.code, 0, 'a new machine would be a start too');
+    assert.match(created.stderr, /reached its monthly budget/);
     const events = await budgetEvents();
     const suspended = events.find((e) => e.type === 'suspended');
     assert.ok(suspended, JSON.stringify(events));
@@ -406,6 +409,7 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
   });
 
   test('suspended again, the next month brings the app back', async () => {
+    const running = (await started()).map((m) => m.id).sort();
     assert.equal((await billing(['budget', 'set', '5', '--org', 'spend'])).code, 0);
     await eventually(
       async () => ((await curl()).status === 402 ? true : undefined),
@@ -435,13 +439,32 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
       60_000,
       'the second resumed event',
     );
+    const back = async () => (await started()).map((m) => m.id).sort();
     await eventually(
-      async () => ((await started()).length >= 2 ? true : undefined),
+      async () => (JSON.stringify(await back()) === JSON.stringify(running) ? true : undefined),
       60_000,
-      'both machines back',
+      'the machines that ran before the suspension started again',
     );
     const usage = JSON.parse((await billing(['usage', '--org', 'spend', '--json'])).stdout);
     assert.ok(usage.spent_usd < 5, `the new month starts near zero: ${JSON.stringify(usage)}`);
     assert.deepEqual(await kept(), keptBefore);
+  });
+
+  test('a restart of the server mid-month counts no second twice', async () => {
+    const seconds = async () =>
+      JSON.parse((await billing(['usage', '--org', 'spend', '--json'])).stdout).apps[0]
+        .machine_seconds as number;
+    const running = (await started()).length;
+    const before = await seconds();
+    const from = Date.now();
+    await nearby.restart();
+    await eventually(async () => ((await seconds()) > before ? true : undefined), 60_000, 'metering again');
+    const after = await seconds();
+    const elapsed = (Date.now() - from) / 1000;
+    console.log(
+      `restart: ${before.toFixed(1)} → ${after.toFixed(1)} machine-seconds over ${elapsed.toFixed(1)} s`,
+    );
+    // At most the wall time that passed, per started machine (plus a meter interval each side).
+    assert.ok(after - before <= (elapsed + 2) * running, `${after - before} > ${(elapsed + 2) * running}`);
   });
 });
