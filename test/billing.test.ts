@@ -441,10 +441,22 @@ describe('billing: prices, budgets, usage', { concurrency: false }, () => {
     );
     const back = async () => (await started()).map((m) => m.id).sort();
     await eventually(
-      async () => (JSON.stringify(await back()) === JSON.stringify(running) ? true : undefined),
+      // Those the enforcer stopped; the activator may have woken another for the test's request.
+      async () =>
+        (await back()).filter((id) => running.includes(id)).length === running.length ? true : undefined,
       60_000,
       'the machines that ran before the suspension started again',
-    );
+    ).catch(async (error) => {
+      const seen = (await machines()).map((m) => ({
+        id: m.id,
+        state: m.state,
+        events: m.events?.slice(0, 6).map((e) => `${e.type}:${e.status}:${e.request?.reason ?? ''}`),
+      }));
+      const said = (await budgetEvents()).map(
+        (e) => `${e.type}:${JSON.stringify(e.details?.machines ?? [])}`,
+      );
+      throw new Error(`${error.message}: wanted ${running}; ${JSON.stringify(seen)} ${said.join(' ')}`);
+    });
     const usage = JSON.parse((await billing(['usage', '--org', 'spend', '--json'])).stdout);
     assert.ok(usage.spent_usd < 5, `the new month starts near zero: ${JSON.stringify(usage)}`);
     assert.deepEqual(await kept(), keptBefore);
