@@ -321,7 +321,7 @@ test('requests reach machines on other hosts through their proxy, nearest region
         (await store.get<UsageRecord>(edgeUsageKey('personal', month, 'web', host.name)))?.value
           .egress_bytes ?? {};
       await sleep(2500); // the earlier tests' requests metered (two passes)
-    const before = (await edge(a)).fra ?? 0;
+      const before = (await edge(a)).fra ?? 0;
       let received = 0;
       for (let i = 0; i < 5; i++) {
         const answer = await get(a);
