@@ -15,7 +15,7 @@ import { readBodies } from './body-parsers.ts';
 import { clientErrorHandler, frameworkErrors, replyWithApiErrors } from './error-replies.ts';
 import { type ApiLimiters, apiLimiters, createGuard } from './guard.ts';
 import { leaseRoutes } from './leases.ts';
-import type { ControlPlane } from './machines.ts';
+import { type ControlPlane, startMachine, stopMachine } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
@@ -128,9 +128,23 @@ export async function startApi(
   const address = await api.listen({ host, port });
   const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
   // Spending caps (docs/billing.md): one enforcer per cluster, whichever API holds the lease.
+  const enforcerCp: ControlPlane = {
+    store: options.store,
+    images: options.images,
+    defaultRegion: options.defaultRegion,
+  };
   const enforcer = runEnforcer({
     store: options.store,
     holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    // The API's own start and stop (the record keeps one writer; a start still passes the gate).
+    control: {
+      start: async (app, id) => {
+        await startMachine(enforcerCp, app, id, 'budget');
+      },
+      stop: async (app, id) => {
+        await stopMachine(enforcerCp, app, id, { reason: 'budget' });
+      },
+    },
     log: options.log.child({ component: 'billing' }),
     signal: options.signal,
   });
