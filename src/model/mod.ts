@@ -2,6 +2,7 @@
 export * from './activity.ts';
 export * from './app.ts';
 export * from './app-event.ts';
+export * from './autoscale.ts';
 export * from './cert.ts';
 export * from './cert-request.ts';
 export * from './duration.ts';
