@@ -40,8 +40,8 @@ export const emptyDemand = (): RegionDemand => ({
 export function mergeDemand(records: readonly DemandRecord[], now: number): Map<string, RegionDemand> {
   const regions = new Map<string, RegionDemand>();
   const of = (region: string) => {
-    let demand = regions.get(region);
-    if (demand === undefined) regions.set(region, (demand = emptyDemand()));
+    const demand = regions.get(region) ?? emptyDemand();
+    regions.set(region, demand);
     return demand;
   };
   /** Requests and concurrency other regions sent to each region through the backhaul. */
