@@ -29,6 +29,13 @@ import { readAutoscaleState, readRttMatrix } from './state.ts';
 export const autoscaleDefaults = { intervalMs: 5_000 };
 
 /**
+ * Longer than the lease module's default: a cluster store across continents took up to 26 s for
+ * one compare-and-set in the world under load, and a holder that loses its lease at every slow
+ * renewal decides nothing. A new holder after a crash waits this long: fine for scaling.
+ */
+export const AUTOSCALE_LEASE_TTL_MS = 45_000;
+
+/**
  * Whether the app's org may have more machines now. BILLING HOOK: the spending cap (src/billing/)
  * answers false from 80% of the cap on; until it is wired, every app may grow.
  */
@@ -49,7 +56,14 @@ export async function runAutoscaler(options: AutoscalerOptions): Promise<void> {
   const { store } = cp;
   const mayGrow = options.mayGrow ?? alwaysMayGrow;
   const intervalMs = options.intervalMs ?? autoscaleDefaults.intervalMs;
-  const lease = holdLease({ store, name: 'autoscale', holder: options.holder, log, signal });
+  const lease = holdLease({
+    store,
+    name: 'autoscale',
+    holder: options.holder,
+    ttlMs: AUTOSCALE_LEASE_TTL_MS,
+    log,
+    signal,
+  });
   /** app → region → when its machines last carried a request. Starts at the first look: a new holder waits a cooldown. */
   const busy = new Map<string, Map<string, number>>();
   /** Machines being stopped and destroyed: the planner no longer counts them. */
