@@ -101,7 +101,7 @@ export async function runAutoscaler(options: AutoscalerOptions): Promise<void> {
       const at = new Date(now).toISOString();
       if (decision.action === 'add' && !(await mayGrow(app, now))) {
         const reason = `${decision.reason}, but the org's spending cap allows no more machines`;
-        await record(app, { ...decision, action: 'hold', count: 0, reason, at });
+        await record(app, { ...decision, action: 'hold', count: 0, reason, blocked_by: 'spending_cap', at });
       } else if (decision.action === 'add') {
         await record(app, { ...decision, at, machines: await add(app, template, decision) });
       } else if (decision.action === 'remove') {
@@ -149,19 +149,22 @@ export async function runAutoscaler(options: AutoscalerOptions): Promise<void> {
     await update<AutoscaleDecisionsRecord>(store, keys.autoscaleDecisions(app), (current) => {
       const decisions = current?.decisions ?? [];
       const last = decisions.findLast((earlier) => earlier.region === decision.region);
-      if (decision.action === 'hold' && last?.action === 'hold' && last.reason === decision.reason) {
-        kept = false;
-        return undefined;
-      }
+      // The figures of a hold move at every pass: it is told again only when its cause changes.
+      kept = !(
+        decision.action === 'hold' &&
+        last?.action === 'hold' &&
+        last.blocked_by === decision.blocked_by
+      );
+      if (!kept) return undefined;
       return { app, decisions: [...decisions, decision].slice(-DECISIONS_KEPT) };
     });
     if (!kept) return;
     const type = { add: 'machines_added', remove: 'machines_removed', hold: 'held' }[decision.action];
-    const verb = { add: 'added', remove: 'removed', hold: 'held' }[decision.action];
+    const machines = `${decision.count} machine${decision.count === 1 ? '' : 's'}`;
     const what =
       decision.action === 'hold'
         ? `held in ${decision.region}`
-        : `${decision.count} machine${decision.count === 1 ? '' : 's'} ${verb} in ${decision.region}`;
+        : `${machines} ${decision.action === 'add' ? 'added' : 'removed'} in ${decision.region}`;
     await recordAppEvent(store, app, {
       source: 'autoscale',
       type,

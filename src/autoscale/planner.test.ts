@@ -175,6 +175,7 @@ test('concurrency over target adds in the loaded region, up to max_machines, the
   });
   assert.equal(hold.action, 'hold');
   assert.match(hold.reason, /max_machines \(4\)/);
+  assert.equal(hold.blocked_by, 'max_machines');
 });
 
 test('a region not allowed sends its demand to the allowed region nearest to it', () => {

@@ -84,6 +84,7 @@ export function planAutoscale(input: PlannerInput): PlannedDecision[] {
         region,
         count: 0,
         reason: `${reason}, but the app is at max_machines (${config.max_machines})`,
+        blocked_by: 'max_machines',
         figures: { ...figures, max_machines: config.max_machines },
       });
       return;

@@ -66,6 +66,8 @@ export interface AutoscaleDecision {
   reason: string;
   /** The figures behind it (demand, machines, thresholds). */
   figures: Record<string, number | string>;
+  /** For a `hold`: what stopped the growth (told once until that changes). */
+  blocked_by?: 'max_machines' | 'spending_cap';
   /** Machines created or destroyed, once carried out. */
   machines?: string[];
 }
