@@ -150,10 +150,12 @@ describe('autoscaling by location in a world of iad, fra and syd', { concurrency
     }
     const view = await show();
     const changes = view.decisions.filter((decision) => decision.action !== 'hold');
-    assert.deepEqual(
-      changes.map((decision) => `${decision.action} ${decision.region}`),
-      ['add syd', 'add fra', 'remove syd', 'remove fra'],
-    );
+    // Per region, in order (syd's removal and fra's addition may come in either order).
+    const inRegion = (region: string) =>
+      changes.filter((decision) => decision.region === region).map((decision) => decision.action);
+    assert.deepEqual(inRegion('syd'), ['add', 'remove'], JSON.stringify(changes));
+    assert.deepEqual(inRegion('fra'), ['add', 'remove'], JSON.stringify(changes));
+    assert.deepEqual(inRegion('iad'), [], 'the primary region keeps its machine');
     const text = (await world.cli(['autoscale', 'show', '-a', 'shop'])).stdout;
     assert.match(text, /Decisions \(newest last\):/);
     assert.match(text, /add 1 in syd .*served in iad/);
