@@ -72,7 +72,7 @@ export async function runAutoscaler(options: AutoscalerOptions): Promise<void> {
 
   async function passApp(app: string, now: number): Promise<void> {
     const state = await readAutoscaleState(store, app, now);
-    if (state === undefined) return;
+    if (state === undefined || state.deploying) return;
     const live = state.machines.filter(({ record }) => !removing.has(record.id));
     const lastBusy = busy.get(app) ?? new Map<string, number>();
     busy.set(app, lastBusy);

@@ -10,6 +10,7 @@ import {
   type AutoscaleDecision,
   type AutoscaleDecisionsRecord,
   type DemandRecord,
+  isReleaseFinished,
   keys,
   type MachineRecord,
   type MachineStatus,
@@ -22,6 +23,7 @@ import { mergeDemand, type RegionDemand, type RttMatrix, rttMatrix } from './dem
 export interface AutoscaleState {
   config: AutoscaleConfig;
   release: number;
+  deploying: boolean;
   /** The process group machines are added to and removed from. */
   group: string;
   /** Its machines (not destroyed, none being destroyed), oldest first, with their observed state. */
@@ -32,13 +34,18 @@ export interface AutoscaleState {
 
 export const groupOf = (record: MachineRecord) => record.config.metadata?.fly_process_group ?? 'app';
 
-/** The app's autoscaling state, or undefined when its newest complete release has no `[autoscale]`. */
+/**
+ * The app's autoscaling state, or undefined when its newest complete release has no `[autoscale]`.
+ * `deploying` is set while a newer release rolls out: its deploy replaces the machines it listed
+ * when it began, so a machine added meanwhile would keep the old release.
+ */
 export async function readAutoscaleState(
   store: Store,
   app: string,
   now: number,
 ): Promise<AutoscaleState | undefined> {
-  const release = (await listReleases(store, app)).find((candidate) => candidate.status === 'complete');
+  const releases = await listReleases(store, app);
+  const release = releases.find((candidate) => candidate.status === 'complete');
   if (release?.autoscale === undefined) return undefined;
   const groups = Object.keys(release.configs).sort();
   // The group that serves: `app` when there is one (the default), else the first by name.
@@ -62,6 +69,7 @@ export async function readAutoscaleState(
   return {
     config: release.autoscale,
     release: release.version,
+    deploying: !isReleaseFinished(releases[0].status),
     group,
     machines,
     demand: mergeDemand(demands, now),

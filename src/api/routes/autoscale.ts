@@ -26,6 +26,8 @@ export interface AutoscaleView {
   /** Null: the newest complete release has no `[autoscale]`. */
   config: AutoscaleConfig | null;
   release?: number;
+  /** A newer release is rolling out: the autoscaler waits for it. */
+  deploying?: boolean;
   group?: string;
   regions: AutoscaleRegionView[];
   /** Oldest first. */
@@ -69,6 +71,7 @@ export function autoscaleRoutes(api: FastifyInstance, cp: ControlPlane): void {
         app,
         config: state.config,
         release: state.release,
+        deploying: state.deploying,
         group: state.group,
         regions,
         decisions: state.decisions,

@@ -37,6 +37,8 @@ machines. Decisions are the autoscaler's, newest last, each with the figures beh
     out(
       `Steps:     +${config.scale_up_step} / -${config.scale_down_step}, cooldown ${formatDuration(config.cooldown)}`,
     );
+    if (view.deploying)
+      out('Deploying: a newer release is rolling out; the autoscaler waits for it to finish.');
     out('');
     out(
       table(
