@@ -16,6 +16,7 @@ import {
   type AppRecord,
   type AutoscaleDecision,
   type AutoscaleDecisionsRecord,
+  copyConfig,
   DECISIONS_KEPT,
   keys,
   type MachineRecord,
@@ -114,9 +115,7 @@ export async function runAutoscaler(options: AutoscalerOptions): Promise<void> {
   }
 
   async function add(app: string, template: MachineRecord, decision: PlannedDecision): Promise<string[]> {
-    // A volume belongs to one machine: the copy asks for its own by name (a free one, or a new one).
-    const mounts = template.config.mounts?.map(({ volume: _volume, ...mount }) => mount);
-    const config = mounts ? { ...template.config, mounts } : template.config;
+    const config = copyConfig(template.config);
     const ids: string[] = [];
     for (let index = 0; index < decision.count; index++) {
       const created = await createMachine(cp, app, { config, region: decision.region });

@@ -12,6 +12,7 @@ export * from './keys.ts';
 export * from './lease.ts';
 export * from './log-line.ts';
 export * from './machine.ts';
+export * from './machine-copy.ts';
 export * from './machine-request.ts';
 export * from './machine-view.ts';
 export * from './release.ts';
