@@ -8,7 +8,7 @@
 export interface AutoscaleConfig {
   min_machines: number;
   max_machines: number;
-  /** Regions machines may be added in; empty: the regions the app already runs in. */
+  /** Regions machines may be added in; empty: any region with a live host. */
   regions: string[];
   /** Concurrent requests one machine should carry; above it, a region gets more machines. */
   target_concurrency: number;
