@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { runAutoscaler } from '../autoscale/loop.ts';
 import { runEnforcer } from '../billing/enforce-loop.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
@@ -19,6 +20,7 @@ import { type ControlPlane, startMachine, stopMachine } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
+import { autoscaleRoutes } from './routes/autoscale.ts';
 import { billingRoutes } from './routes/billing.ts';
 import { certRoutes } from './routes/certs.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -100,6 +102,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   billingRoutes(api, cp);
   certRoutes(api, cp, options);
   releaseRoutes(api, cp);
+  autoscaleRoutes(api, cp);
   machineCheckRoutes(api, cp);
   volumeRoutes(api, cp);
   if (options.registry) registryRoutes(api, options.store, options.registry);
@@ -148,6 +151,13 @@ export async function startApi(
     log: options.log.child({ component: 'billing' }),
     signal: options.signal,
   });
+  // Autoscaling by location (docs/autoscale.md): one autoscaler per cluster, by lease.
+  const autoscaler = runAutoscaler({
+    cp: { store: options.store, images: options.images, defaultRegion: options.defaultRegion },
+    holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    log: options.log.child({ component: 'autoscale' }),
+    signal: options.signal,
+  });
   const sharing =
     options.peerName === undefined
       ? undefined
@@ -164,6 +174,7 @@ export async function startApi(
       await api.close();
       await reaper.catch(() => {});
       await enforcer.catch(() => {});
+      await autoscaler.catch(() => {});
       await sharing?.catch(() => {});
     },
   };

@@ -27,6 +27,7 @@ import { backhaulAgent } from './backhaul-client.ts';
 import type { BackhaulTarget } from './backhaul-config.ts';
 import { BudgetLevels, suspendedMapSync } from './budget-levels.ts';
 import { writeProxyFiles } from './config-files.ts';
+import { demandDefaults, startDemand } from './demand.ts';
 import { startEgressMeter } from './egress-meter.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
 import {
@@ -82,6 +83,8 @@ export interface ProxyOptions {
    * in `autostopDefaults` and the lease module.
    */
   autostop?: { intervalMs?: number; idleMs?: number; leaseTtlMs?: number };
+  /** How often demand is published for the autoscaler (demand.ts); default `demandDefaults`. */
+  demand?: { intervalMs?: number };
   /** Where HAProxy writes one line per request (access-log.ts); none when not given. */
   accessLog?: AccessLogTarget;
   /** How long the activator holds a request for a waking machine before a 503. */
@@ -539,7 +542,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         log: log.child({ component: 'autostop' }),
       });
     }
-    if (!controller.signal.aborted)
+    if (!controller.signal.aborted) {
       egress = startEgressMeter({
         api: new RuntimeApi(paths.adminSocket),
         store,
@@ -553,6 +556,20 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         log: log.child({ component: 'egress' }),
         signal: controller.signal,
       });
+      startDemand({
+        api: new RuntimeApi(paths.adminSocket),
+        store,
+        host,
+        region: options.region,
+        intervalMs: options.demand?.intervalMs ?? demandDefaults.intervalMs,
+        machines: () => new Map([...machines.values()].map((record) => [record.id, record])),
+        isLocal,
+        locate: (record) => locateHost()?.(record.host),
+        machineOf,
+        log: log.child({ component: 'demand' }),
+        signal: controller.signal,
+      });
+    }
     await reconciler.settled(reconciler.kick(0));
     // Peers route here once the backhaul serves.
     await peers?.start();
