@@ -13,7 +13,12 @@ export function fuzzTest(target: FuzzTarget): void {
   test(`fuzz ${target.name}: the corpus, then ${seconds} s of mutated inputs, keep every property`, async (t) => {
     const seed = process.env.NEARBY_FUZZ_SEED ? Number(process.env.NEARBY_FUZZ_SEED) : randomSeed();
     t.diagnostic(`seed ${seed} (repeat with NEARBY_FUZZ_SEED=${seed})`);
-    const report = await fuzz(target, { seconds, seed });
+    const verbose = process.env.NEARBY_FUZZ_VERBOSE === '1';
+    const report = await fuzz(target, {
+      seconds,
+      seed,
+      onOutcome: verbose ? (outcome) => t.diagnostic(`new outcome: ${outcome.slice(0, 200)}`) : undefined,
+    });
     t.diagnostic(
       `fuzz_${target.name.replaceAll('-', '_')}_executions=${report.executions} ` +
         `(corpus ${report.corpus}, ${report.outcomes} outcomes, ${report.seconds} s)`,

@@ -32,6 +32,8 @@ export interface FuzzTarget {
 export interface FuzzOptions {
   seconds: number;
   seed: number;
+  /** Told each outcome the first time it is seen (`npm run fuzz -- --verbose`). */
+  onOutcome?: (outcome: string) => void;
   /** Called now and then with progress, for long runs. */
   onProgress?: (report: FuzzReport) => void;
 }
@@ -140,6 +142,7 @@ export async function fuzz(target: FuzzTarget, options: FuzzOptions): Promise<Fu
       // Inputs that reach an outcome not seen yet are worth mutating further.
       if (!seen.has(outcome)) {
         seen.add(outcome);
+        options.onOutcome?.(outcome);
         if (pool.length < POOL_LIMIT) pool.push(input);
       }
       if (executions % 500 === 0) options.onProgress?.(report());
