@@ -198,7 +198,9 @@ async function shrink(harness: Harness, input: Buffer, failure: string): Promise
 
 /** The kind of a failure (its class and code), so shrinking keeps the same bug, not another. */
 function signature(error: unknown): string {
-  return error instanceof Error ? `${error.name} ${(error as { code?: unknown }).code}` : 'thrown';
+  if (!(error instanceof Error)) return 'thrown';
+  const reason = error.message.replace(/"[^"]*"|'[^']*'|\d+/g, '').slice(0, 40);
+  return `${error.name} ${(error as { code?: unknown }).code} ${reason}`;
 }
 
 function describe(error: unknown): string {
