@@ -63,7 +63,9 @@ export class FuzzFailure extends Error {
 
 /** A hang is a failure too: each input gets this long. */
 const INPUT_TIMEOUT_MS = 15_000;
+/** What this run keeps to mutate further, beside the corpus: by count and by bytes. */
 const POOL_LIMIT = 2_000;
+const POOL_BYTES = 64 * 1024 * 1024;
 const SHRINK_RUNS = 150;
 const SHRINK_MS = 20_000;
 
@@ -106,6 +108,7 @@ export async function fuzz(target: FuzzTarget, options: FuzzOptions): Promise<Fu
     const context: MutationContext = { pool, dictionary: harness.dictionary };
     const rng = new Prng(options.seed);
     const seen = new Set<string>();
+    let poolBytes = 0;
     const deadline = started + options.seconds * 1000;
     let executions = corpus.length;
     const report = (): FuzzReport => ({
@@ -143,7 +146,10 @@ export async function fuzz(target: FuzzTarget, options: FuzzOptions): Promise<Fu
       if (!seen.has(outcome)) {
         seen.add(outcome);
         options.onOutcome?.(outcome);
-        if (pool.length < POOL_LIMIT) pool.push(input);
+        if (pool.length < POOL_LIMIT && poolBytes + input.length <= POOL_BYTES) {
+          pool.push(input);
+          poolBytes += input.length;
+        }
       }
       if (executions % 500 === 0) options.onProgress?.(report());
     }
