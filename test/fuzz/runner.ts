@@ -62,7 +62,7 @@ export class FuzzFailure extends Error {
 }
 
 /** A hang is a failure too: each input gets this long. */
-const INPUT_TIMEOUT_MS = 15_000;
+const INPUT_TIMEOUT_MS = 30_000;
 /** What this run keeps to mutate further, beside the corpus: by count and by bytes. */
 const POOL_LIMIT = 2_000;
 const POOL_BYTES = 64 * 1024 * 1024;

@@ -22,7 +22,8 @@ import { SqliteStore } from '../../../src/store/mod.ts';
 import { byteMutations, mutateWith } from '../mutate.ts';
 import type { FuzzTarget, Harness } from '../runner.ts';
 
-const ANSWER_TIMEOUT_MS = 5_000;
+/** Generous: a busy test host must not pass for a replayer that never answers. */
+const ANSWER_TIMEOUT_MS = 10_000;
 
 /** What HAProxy can carry in a header value: no CR, LF or NUL (and no other control byte). */
 const headerSafe = (text: string) =>
