@@ -1,6 +1,8 @@
 /**
  * Fuzz target: the OCI layer unpacker (src/oci/unpack.ts). Each input is one layer blob, unpacked
- * into `<workspace>/host/rootfs`; beside it `host/etc/passwd` and `host/outside/` stand for the
+ * into `<workspace>/host/rootfs` on top of a fixed lower layer (dirs, files, a setgid dir and
+ * symlinks that lead out of the rootfs, so whiteouts, opaque dirs and paths through lower links
+ * meet something); beside it `host/etc/passwd` and `host/outside/` stand for the
  * rest of the host. Properties: the unpack succeeds or fails with IMAGE_LAYER_INVALID or
  * IMAGE_LAYER_UNSAFE; nothing outside the rootfs appears, changes or disappears, whatever the
  * outcome; no temp dir is left behind.
@@ -19,7 +21,21 @@ import { mutateLayer } from '../mutate-tar.ts';
 import type { FuzzTarget, Harness } from '../runner.ts';
 
 const LAYER = `sha256:${'f0'.repeat(32)}`;
+const LOWER = `sha256:${'10'.repeat(32)}`;
 const OUTSIDE_NAME = 'nearby-fuzz-outside';
+/** What the layer under each input holds: something for its whiteouts and paths to meet. */
+const LOWER_LAYER: LayerSpec[] = [
+  { path: 'etc/passwd', type: 'file', content: 'root:x:0:0::/root:/bin/sh\n' },
+  { path: 'etc/shadow', type: 'file', content: 'root:*::0:::::\n', mode: 0o600 },
+  { path: 'dir/file', type: 'file', content: 'lower' },
+  { path: 'dir/sub/deep', type: 'file', content: 'deeper' },
+  { path: 'shared', type: 'dir', mode: 0o2775, gid: 50 },
+  { path: 'link', type: 'symlink', target: '../outside' },
+  { path: 'up', type: 'symlink', target: '../..' },
+  { path: 'abs', type: 'symlink', target: `/${OUTSIDE_NAME}` },
+  { path: 'var/run', type: 'symlink', target: '/run' },
+  { path: 'run', type: 'dir' },
+];
 /** Paths a bug could write to on the host itself: checked after every input. */
 const HOST_CANARIES = [`/${OUTSIDE_NAME}`, `/tmp/${OUTSIDE_NAME}`];
 
@@ -53,8 +69,10 @@ export const ociUnpackTarget: FuzzTarget = {
     mkdirSync(join(host, 'outside'));
     mkdirSync(images);
     writeFileSync(join(host, 'etc', 'passwd'), 'host passwd\n');
+    const lower = join(workspace, 'lower');
     writeFileSync(blob, '');
-    const skip = [blob, images];
+    writeFileSync(lower, (await buildLayer(LOWER_LAYER, 'gzip')).data);
+    const skip = [blob, lower, images];
     const before = snapshot(workspace, skip);
     for (const canary of HOST_CANARIES) assert.ok(!existsSync(canary), `${canary} exists before fuzzing`);
     return {
@@ -65,6 +83,9 @@ export const ociUnpackTarget: FuzzTarget = {
         ...['../outside', '../outside/x', '../../host/outside', '../etc/passwd', 'x'.repeat(100)],
         ...[`/${OUTSIDE_NAME}`, `/tmp/${OUTSIDE_NAME}`, `${host}/outside`, `${host}/etc/passwd`, '/..'],
         ...['/../../outside', `/../${OUTSIDE_NAME}`, 'a\0b', 'ä/é', 'dev/null', 'lnk/../../outside'],
+        // Names of the lower layer: its links that lead out, its setgid dir, what to white out.
+        ...['up', 'up/etc', 'up/outside/x', 'abs/x', 'var/run/x', 'shared/x', 'dir/sub/.wh.deep'],
+        ...['etc/.wh.shadow', 'dir/sub/.wh..wh..opq', '.wh.up', '.wh.link', 'link/.wh.x', 'up/.wh.etc'],
       ],
       mutate: mutateLayer,
       seeds: await seedLayers(),
@@ -72,7 +93,13 @@ export const ociUnpackTarget: FuzzTarget = {
         writeFileSync(blob, input);
         let outcome = 'ok';
         try {
-          await unpackImage([{ digest: LAYER, path: blob }], rootfs);
+          await unpackImage(
+            [
+              { digest: LOWER, path: lower },
+              { digest: LAYER, path: blob },
+            ],
+            rootfs,
+          );
         } catch (error) {
           if (!isNearbyError(error) || !['IMAGE_LAYER_INVALID', 'IMAGE_LAYER_UNSAFE'].includes(error.code))
             throw error;
