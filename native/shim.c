@@ -31,6 +31,10 @@
 
 #define MAX_UNKNOWN 64
 #define MAX_LINE (16 * 1024) /* longer lines are written as partial (P) records, like CRI-O */
+/* A machine that writes without end must not fill the host's disk: past this the log file starts
+ * over (the log shipper sees it shrink and reads from its start; lines it had not shipped yet are
+ * lost, and the file says so). */
+#define LOG_MAX_BYTES (64L * 1024 * 1024)
 
 struct stream {
   int fd;
@@ -40,6 +44,7 @@ struct stream {
 };
 
 static int log_fd = -1;
+static off_t log_size;
 static const char *oom_file;
 static long oom_kills_last = -1;
 
@@ -65,6 +70,12 @@ static void write_record(const char *stream, char tag, const char *text, size_t 
     off += (size_t)w;
   }
   free(rec);
+  log_size += (off_t)off;
+  if (log_size > LOG_MAX_BYTES && ftruncate(log_fd, 0) == 0) {
+    log_size = 0;
+    static const char note[] = "nearby: the log file passed 64 MB and started over; lines not yet shipped were lost";
+    write_record("stderr", 'F', note, sizeof note - 1);
+  }
 }
 
 /* Emits every complete line in the buffer; a full buffer without a newline becomes a P record. */
@@ -158,6 +169,8 @@ int main(int argc, char **argv) {
     perror("shim: cannot open the log file");
     return 1;
   }
+  struct stat log_stat;
+  if (fstat(log_fd, &log_stat) == 0) log_size = log_stat.st_size;
 
   /* Double fork + setsid: the supervisor is reparented to init and has no controlling terminal,
    * so neither nearby's exit nor a signal to its process group reaches the sandbox.

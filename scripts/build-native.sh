@@ -19,6 +19,8 @@ build() {
 build shim
 build hello -static -pthread
 build pty-relay
+# Idmapped mounts of image rootfs for machines in user namespaces (docs/isolation.md).
+build idmap-mount
 # The world's link delays (bin/nearby world): NFQUEUE, since this kernel has no netem.
 build netdelay -lnetfilter_queue -lnfnetlink
 # The microVM guest's PID 1 (it runs from an initramfs with no libc of its own: static).

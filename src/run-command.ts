@@ -17,6 +17,8 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** Written to the command's stdin (otherwise stdin is /dev/null). */
   input?: string;
+  /** The command's working directory (default: nearby's). */
+  cwd?: string;
 }
 
 export function runCommand(
@@ -28,6 +30,7 @@ export function runCommand(
     const child = spawn(file, args, {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
+      cwd: options.cwd,
       signal: options.signal,
       killSignal: 'SIGKILL',
     });

@@ -5,11 +5,13 @@ import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
 import { anycast } from './commands/anycast.ts';
 import { apps } from './commands/apps.ts';
+import { autoscale } from './commands/autoscale.ts';
 import { billing } from './commands/billing.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
 import { deploy } from './commands/deploy.ts';
 import { dns } from './commands/dns.ts';
+import { events } from './commands/events.ts';
 import { host } from './commands/host.ts';
 import { launch } from './commands/launch.ts';
 import { logs } from './commands/logs.ts';
@@ -34,9 +36,11 @@ const commands: Command[] = [
   releases,
   status,
   logs,
+  events,
   machine,
   ssh,
   scale,
+  autoscale,
   apps,
   secrets,
   volumes,

@@ -3,7 +3,7 @@
  * scales a region exactly as the CLI does: a new machine copies the group's newest one, surplus
  * machines (stopped ones first, then the newest) are stopped, so the proxy drains them, then destroyed.
  */
-import type { MachineView } from '../model/mod.ts';
+import { copyConfig, type MachineView } from '../model/mod.ts';
 import { type ApiRequester, machinesApi, waitLong } from './machines-client.ts';
 
 export const groupOf = (m: MachineView) => m.config.metadata?.fly_process_group ?? 'app';
@@ -24,10 +24,7 @@ export async function addLike(
   region: string,
   out: (text: string) => void,
 ): Promise<void> {
-  // A volume belongs to one machine: the copy asks for its own by name (a free one, or a new one).
-  const mounts = template.config.mounts?.map(({ volume: _volume, ...mount }) => mount);
-  const config = mounts ? { ...template.config, mounts } : template.config;
-  const created = await machinesApi.create(api, app, { config, region });
+  const created = await machinesApi.create(api, app, { config: copyConfig(template.config), region });
   out(`  Machine ${created.id} created in ${created.region}, starting…`);
   await waitLong(api, app, created.id, 'started', 120);
   out(`  Machine ${created.id} started`);

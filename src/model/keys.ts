@@ -63,12 +63,19 @@ export const keys = {
   /** One deploy of an app (`ReleaseRecord`); the version is zero-padded so keys sort by it. */
   release: (app: string, version: number) => `releases/${app}/${String(version).padStart(8, '0')}`,
   releases: (app: string) => `releases/${app}/`,
+  /** What one proxy counted of an app's demand (`DemandRecord`), written by that proxy. */
+  demand: (app: string, host: string) => `demand/${app}/${host}`,
+  demands: (app?: string) => (app === undefined ? 'demand/' : `demand/${app}/`),
+  /** The autoscaler's recent decisions for an app (`AutoscaleDecisionsRecord`). */
+  autoscaleDecisions: (app: string) => `autoscale/decisions/${app}`,
 } as const;
 
-/** Log stream subjects: `logs.<app>.<region>.<machine>`. */
+/** Stream subjects: machine logs `logs.<app>.<region>.<machine>`, app events `events.<app>.<source>`. */
 export const subjects = {
   logs: (app: string, region: string, machine: string) => `logs.${app}.${region}.${machine}`,
   appLogs: (app: string) => `logs.${app}.`,
+  events: (app: string, source: string) => `events.${app}.${source}`,
+  appEvents: (app: string) => `events.${app}.`,
 } as const;
 
 /** The last path segment of a key: the id in `machines/<app>/<id>`. */

@@ -48,6 +48,7 @@ export async function startAgentPart(options: {
   );
   const runtime = await createHostRuntime(settings.runtime, {
     stateDir: join(settings.dataDir, 'runtime'),
+    ...(settings.rootDiskGb === undefined ? {} : { rootDiskGb: settings.rootDiskGb }),
     logger: log.child({ part: 'runtime' }),
   });
   const proxyPorts = [settings.proxyListen, settings.proxyTlsListen].map((listen) =>
@@ -87,6 +88,7 @@ export async function startAgentPart(options: {
     network,
     ...(settings.consoleListen ? { consoleListen: settings.consoleListen } : {}),
     ...(settings.dns ? { dns: settings.dns } : {}),
+    meterIntervalMs: settings.meterIntervalMs,
     hostRecord: {
       address: settings.address,
       ...(settings.maxMachines ? { max_machines: settings.maxMachines } : {}),

@@ -42,15 +42,25 @@ export async function fileSize(path: string): Promise<number | undefined> {
   return (await stat(path).catch(() => undefined))?.size;
 }
 
-/** A new sparse file of `sizeGb` with an empty ext4 filesystem, written under a temporary name. */
-export async function makeVolumeFile(image: string, sizeGb: number): Promise<void> {
+/** A new sparse file of `sizeGb` with an empty ext4 filesystem, written under a temporary name.
+ *  `rootOwner`: the host id owning its root directory; `journalMb`: a smaller journal than mkfs's. */
+export async function makeVolumeFile(
+  image: string,
+  sizeGb: number,
+  options: { rootOwner?: number; journalMb?: number } = {},
+): Promise<void> {
   const partial = `${image}.partial`;
   await rm(partial, { force: true });
   const handle = await open(partial, 'w');
   await handle.truncate(sizeGb * GB);
   await handle.close();
   // -m 0: no blocks reserved for root, so the machine gets the whole size it paid for.
-  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1', partial], 'mkfs.ext4');
+  const extended = [
+    'lazy_itable_init=1',
+    ...(options.rootOwner === undefined ? [] : [`root_owner=${options.rootOwner}:${options.rootOwner}`]),
+  ];
+  const journal = options.journalMb === undefined ? [] : ['-J', `size=${options.journalMb}`];
+  await run('mkfs.ext4', ['-q', '-F', '-m', '0', ...journal, '-E', extended.join(','), partial], 'mkfs.ext4');
   await rename(partial, image);
 }
 

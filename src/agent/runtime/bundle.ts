@@ -73,6 +73,8 @@ const MOUNTS = [
 const CPU_PERIOD_USEC = 100_000;
 
 export interface BundleOptions {
+  /** The root, best relative to the bundle: crun then reaches it from there, and the machine's ids
+   *  need no search permission on the host directories above it (a data dir in /root…). */
   rootfs: string;
   cgroupsPath: string;
   /** A seccomp profile in OCI form, or undefined to run without one. */
@@ -82,11 +84,15 @@ export interface BundleOptions {
   /** RLIMIT_NOFILE for the process: 65536, or less where nearby's own hard limit is lower (raising
    *  it needs CAP_SYS_RESOURCE, which some hosts withhold even from root). */
   nofile?: number;
+  /** The machine's range of host ids: it runs in a user namespace mapping its 0… onto them. */
+  ids?: { hostId: number; count: number };
 }
 
 export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<string, unknown> {
   const { process, resources } = spec;
   const memoryBytes = Math.round(resources.memoryMb * 1024 * 1024);
+  const { ids } = options;
+  const mapping = ids ? [{ containerID: 0, hostID: ids.hostId, size: ids.count }] : undefined;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -113,7 +119,8 @@ export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<str
         destination: mount.destination,
         type: 'bind',
         source: mount.source,
-        options: ['rbind', 'rw', 'nosuid', 'nodev'],
+        // idmap: the volume's files belong to the machine's ids as seen from inside it.
+        options: ['rbind', 'rw', 'nosuid', 'nodev', ...(ids ? ['idmap'] : [])],
       })),
     ],
     linux: {
@@ -134,7 +141,9 @@ export function ociConfig(spec: SandboxSpec, options: BundleOptions): Record<str
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
+        ...(ids ? [{ type: 'user' }, { type: 'cgroup' }] : []),
       ],
+      ...(mapping ? { uidMappings: mapping, gidMappings: mapping } : {}),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
       ...(options.seccomp ? { seccomp: options.seccomp } : {}),

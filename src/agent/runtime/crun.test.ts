@@ -12,7 +12,7 @@ import { runCommand } from '../../run-command.ts';
 import { makeBusyboxRootfs } from './busybox-rootfs.ts';
 import { cgroupLayout, existingCgroupDirs, readLimits } from './cgroups.ts';
 import { createRuntime, type OciRuntimeDriver } from './mod.ts';
-import { isMounted } from './overlay.ts';
+import { isMounted, overlayPaths } from './overlay.ts';
 import type { SandboxSpec } from './types.ts';
 
 const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
@@ -39,7 +39,7 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
       netnsPrefix: `nbt${tag}-`,
     });
     await network.ensure();
-    runtime = await createRuntime({ stateDir: join(work, 'state') });
+    runtime = await createRuntime({ stateDir: join(work, 'state'), rootDiskGb: 1 });
   });
 
   after(async () => {
@@ -162,6 +162,53 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     assert.equal(exit?.signal, undefined);
     assert.equal((await runtime.inspect(m.id)).state, 'stopped');
     assert.match(await logOf(m.id), /stdout F hello: SIGTERM, bye$/m);
+  });
+
+  it('runs root as its own range of host ids, shows no host path, and caps the root disk', async () => {
+    const a = await launch('userns-a', ['sleep', '1000']);
+    const b = await launch('userns-b', ['sleep', '1000']);
+    const mapOf = async (id: string) => {
+      const result = await runtime.exec(id, ['cat', '/proc/self/uid_map', '/proc/self/gid_map']);
+      assert.equal(result.exitCode, 0, result.stderr);
+      return result.stdout.trim().split(/\s+/).map(Number);
+    };
+    const [inside, hostA, count] = await mapOf(a.id);
+    assert.deepEqual([inside, count], [0, 65536]);
+    assert.ok(hostA >= 2 ** 30, `host id ${hostA} is above the host's users`);
+    const [, hostB] = await mapOf(b.id);
+    assert.ok(Math.abs(hostB - hostA) >= 65536, 'two machines never share an id');
+    assert.match(readFileSync(`/proc/${a.pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${hostA}\\s`, 'm'));
+
+    // The image's files and the files nearby writes belong to root inside; root may change them.
+    const owned = await runtime.exec(a.id, [
+      'sh',
+      '-c',
+      'stat -c %u:%g / /bin/busybox /etc/motd && echo x >> /etc/motd',
+    ]);
+    assert.equal(owned.exitCode, 0, owned.stderr);
+    assert.equal(owned.stdout, '0:0\n0:0\n0:0\n');
+
+    const mountinfo = (await runtime.exec(a.id, ['cat', '/proc/self/mountinfo'])).stdout;
+    assert.equal(mountinfo.includes(work), false, `no host path inside:\n${mountinfo}`);
+    assert.equal(mountinfo.includes('/var/lib/nearby'), false);
+
+    // The root disk is an ext4 of NEARBY_ROOT_DISK_GB (1 here): writing more fails with ENOSPC.
+    const fill = await runtime.exec(
+      a.id,
+      ['sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=1200 2>&1; df -m /'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.match(fill.stdout, /No space left on device/);
+    await runtime.exec(a.id, ['rm', '/big']);
+
+    // A restart keeps the range (its root disk's files are owned by it).
+    await runtime.stop(a.id, { signal: 'SIGKILL', timeoutMs: 1000 });
+    await runtime.start(a.id);
+    assert.equal((await mapOf(a.id))[1], hostA);
+    await runtime.stop(a.id, { signal: 'SIGKILL', timeoutMs: 1000 });
+    await runtime.stop(b.id, { signal: 'SIGKILL', timeoutMs: 1000 });
   });
 
   it('reports exit codes, and SIGKILL when SIGTERM is ignored past the timeout', async () => {
@@ -318,12 +365,19 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
   it('destroy leaves no mount, cgroup, netns, veth or directory behind', async () => {
     const m = await launch('gone', ['/hello']);
     const dir = join(work, 'machines', m.id);
-    assert.ok(await isMounted(join(dir, 'rootfs')));
+    const mounts = overlayPaths(dir);
+    for (const target of [mounts.merged, mounts.lower, mounts.disk])
+      assert.ok(await isMounted(target), target);
+    const loops = await runCommand('losetup', ['--associated', mounts.diskImage, '--noheadings']);
+    assert.notEqual(loops.stdout.trim(), '', 'the root disk is on a loop device');
     assert.ok(existingCgroupDirs(m.id).length > 0);
     await runtime.destroy(m.id);
     await runtime.destroy(m.id); // idempotent
     await network.detach(m.id);
-    assert.equal(await isMounted(join(dir, 'rootfs')), false);
+    for (const target of [mounts.merged, mounts.lower, mounts.disk])
+      assert.equal(await isMounted(target), false, target);
+    const allLoops = await runCommand('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE']);
+    assert.equal(allLoops.stdout.includes(dir), false, 'its loop device is detached');
     assert.equal(existsSync(dir), false);
     assert.deepEqual(existingCgroupDirs(m.id), []);
     assert.equal(existsSync(m.netnsPath), false);

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
@@ -19,7 +19,8 @@ import {
   sandboxStartFailed,
 } from './errors.ts';
 import { thawCgroup } from './freezer.ts';
-import { mountOverlay, unmountOverlay } from './overlay.ts';
+import { claimIdRange, ID_RANGE_SIZE, releaseIdRange } from './id-ranges.ts';
+import { mountOverlay, type RootOptions, resetOverlay, unmountOverlay } from './overlay.ts';
 import { writeRootFiles } from './root-files.ts';
 import { saveCompiledSeccomp, useCachedSeccomp } from './seccomp-cache.ts';
 import { launchShim, liveShimPid, logTail, readContainerPid, readExit, shimFiles } from './shim.ts';
@@ -44,6 +45,13 @@ export interface OciDriverOptions {
   seccomp?: object;
   limitSwap?: boolean;
   nofile?: number;
+  /** The helper that makes idmapped mounts (native/idmap-mount.c). */
+  idmapMount: string;
+  /** Machines run in user namespaces, each on its own range of host ids claimed here (crun only:
+   *  runc 1.1 cannot idmap volumes). Absent: machines' root is the host's root. */
+  idRangesDir?: string;
+  /** The size of each machine's root disk (what its root filesystem may hold beyond the image). */
+  rootDiskGb: number;
 }
 
 interface SandboxRecord {
@@ -52,6 +60,8 @@ interface SandboxRecord {
   imageRootfs: string;
   /** The process has a terminal: the runtime hands its master end to the shim. */
   tty?: boolean;
+  /** The first of the machine's host ids (id-ranges.ts); absent without user namespaces. */
+  hostId?: number;
 }
 
 interface RuntimeState {
@@ -61,6 +71,18 @@ interface RuntimeState {
 
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const KILL_GRACE_MS = 10_000;
+
+/** As Docker does (20.10+): any process in the machine may bind ports below 1024 and ping. Root in
+ *  a user namespace holds no capability over the host-made network namespace, so without this an
+ *  image starting as root could not listen on :80; its raw sockets stay refused. */
+async function allowLowPortsAndPing(netnsPath: string): Promise<void> {
+  // /proc/sys/net is the network namespace of the process that opens it (no procps needed).
+  const script =
+    'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && ' +
+    "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range";
+  const result = await runCommand('nsenter', [`--net=${netnsPath}`, '/bin/sh', '-c', script]);
+  if (result.code !== 0) throw runtimeCommandFailed(`sysctl in ${netnsPath}`, result.stderr);
+}
 
 export class OciRuntimeDriver implements RuntimeDriver {
   readonly name: string;
@@ -113,34 +135,46 @@ export class OciRuntimeDriver implements RuntimeDriver {
     if (!ID_PATTERN.test(spec.id)) throw sandboxIdInvalid(spec.id);
     signal?.throwIfAborted();
     const previous = this.#cachedRecord(spec.id);
-    if (previous && previous.imageRootfs !== spec.imageRootfs) {
-      // A new image is a new root (as with a new Docker container): drop the old writable layer.
-      await unmountOverlay(previous.dir);
-      await rm(join(previous.dir, 'upper'), { recursive: true, force: true });
-      await rm(join(previous.dir, 'work'), { recursive: true, force: true });
-    }
+    // A new image is a new root (as with a new Docker container): drop the old writable layer.
+    if (previous && previous.imageRootfs !== spec.imageRootfs) await resetOverlay(previous.dir);
+    const { idRangesDir } = this.#options;
+    await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
+    const hostId = idRangesDir
+      ? await claimIdRange(idRangesDir, this.#recordPath(spec.id), previous?.hostId)
+      : undefined;
     const record: SandboxRecord = {
       id: spec.id,
       dir: spec.dir,
       imageRootfs: spec.imageRootfs,
       ...(spec.process.tty ? { tty: true } : {}),
+      ...(hostId === undefined ? {} : { hostId }),
     };
-    await mkdir(join(this.#options.stateDir, 'sandboxes'), { recursive: true });
     await mkdir(spec.dir, { recursive: true });
     await writeFile(this.#recordPath(spec.id), `${JSON.stringify(record)}\n`);
     this.#records.set(spec.id, record);
-    const { merged } = await mountOverlay(spec.imageRootfs, spec.dir);
+    await allowLowPortsAndPing(spec.netnsPath);
+    const { merged } = await mountOverlay(spec.imageRootfs, spec.dir, this.#rootOptions(record));
     signal?.throwIfAborted();
-    await writeRootFiles(merged, spec.files);
+    await writeRootFiles(merged, spec.files, hostId);
     await writeBundle(spec, {
-      rootfs: merged,
+      rootfs: basename(merged),
       cgroupsPath: cgroupsPath(spec.id),
       seccomp: this.#options.seccomp,
       limitSwap: this.#options.limitSwap,
       nofile: this.#options.nofile,
+      ...(hostId === undefined ? {} : { ids: { hostId, count: ID_RANGE_SIZE } }),
     });
     if (this.#options.runtime === 'crun')
       await useCachedSeccomp(this.#configPath(spec.dir), this.#seccompCache);
+  }
+
+  #rootOptions(record: SandboxRecord): RootOptions {
+    return {
+      hostId: record.hostId,
+      idCount: ID_RANGE_SIZE,
+      idmapMount: this.#options.idmapMount,
+      diskGb: this.#options.rootDiskGb,
+    };
   }
 
   #configPath(dir: string): string {
@@ -165,7 +199,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
     const running = liveShimPid(files) && !existsSync(files.exit) ? await readContainerPid(files) : undefined;
     if (running) return { pid: running };
     if (existsSync(join(this.#root, id))) await this.#delete(id); // the previous run's container
-    await mountOverlay(record.imageRootfs, record.dir); // again after a host reboot
+    await mountOverlay(record.imageRootfs, record.dir, this.#rootOptions(record)); // again after a host reboot
     await rm(files.exit, { force: true });
     await rm(files.containerPid, { force: true });
     await removeCgroups(id); // a fresh cgroup, so its OOM counter speaks of this run only
@@ -280,6 +314,8 @@ export class OciRuntimeDriver implements RuntimeDriver {
     }
     await unmountOverlay(record.dir);
     await rm(record.dir, { recursive: true, force: true });
+    if (record.hostId !== undefined && this.#options.idRangesDir)
+      await releaseIdRange(this.#options.idRangesDir, this.#recordPath(id), record.hostId);
     await rm(this.#recordPath(id), { force: true });
     this.#records.delete(id);
   }

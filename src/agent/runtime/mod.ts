@@ -3,6 +3,7 @@
  * host can run it, and returns a `RuntimeDriver`.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../../errors.ts';
@@ -12,6 +13,7 @@ import { cgroupLayout, hybridNeedsHugetlb } from './cgroups.ts';
 import { OciRuntimeDriver } from './crun.ts';
 import { DispatchRuntime, type RuntimeKind } from './dispatch.ts';
 import { runtimeUnavailable } from './errors.ts';
+import { DEFAULT_ID_RANGES_DIR, ID_RANGE_BASE } from './id-ranges.ts';
 import { createMicroVmRuntime, microvmMissing } from './microvm/mod.ts';
 import { DEFAULT_SECCOMP_PATH, defaultSeccomp } from './seccomp.ts';
 import type { RuntimeDriver } from './types.ts';
@@ -31,12 +33,19 @@ export interface RuntimeOptions {
   shimPath?: string;
   /** Docker-format seccomp profile to apply (default: the host's containers-common one); false: none. */
   seccompProfile?: string | false;
+  /** Where machines' ranges of host ids are claimed (host-wide; id-ranges.ts). */
+  idRangesDir?: string;
+  /** Each machine's root disk, in GB (`nearby server --root-disk-gb`; default 8). */
+  rootDiskGb?: number;
   logger?: { warn(message: string): void };
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_SHIM_PATH = join(repoRoot, 'native', 'build', 'shim');
 export const HELLO_PATH = join(repoRoot, 'native', 'build', 'hello');
+export const IDMAP_MOUNT_PATH = join(repoRoot, 'native', 'build', 'idmap-mount');
+/** Like Fly's root filesystem; sparse: only what is written takes host disk. */
+const DEFAULT_ROOT_DISK_GB = 8;
 
 async function works(bin: string): Promise<boolean> {
   try {
@@ -48,7 +57,7 @@ async function works(bin: string): Promise<boolean> {
 
 /** Builds the shim and hello when missing or older than their sources. */
 export async function ensureNativeBuilt(): Promise<void> {
-  const stale = ['shim', 'hello', 'pty-relay'].some((name) => {
+  const stale = ['shim', 'hello', 'pty-relay', 'idmap-mount'].some((name) => {
     const out = join(repoRoot, 'native', 'build', name);
     return (
       !existsSync(out) || statSync(join(repoRoot, 'native', `${name}.c`)).mtimeMs > statSync(out).mtimeMs
@@ -88,6 +97,26 @@ function nofileLimit(): number {
   return hard === undefined || hard === 'unlimited' ? 65536 : Math.min(65536, Number(hard));
 }
 
+/** Whether this kernel and the state dir's filesystem take an idmapped mount (Linux 5.12+; ext4,
+ *  xfs, btrfs…), tried once per start on an empty directory; why not when they do not. */
+async function idmapUnsupported(stateDir: string): Promise<string | undefined> {
+  const probe = join(stateDir, 'idmap-probe');
+  await mkdir(join(probe, 'source'), { recursive: true });
+  await mkdir(join(probe, 'target'), { recursive: true });
+  try {
+    const made = await runCommand(IDMAP_MOUNT_PATH, [
+      String(ID_RANGE_BASE),
+      '1',
+      ...['source', 'target'].map((d) => join(probe, d)),
+    ]);
+    if (made.code !== 0) return made.stderr.trim() || `exit ${made.code}`;
+    await runCommand('umount', [join(probe, 'target')]);
+    return undefined;
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
+}
+
 export async function createRuntime(options: RuntimeOptions): Promise<OciRuntimeDriver> {
   const { runtime, bin } = await pickRuntime(options);
   const shimPath = options.shimPath ?? DEFAULT_SHIM_PATH;
@@ -106,8 +135,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<OciRuntime
     if (!seccomp)
       options.logger?.warn(`sandboxes run without a seccomp filter: no usable profile at ${path}`);
   }
+  // runc 1.1 cannot idmap a volume's mount, nor reach a root relative to the bundle: root stays root.
+  let userns = runtime === 'crun';
+  const unsupported = userns ? await idmapUnsupported(options.stateDir) : undefined;
+  if (unsupported !== undefined) {
+    userns = false;
+    options.logger?.warn(`machines run without user namespaces (root in them is root here): ${unsupported}`);
+  } else if (!userns) options.logger?.warn('machines run without user namespaces under runc: prefer crun');
   return new OciRuntimeDriver({
     seccomp,
+    idmapMount: IDMAP_MOUNT_PATH,
+    ...(userns ? { idRangesDir: options.idRangesDir ?? DEFAULT_ID_RANGES_DIR } : {}),
+    rootDiskGb: options.rootDiskGb ?? DEFAULT_ROOT_DISK_GB,
     stateDir: options.stateDir,
     runtime,
     runtimeBin: bin,

@@ -2,7 +2,7 @@
  * Writes files into a machine's root from the host without following the image's symlinks out of
  * it: an image may hold `etc -> /`, and a naive write to `<root>/etc/hosts` would land on the host.
  */
-import { chmod, lstat, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { NearbyError } from '../../errors.ts';
 
@@ -50,14 +50,20 @@ export interface RootFile {
   mode?: number;
 }
 
-export async function writeRootFiles(root: string, files: RootFile[]): Promise<void> {
+/** `owner`: the host id of the machine's root (user namespaces), which then owns what is written. */
+export async function writeRootFiles(root: string, files: RootFile[], owner?: number): Promise<void> {
   for (const file of files) {
     const target = await resolveInRoot(root, file.path);
-    await mkdir(dirname(target), { recursive: true });
+    const made = await mkdir(dirname(target), { recursive: true });
     // A symlink (or directory) in the way is replaced: the machine config wins over the image.
     const existing = await lstat(target).catch(() => undefined);
     if (existing && !existing.isFile()) await rm(target, { recursive: true, force: true });
     await writeFile(target, file.content);
     await chmod(target, file.mode ?? 0o644);
+    if (owner === undefined) continue;
+    await lchown(target, owner, owner);
+    // The directories mkdir made, from the first one down to the file's.
+    for (let dir = dirname(target); made && dir.length >= made.length; dir = dirname(dir))
+      await lchown(dir, owner, owner);
   }
 }

@@ -54,6 +54,10 @@ const SYS_ADMIN_ONLY = [
   'unshare',
 ];
 
+/** The kernel keyring is not namespaced: Docker's profile refuses it to every container, while
+ *  containers-common's allows `keyctl` (tenants could fill or probe the host's keys). */
+const KEYRING = ['add_key', 'keyctl', 'request_key'];
+
 function kernelAtLeast(version: string): boolean {
   const [major = 0, minor = 0] = release()
     .split('.')
@@ -84,7 +88,7 @@ export async function defaultSeccomp(
   const profile = JSON.parse(text) as Profile;
   const caps = new Set(capabilities);
   const restrictClone = !caps.has('CAP_SYS_ADMIN');
-  const withheld = new Set(restrictClone ? ['clone', 'clone3', ...SYS_ADMIN_ONLY] : []);
+  const withheld = new Set([...KEYRING, ...(restrictClone ? ['clone', 'clone3', ...SYS_ADMIN_ONLY] : [])]);
   const syscalls = profile.syscalls
     .filter((rule) => applies(rule, target.go, caps))
     .map((rule) => ({
@@ -105,6 +109,7 @@ export async function defaultSeccomp(
       { names: SYS_ADMIN_ONLY, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
     );
   }
+  syscalls.push({ names: KEYRING, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM });
   const sub = profile.archMap?.find((entry) => entry.architecture === target.seccomp)?.subArchitectures ?? [];
   return {
     defaultAction: profile.defaultAction,

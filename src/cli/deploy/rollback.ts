@@ -62,6 +62,7 @@ export async function rollBackTo(options: RollbackOptions): Promise<number> {
     maxUnavailable: 1,
     timeoutMs: options.timeoutMs,
     autoRollback: true,
+    ...(target.autoscale ? { autoscale: target.autoscale } : {}),
     url: platform.app_url_template.replace('{app}', app),
   });
 }
