@@ -22,7 +22,8 @@ describe('meter pass on a real store', async () => {
     app: 'web',
     config: { guest: { cpu_kind: 'shared', cpus: 2, memory_mb: 512 } },
   });
-  await store.put(keys.machineStatus('h1', 'm1'), { id: 'm1', app: 'web', state: 'started' });
+  const pull = { ref: 'web:1', done_bytes: 0, total_bytes: 500_000_000, layers_done: 2, layers_total: 2 };
+  await store.put(keys.machineStatus('h1', 'm1'), { id: 'm1', app: 'web', state: 'started', pull });
   await store.put(keys.volume('web', 'v1'), { id: 'v1', app: 'web', host: 'h1', size_gb: 3 });
   const t0 = Date.UTC(2026, 11, 6, 12);
   const key = usageKey('acme', '2026-12', 'web', 'h1');
@@ -38,12 +39,14 @@ describe('meter pass on a real store', async () => {
     const record = await read();
     assert.deepEqual(record?.machine_seconds, { 'shared-2x-512mb': 20 });
     assert.equal(record?.volume_gb_seconds, 60);
-    await store.put(keys.machineStatus('h1', 'm1'), { id: 'm1', app: 'web', state: 'stopped' });
+    assert.equal(record?.rootfs_gb_seconds, 10, "the image's 0.5 GB for 20 s");
+    await store.put(keys.machineStatus('h1', 'm1'), { id: 'm1', app: 'web', state: 'stopped', pull });
     await pass(t0 + 40_000);
     assert.deepEqual(
       (await read())?.machine_seconds,
       { 'shared-2x-512mb': 20 },
       'a stopped machine pays only its disks',
     );
+    assert.equal((await read())?.rootfs_gb_seconds, 25, 'its root filesystem still counts');
   });
 });

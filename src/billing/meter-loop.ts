@@ -27,6 +27,15 @@ export interface MeterOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * A machine's root filesystem as billed: its image's size (the layers the agent pulled, as the
+ * status reports them), in GB of 10^9 bytes like volumes. What the machine writes on its root disk
+ * beyond the image is not counted (docs/billing.md).
+ */
+export function rootfsGb(status: Pick<MachineStatus, 'pull'>): number {
+  return (status.pull?.total_bytes ?? 0) / 1e9;
+}
+
 /** One pass: reads this host's machines and volumes and rewrites its usage records. */
 export async function meterOnce(options: Omit<MeterOptions, 'signal'>): Promise<void> {
   const { store, host } = options;
@@ -44,11 +53,10 @@ export async function meterOnce(options: Omit<MeterOptions, 'signal'>): Promise<
   };
   for (const { value: status } of await store.list<MachineStatus>(keys.machineStatuses(host))) {
     const machine = (await store.get<MachineRecord>(keys.machine(status.app, status.id)))?.value;
-    // Root filesystems are not sized yet (docs/billing.md): a machine pays for CPU and memory only.
     sampleOf(status.app).machines.push({
       state: status.state,
       guest: machine?.config.guest ?? {},
-      rootfs_gb: 0,
+      rootfs_gb: rootfsGb(status),
     });
   }
   for (const { value: volume } of await store.list<VolumeRecord>(keys.volumes())) {
