@@ -11,7 +11,7 @@ import { nearbyBin } from './cluster-parts.ts';
 import { stopProcess } from './processes.ts';
 import { hasState, loadState } from './state.ts';
 
-const order = ['anycast', 'bird', 'node', 'api', 'dns', 'nats', 'netdelay'];
+const order = ['anycast', 'bird', 'proxy', 'node', 'agent', 'api', 'dns', 'nats', 'netdelay'];
 
 /** Removes the world in `dir`; returns false when there was none. */
 export async function takeDown(dir: string, say: (line: string) => void): Promise<boolean> {

@@ -18,6 +18,8 @@ export interface WorldOptions {
   appsDomain: string;
   /** How clients reach the edges: GeoDNS answers (default), or one Anycast address by BGP. */
   reach?: 'dns' | 'anycast';
+  /** Each host runs `nearby agent` and `nearby proxy` as two processes, not one `nearby node`. */
+  splitParts?: boolean;
 }
 
 export interface PlannedNamespace {
