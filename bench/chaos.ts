@@ -5,18 +5,19 @@
  * every client city (bench/lib/city-load.ts: requests to the app's name, a fresh connection each,
  * each with a request id, tried again up to 3 times) and a writer of acknowledged API writes. In
  * turn: kill -9 HAProxy (its proxy starts it again), `nearby proxy`, `nearby agent`, the NATS node
- * leading the store's stream, the API, then cut the link between two regions, then a whole host;
+ * leading the store's stream, the API; fill a host's disk (`world up --host-disk-mb`); cut the link between two regions, then a whole host;
  * each started again (mended) after `--fault-seconds`. Prints per fault the requests answered,
  * failed and retried and the seconds from the restart until the last failed or retried request,
  * then `chaos_requests_answered_ratio=` and `chaos_state_lost=` (acknowledged writes missing).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { proxyPaths } from '../src/proxy/haproxy-config.ts';
+import { runCommand } from '../src/run-command.ts';
 import { StoreConnection } from '../src/store/nats/connection.ts';
 import {
   crashHost,
@@ -37,11 +38,13 @@ const { values } = parseArgs({
     regions: { type: 'string', default: 'iad,fra,syd' },
     clients: { type: 'string' },
     'fault-seconds': { type: 'string', default: '5' },
+    'host-disk-mb': { type: 'string', default: '256' },
   },
 });
 const regions = values.regions.split(',');
 const clients = (values.clients ?? values.regions).split(',');
 const faultMs = Number(values['fault-seconds']) * 1000;
+const diskMb = Number(values['host-disk-mb']);
 if (regions.length < 3)
   throw new Error('--regions: give three (the store needs a quorum when a NATS node dies)');
 /** Without trouble this long after a fault is healed, every client has full service again. */
@@ -109,12 +112,12 @@ const round1 = (ms: number) => Math.round(ms / 100) / 10;
 
 async function main() {
   console.log(
-    `chaos world: regions ${regions.join(',')} (one host each, agent and proxy as two processes, a NATS node each, the API in ${regions[0]}), clients ${clients.join(',')}`,
+    `chaos world: regions ${regions.join(',')} (one host each, agent and proxy as two processes, its data dir on its own ${diskMb} MB disk, a NATS node each, the API in ${regions[0]}), clients ${clients.join(',')}`,
   );
   console.log(
     `load: one client process per city, a request after another to http://chaos.<apps domain>/ through the GeoDNS, a fresh connection each, up to 3 tries 250 ms apart; writer: API writes one after another from the operator's seat; each fault lasts ${faultMs / 1000} s`,
   );
-  const world = await startWorld(regions, clients, ['--split-parts']);
+  const world = await startWorld(regions, clients, ['--split-parts', '--host-disk-mb', String(diskMb)]);
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await run(world, cleanups);
@@ -219,6 +222,19 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
       async () => restartProcesses(dir, [`${part} ${target}`]),
     );
 
+  const fill = join(dataDir(target), 'chaos-fill');
+  await fault(
+    'disk',
+    `fill ${target}'s disk (its data dir's ${diskMb} MB filesystem) with a file, removed after ${faultMs / 1000} s`,
+    async () => {
+      // dd stops at "No space left on device": that is the point.
+      await runCommand('dd', ['if=/dev/zero', `of=${fill}`, 'bs=1M', 'status=none'], { timeoutMs: 120_000 });
+      const { bavail } = statfsSync(dataDir(target));
+      console.log(`  ${target}'s disk full: ${bavail} blocks free`);
+    },
+    async () => rmSync(fill, { force: true }),
+  );
+
   const state = loadState(dir);
   const natsUrls = state.plan.natsHosts.map((host) => `nats://${host.address}:${ports.nats}`);
   const conn = await StoreConnection.open({ servers: natsUrls });
@@ -272,6 +288,7 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
   console.log(`chaos_requests_answered_ratio=${(all.ok / Math.max(1, all.ok + all.failed)).toFixed(5)}`);
   console.log(`chaos_writes_acknowledged=${writer.secrets.length + writer.apps.length}`);
   console.log(`chaos_writes_refused=${writer.refused}`);
+  for (const refusal of writer.refusals.slice(0, 5)) console.log(`  refused: ${refusal}`);
   console.log(`chaos_state_lost=${lost.length}${lost.length ? ` (${lost.slice(0, 10).join(', ')})` : ''}`);
 }
 

@@ -10,6 +10,7 @@ import { meshAddress } from '../agent/mesh-start.ts';
 import { makeBackhaulCredential } from '../proxy/backhaul-credential.ts';
 import { worldDnsTables } from './dns-tables.ts';
 import { worldError } from './errors.ts';
+import { mountHostDisk } from './host-disks.ts';
 import type { RttMatrix } from './matrix.ts';
 import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
 import { startDetached } from './processes.ts';
@@ -88,6 +89,7 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
       (a, b) =>
         matrix.rtt(host.region, natsRegion(plan, a)).ms - matrix.rtt(host.region, natsRegion(plan, b)).ms,
     );
+    if (plan.options.hostDiskMb !== undefined) await mountHostDisk(state, dataDir, plan.options.hostDiskMb);
     const args = partArgs(state, host, urls, dataDir, tokenFile, credential);
     const part = (name: string, partArgs: string[]) => {
       const logFile = join(dir, 'logs', `${name}-${host.hostName}.log`);
@@ -214,6 +216,8 @@ export async function startDns(state: WorldState) {
         ...['dns', 'serve', '--zone', plan.options.appsDomain, '--listen', `${plan.gateway}:53`],
         ...['--networks', networksFile, '--regions', regionsFile],
         ...['--query-log', join(dir, 'logs', 'dns-queries.log')],
+        // A host that stops answering is left out, its users sent to the next nearest region.
+        ...(plan.anycast ? [] : ['--check-edges']),
       ],
       { logFile, cwd: dir, execs: nearbyExecs },
     ),

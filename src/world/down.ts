@@ -8,6 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../run-command.ts';
 import { nearbyBin } from './cluster-parts.ts';
+import { removeHostDisks } from './host-disks.ts';
 import { stopProcess } from './processes.ts';
 import { hasState, loadState } from './state.ts';
 
@@ -36,6 +37,7 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
   );
   if (state.hostDataDirs.length > 0)
     say(`cleaned ${state.hostDataDirs.length} data dirs (machines, mounts, HAProxy)`);
+  await removeHostDisks(state);
   for (const netns of state.namespaces) {
     // Whatever still runs in it (a machine's process, a HAProxy) ends with it.
     const pids = await runCommand('ip', ['netns', 'pids', netns], { timeoutMs: 10_000 });

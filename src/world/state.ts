@@ -31,6 +31,8 @@ export interface WorldState {
   processes: WorldProcess[];
   /** Host data dirs given to `nearby node` (cleaned with `nearby host clean`). */
   hostDataDirs: { dataDir: string; netns: string }[];
+  /** With `--host-disk-mb`: each host's data dir's own filesystem (host-disks.ts). */
+  hostDisks?: { image: string; mountpoint: string }[];
   apiUrl?: string;
   token?: string;
   registry?: string;

@@ -166,7 +166,14 @@ export function proxyLoad(
  * afterwards.
  */
 export function startWriter(cluster: { apiUrl: string; token: string }) {
-  const state = { secrets: [] as string[], apps: [] as string[], refused: 0, stop: async () => {} };
+  const state = {
+    secrets: [] as string[],
+    apps: [] as string[],
+    refused: 0,
+    /** Why, for the first refused writes. */
+    refusals: [] as string[],
+    stop: async () => {},
+  };
   let running = true;
   const loop = (async () => {
     for (let n = 0; running && n < 5000; n++) {
@@ -175,21 +182,24 @@ export function startWriter(cluster: { apiUrl: string; token: string }) {
         app === undefined
           ? [`/v1/apps/ledger/secrets`, { values: { [`K${n}`]: `v${n}` } }]
           : ['/v1/apps', { app_name: app }];
-      const status = await fetch(`${cluster.apiUrl}${path}`, {
+      const { status, reason } = await fetch(`${cluster.apiUrl}${path}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${cluster.token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(15_000),
       })
-        .then(async (response) => {
-          await response.arrayBuffer();
-          return response.status;
-        })
-        .catch(() => 0);
+        .then(async (response) => ({
+          status: response.status,
+          reason: (await response.text()).slice(0, 200),
+        }))
+        .catch((error: Error) => ({ status: 0, reason: error.message }));
       if (status >= 200 && status < 300) {
         if (app === undefined) state.secrets.push(`K${n}`);
         else state.apps.push(app);
-      } else state.refused++;
+      } else {
+        state.refused++;
+        if (state.refusals.length < 20) state.refusals.push(`POST ${path}: ${status} ${reason}`);
+      }
       await delay(100);
     }
   })();
