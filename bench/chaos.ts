@@ -172,6 +172,7 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
   /** One fault under load: `hit`, the fault's time, `heal`; then figures until full service. */
   async function fault(name: string, what: string, hit: () => Promise<void>, heal: () => Promise<void>) {
     const before = totals(loads);
+    const writes = { acknowledged: writer.secrets.length + writer.apps.length, refused: writer.refused };
     const beforeFailures = loads.map((load) => load.state.failures.length);
     const hitAt = Date.now();
     await hit();
@@ -185,7 +186,7 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
     const failures = loads.flatMap((load, index) =>
       load.state.failures.slice(beforeFailures[index]).map((failure) => `${load.state.city} ${failure}`),
     );
-    const line = `chaos_${name}: answered=${after.ok - before.ok} failed=${after.failed - before.failed} retried=${after.retried - before.retried} full_service_s=${seconds}`;
+    const line = `chaos_${name}: answered=${after.ok - before.ok} failed=${after.failed - before.failed} retried=${after.retried - before.retried} full_service_s=${seconds} writes_acknowledged=${writer.secrets.length + writer.apps.length - writes.acknowledged} writes_refused=${writer.refused - writes.refused}`;
     console.log(`${line}  (${what})`);
     for (const failure of failures.slice(0, 5)) console.log(`  failed: ${failure}`);
     results.push(line);
