@@ -26,12 +26,13 @@ export interface EdgeChecks {
 
 export function checkEdges(
   tables: () => GeoTables,
-  options: { intervalMs: number; fall: number; rise: number; log: (line: string) => void },
+  options: { intervalMs: number; fall: number; rise: number; port?: number; log: (line: string) => void },
   signal: AbortSignal,
 ): EdgeChecks {
   const down = new Set<string>();
   const streaks = new Map<string, number>();
-  const url = (address: string) => `http://${address.includes(':') ? `[${address}]` : address}/`;
+  const url = (address: string) =>
+    `http://${address.includes(':') ? `[${address}]` : address}:${options.port ?? 80}/`;
   (async () => {
     while (!signal.aborted) {
       const addresses = [...new Set(tables().regions.flatMap((entry) => entry.addresses))];
