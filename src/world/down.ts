@@ -37,7 +37,6 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
   );
   if (state.hostDataDirs.length > 0)
     say(`cleaned ${state.hostDataDirs.length} data dirs (machines, mounts, HAProxy)`);
-  await removeHostDisks(state);
   for (const netns of state.namespaces) {
     // Whatever still runs in it (a machine's process, a HAProxy) ends with it.
     const pids = await runCommand('ip', ['netns', 'pids', netns], { timeoutMs: 10_000 });
@@ -50,6 +49,8 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
     rmSync(join('/etc/netns', netns), { recursive: true, force: true });
   }
   if (state.namespaces.length > 0) say(`removed ${state.namespaces.length} namespaces`);
+  // Once nothing runs in the namespaces any more: nothing holds the hosts' disks busy.
+  await removeHostDisks(state);
   if (state.bridge) await runCommand('ip', ['link', 'delete', state.bridge], { timeoutMs: 10_000 });
   rmSync(dir, { recursive: true, force: true });
   say(`removed ${dir}`);
