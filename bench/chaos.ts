@@ -173,6 +173,7 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
   async function fault(name: string, what: string, hit: () => Promise<void>, heal: () => Promise<void>) {
     const before = totals(loads);
     const writes = { acknowledged: writer.secrets.length + writer.apps.length, refused: writer.refused };
+    const beforeRefusals = writer.refusals.length;
     const beforeFailures = loads.map((load) => load.state.failures.length);
     const hitAt = Date.now();
     await hit();
@@ -180,15 +181,28 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
     await heal();
     const healed = Date.now();
     await fullService();
+    // Writes too: the API acknowledges one again.
+    await eventually(
+      async () => (writer.lastAcknowledged > healed ? true : undefined),
+      300_000,
+      `a write acknowledged after ${name} (refused: ${writer.refusals.slice(-3).join('; ')})`,
+    );
+    const writesBack = round1(writer.lastAcknowledged - healed);
     const after = totals(loads);
     const lastTrouble = Math.max(...loads.map((load) => load.state.counters.lastTrouble));
     const seconds = lastTrouble > hitAt ? round1(Math.max(0, lastTrouble - healed)) : 0;
     const failures = loads.flatMap((load, index) =>
       load.state.failures.slice(beforeFailures[index]).map((failure) => `${load.state.city} ${failure}`),
     );
-    const line = `chaos_${name}: answered=${after.ok - before.ok} failed=${after.failed - before.failed} retried=${after.retried - before.retried} full_service_s=${seconds} writes_acknowledged=${writer.secrets.length + writer.apps.length - writes.acknowledged} writes_refused=${writer.refused - writes.refused}`;
+    const line = `chaos_${name}: answered=${after.ok - before.ok} failed=${after.failed - before.failed} retried=${after.retried - before.retried} full_service_s=${seconds} writes_back_s=${writesBack} writes_acknowledged=${writer.secrets.length + writer.apps.length - writes.acknowledged} writes_refused=${writer.refused - writes.refused}`;
     console.log(`${line}  (${what})`);
     for (const failure of failures.slice(0, 5)) console.log(`  failed: ${failure}`);
+    const reasons = new Map<string, number>();
+    for (const refusal of writer.refusals.slice(beforeRefusals)) {
+      const reason = refusal.replace(/K\d+|ledger-\d+/g, '…').slice(0, 160);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    for (const [reason, count] of reasons) console.log(`  write refused ×${count}: ${reason}`);
     results.push(line);
   }
 
@@ -279,7 +293,12 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
 
   for (const load of loads) await load.stop();
   await writer.stop();
-  const lost = await missingWrites(writer, { apiUrl: world.status.api_url, token: world.status.token });
+  // Read until the store answers (a read refused is not a write lost).
+  const lost = await eventually(
+    () => missingWrites(writer, { apiUrl: world.status.api_url, token: world.status.token }),
+    300_000,
+    'the API reads the writes back',
+  );
   const all = totals(loads);
   console.log('\nper fault:');
   for (const line of results) console.log(line);
@@ -289,7 +308,6 @@ async function run(world: World, cleanups: (() => Promise<void>)[]) {
   console.log(`chaos_requests_answered_ratio=${(all.ok / Math.max(1, all.ok + all.failed)).toFixed(5)}`);
   console.log(`chaos_writes_acknowledged=${writer.secrets.length + writer.apps.length}`);
   console.log(`chaos_writes_refused=${writer.refused}`);
-  for (const refusal of writer.refusals.slice(0, 5)) console.log(`  refused: ${refusal}`);
   console.log(`chaos_state_lost=${lost.length}${lost.length ? ` (${lost.slice(0, 10).join(', ')})` : ''}`);
 }
 

@@ -170,8 +170,10 @@ export function startWriter(cluster: { apiUrl: string; token: string }) {
     secrets: [] as string[],
     apps: [] as string[],
     refused: 0,
-    /** Why, for the first refused writes. */
+    /** Why each write was refused, in order. */
     refusals: [] as string[],
+    /** When the API last acknowledged a write (ms since the epoch). */
+    lastAcknowledged: 0,
     stop: async () => {},
   };
   let running = true;
@@ -194,11 +196,12 @@ export function startWriter(cluster: { apiUrl: string; token: string }) {
         }))
         .catch((error: Error) => ({ status: 0, reason: error.message }));
       if (status >= 200 && status < 300) {
+        state.lastAcknowledged = Date.now();
         if (app === undefined) state.secrets.push(`K${n}`);
         else state.apps.push(app);
       } else {
         state.refused++;
-        if (state.refusals.length < 20) state.refusals.push(`POST ${path}: ${status} ${reason}`);
+        state.refusals.push(`POST ${path}: ${status} ${reason}`);
       }
       await delay(100);
     }
