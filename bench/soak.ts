@@ -125,7 +125,9 @@ try {
   console.log(
     `soak: ${values.months} month(s) of billing time in ${values.minutes} min (${Math.round(stepMs / 60_000)} billing minutes a second); meter and autostop every 1 s, autostop idle 3 s; a request every 2 s; budget $0.50 for org acme`,
   );
-  console.log('elapsed  billing date  spent      server MB  heap MB  registry MB  haproxy MB (master/worker)');
+  console.log(
+    'elapsed  billing date  spent      server MB  heap MB  registry MB  haproxy MB (master/worker)',
+  );
   const started = Date.now();
   while (Date.now() - started < runMs) {
     await delay(sampleMs);
@@ -141,7 +143,8 @@ try {
     const heapMb = Number(/^nodejs_heap_size_used_bytes (\d+)/m.exec(metrics)?.[1] ?? Number.NaN) / 2 ** 20;
     heap.push(heapMb);
     const usage = await nearby.cli(['billing', 'usage', '--org', 'acme', '--json'], { cwd: dir });
-    const view = usage.code === 0 ? (JSON.parse(usage.stdout) as { month: string; spent_usd: number }) : undefined;
+    const view =
+      usage.code === 0 ? (JSON.parse(usage.stdout) as { month: string; spent_usd: number }) : undefined;
     const last = (name: string) => samples.get(name)?.at(-1)?.toFixed(1) ?? '-';
     console.log(
       `${String(Math.round((Date.now() - started) / 1000)).padStart(5)} s  ${new Date(Date.now() + offset).toISOString().slice(0, 10)}    ${`$${view?.spent_usd.toFixed(3) ?? '?'}`.padEnd(9)}  ${last('server').padStart(9)}  ${heapMb.toFixed(1).padStart(7)}  ${last('registry').padStart(11)}  ${last('haproxy master')}/${last('haproxy worker')}   requests ok=${requests.ok} 402=${requests.refused402} failed=${requests.failed}`,
@@ -168,7 +171,9 @@ try {
       `${key}_mb_first=${first.toFixed(1)} ${key}_mb_last=${end.toFixed(1)} ${key}_growth_pct=${(growth * 100).toFixed(1)} ${key}_flat=${Math.abs(growth) <= FLAT ? 'yes' : 'no'}`,
     );
   }
-  console.log(`soak_requests_ok=${requests.ok} soak_requests_402=${requests.refused402} soak_requests_failed=${requests.failed}`);
+  console.log(
+    `soak_requests_ok=${requests.ok} soak_requests_402=${requests.refused402} soak_requests_failed=${requests.failed}`,
+  );
   requests = { ok: 0, failed: 0, refused402: 0 };
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();

@@ -184,6 +184,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     ['GET /v1/apps/{app}/releases', {}],
     ['GET /v1/apps/{app}/releases/{version}', {}],
     ['PATCH /v1/apps/{app}/releases/{version}', { body: { status: 'running' } }],
+    ['GET /v1/apps/{app}/autoscale', {}],
     ['POST /v1/apps/{app}/certificates', { body: { hostname: values.hostname } }],
     ['GET /v1/apps/{app}/certificates', {}],
     ['GET /v1/apps/{app}/certificates/{hostname}', {}],
@@ -214,6 +215,7 @@ function walkPlan(image: string, values: PathValues): Map<string, Step> {
     // The console's own body is a stream of frames: a JSON client sending nothing ends its input.
     [`POST ${machine}/console`, {}],
     ['GET /v1/apps/{app}/logs', {}],
+    ['GET /v1/apps/{app}/events', {}],
     [`POST ${machine}/lease`, {}],
     [`GET ${machine}/lease`, {}],
     [`DELETE ${machine}/lease`, {}],

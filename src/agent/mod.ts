@@ -26,6 +26,8 @@ export interface AgentOptions extends ReconcilerOptions {
   /** The machines' resolver (src/dns/): where names outside `.internal` go (default the host's
    *  /etc/resolv.conf), or `off` (machines then use the host's resolvers directly). */
   dns?: { upstreams?: Upstream[] } | 'off';
+  /** How often this host's usage is metered (`--meter-interval`); default `METER_INTERVAL_MS`. */
+  meterIntervalMs?: number;
 }
 
 export interface RunningAgent {
@@ -80,6 +82,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     // Usage of this host's machines and volumes (docs/billing.md).
     runMeter({
       ...options,
+      ...(options.meterIntervalMs ? { intervalMs: options.meterIntervalMs } : {}),
       onError: (error) => log.warn({ err: error }, 'metering failed; retried next interval'),
     }),
   ]).then(() => {});

@@ -96,6 +96,8 @@ export async function createMachine(
   owner = 'api',
 ): Promise<MachineRecord> {
   await getApp(cp.store, app);
+  // A machine created started is a start: refused while the org is suspended at its cap.
+  if (!input.skip_launch) await refuseIfSuspended(cp.store, app);
   input = { ...input, config: normalizeConfig(input.config) };
   const region = input.region ?? cp.defaultRegion;
   const resolved = await cp.images.resolve(input.config.image);
@@ -145,6 +147,7 @@ export async function updateMachine(
   if (input.current_version && input.current_version !== current.instance_id) {
     throw apiErrors.machineState(id, `at version ${current.instance_id}`, `not ${input.current_version}`);
   }
+  if (!input.skip_launch) await refuseIfSuspended(cp.store, app);
   const normalized = normalizeConfig(input.config);
   await checkResize(cp.store, current, normalized.guest);
   const resolved = await cp.images.resolve(normalized.image);

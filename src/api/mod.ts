@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { runAutoscaler } from '../autoscale/loop.ts';
 import { runEnforcer } from '../billing/enforce-loop.ts';
 import { loadSecretKey, SecretBox } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
@@ -15,10 +16,11 @@ import { readBodies } from './body-parsers.ts';
 import { clientErrorHandler, frameworkErrors, replyWithApiErrors } from './error-replies.ts';
 import { type ApiLimiters, apiLimiters, createGuard } from './guard.ts';
 import { leaseRoutes } from './leases.ts';
-import type { ControlPlane } from './machines.ts';
+import { type ControlPlane, startMachine, stopMachine } from './machines.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { runReaper } from './reaper.ts';
 import { appRoutes } from './routes/apps.ts';
+import { autoscaleRoutes } from './routes/autoscale.ts';
 import { billingRoutes } from './routes/billing.ts';
 import { certRoutes } from './routes/certs.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -100,6 +102,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   billingRoutes(api, cp);
   certRoutes(api, cp, options);
   releaseRoutes(api, cp);
+  autoscaleRoutes(api, cp);
   machineCheckRoutes(api, cp);
   volumeRoutes(api, cp);
   if (options.registry) registryRoutes(api, options.store, options.registry);
@@ -128,10 +131,31 @@ export async function startApi(
   const address = await api.listen({ host, port });
   const reaper = runReaper(options.store, options.log.child({ component: 'reaper' }), options.signal);
   // Spending caps (docs/billing.md): one enforcer per cluster, whichever API holds the lease.
+  const enforcerCp: ControlPlane = {
+    store: options.store,
+    images: options.images,
+    defaultRegion: options.defaultRegion,
+  };
   const enforcer = runEnforcer({
     store: options.store,
     holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    // The API's own start and stop (the record keeps one writer; a start still passes the gate).
+    control: {
+      start: async (app, id) => {
+        await startMachine(enforcerCp, app, id, 'budget');
+      },
+      stop: async (app, id) => {
+        await stopMachine(enforcerCp, app, id, { reason: 'budget' });
+      },
+    },
     log: options.log.child({ component: 'billing' }),
+    signal: options.signal,
+  });
+  // Autoscaling by location (docs/autoscale.md): one autoscaler per cluster, by lease.
+  const autoscaler = runAutoscaler({
+    cp: { store: options.store, images: options.images, defaultRegion: options.defaultRegion },
+    holder: `${options.peerName ?? 'api'}:${process.pid}`,
+    log: options.log.child({ component: 'autoscale' }),
     signal: options.signal,
   });
   const sharing =
@@ -150,6 +174,7 @@ export async function startApi(
       await api.close();
       await reaper.catch(() => {});
       await enforcer.catch(() => {});
+      await autoscaler.catch(() => {});
       await sharing?.catch(() => {});
     },
   };

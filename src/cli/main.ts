@@ -5,6 +5,7 @@ import { ApiClient } from './client.ts';
 import { type Command, parse, usageError } from './command.ts';
 import { anycast } from './commands/anycast.ts';
 import { apps } from './commands/apps.ts';
+import { autoscale } from './commands/autoscale.ts';
 import { billing } from './commands/billing.ts';
 import { certs } from './commands/certs.ts';
 import { config } from './commands/config.ts';
@@ -39,6 +40,7 @@ const commands: Command[] = [
   machine,
   ssh,
   scale,
+  autoscale,
   apps,
   secrets,
   volumes,

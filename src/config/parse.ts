@@ -1,6 +1,7 @@
 /** parseConfig: TOML text → AppConfig, with every problem reported as an error or a warning. */
 import { parse, TomlError } from 'smol-toml';
 import { LineIndex } from './lines.ts';
+import { readAutoscale } from './schema/autoscale.ts';
 import { readBuild, readDeploy } from './schema/build-deploy.ts';
 import { readTopLevelCheck } from './schema/checks.ts';
 import { readHttpService } from './schema/http-service.ts';
@@ -102,6 +103,8 @@ function readRoot(root: Table): AppConfig {
   if (build) config.build = readBuild(build);
   const deploy = root.table('deploy');
   if (deploy) config.deploy = readDeploy(deploy);
+  const autoscale = root.table('autoscale');
+  if (autoscale) config.autoscale = readAutoscale(autoscale);
   config.env = root.stringMap('env', { coerce: true }) ?? {};
   readProcessesKey(root, config);
   const httpService = root.table('http_service');

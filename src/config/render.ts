@@ -43,6 +43,10 @@ function toFlyShape(config: AppConfig): Json {
       release_command_vm: deploy.release_command_vm && vm(deploy.release_command_vm),
     };
   }
+  if (config.autoscale) {
+    const { regions, ...rest } = config.autoscale;
+    doc.autoscale = { ...rest, regions: list(regions), cooldown: duration(rest.cooldown) };
+  }
   put(doc, 'env', nonEmpty(config.env));
   put(doc, 'processes', config.processes);
   if (config.http_service) {

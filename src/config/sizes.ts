@@ -20,20 +20,27 @@ const UNIT_MB: Record<string, number> = {
   tib: 1024 * 1024,
 };
 
-/** Parses a size into MiB; undefined when the text is not a size. A bare number is MiB. */
+/**
+ * Parses a size into whole MiB; undefined when the value is not a size, or too large to be one
+ * (`1e30`, 30 digits). A bare number is MiB.
+ */
 export function parseSizeMb(value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
-  if (!match) return undefined;
-  const factor = UNIT_MB[match[2].toLowerCase()];
-  if (factor === undefined) return undefined;
-  return Math.round(Number(match[1]) * factor);
+  let mb: number;
+  if (typeof value === 'number') mb = Math.round(value);
+  else {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+    if (!match) return undefined;
+    const factor = UNIT_MB[match[2].toLowerCase()];
+    if (factor === undefined) return undefined;
+    mb = Math.round(Number(match[1]) * factor);
+  }
+  return Number.isSafeInteger(mb) && mb >= 0 ? mb : undefined;
 }
 
 /** Parses a volume size into whole GB (rounded up); a bare number is GB, as for `fly volumes create`. */
 export function parseSizeGb(value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
   const mb = parseSizeMb(value);
   return mb === undefined ? undefined : Math.ceil(mb / 1024);
 }

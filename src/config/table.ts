@@ -148,9 +148,9 @@ export class Table {
     const value = this.take(key);
     const what = `a duration like "10s" or "1m30s"${bareUnit === 's' ? ' (or a number of seconds)' : ''}`;
     if (value === undefined) return undefined;
-    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
-      return bareUnit === 's' ? value * 1000 : value;
-    }
+    const ms = typeof value === 'number' && bareUnit === 's' ? value * 1000 : value;
+    // A safe integer: TOML's 1e30 is an integer to JavaScript, but no duration.
+    if (typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 0) return ms;
     if (typeof value === 'string') {
       const ms = parseDurationString(value);
       if (ms !== undefined) return ms;

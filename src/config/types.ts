@@ -4,6 +4,9 @@
  * MiB, volume sizes are GB, auto_stop_machines is "off" | "stop" | "suspend", and list sections are
  * always arrays (empty when absent). See docs/config.md for why.
  */
+import type { AutoscaleConfig } from '../model/autoscale.ts';
+
+export type { AutoscaleConfig };
 
 export interface ConfigIssue {
   /** Machine-readable key path, e.g. `services[0].ports[1].port`. */
@@ -213,6 +216,8 @@ export interface AppConfig {
   host_dedication_id?: string;
   build?: BuildConfig;
   deploy?: DeployConfig;
+  /** [autoscale] (nearby's own section): absent, the autoscaler leaves the app alone. */
+  autoscale?: AutoscaleConfig;
   env: Record<string, string>;
   /** Absent: one group, "app", running the image's own command. */
   processes?: Record<string, string>;

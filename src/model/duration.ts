@@ -25,7 +25,9 @@ export function parseDurationString(text: string): number | undefined {
     consumed = part.lastIndex;
   }
   if (consumed === 0 || consumed !== trimmed.length) return undefined;
-  return Math.round(total);
+  const ms = Math.round(total);
+  // "99999999999999999999h" is no duration a timer or a record can hold.
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 /** Renders milliseconds the way Go prints durations, so a rendered fly.toml reads like Fly's own. */

@@ -62,6 +62,11 @@ export const keys = {
   /** One deploy of an app (`ReleaseRecord`); the version is zero-padded so keys sort by it. */
   release: (app: string, version: number) => `releases/${app}/${String(version).padStart(8, '0')}`,
   releases: (app: string) => `releases/${app}/`,
+  /** What one proxy counted of an app's demand (`DemandRecord`), written by that proxy. */
+  demand: (app: string, host: string) => `demand/${app}/${host}`,
+  demands: (app?: string) => (app === undefined ? 'demand/' : `demand/${app}/`),
+  /** The autoscaler's recent decisions for an app (`AutoscaleDecisionsRecord`). */
+  autoscaleDecisions: (app: string) => `autoscale/decisions/${app}`,
 } as const;
 
 /** Stream subjects: machine logs `logs.<app>.<region>.<machine>`, app events `events.<app>.<source>`. */

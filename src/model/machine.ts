@@ -142,7 +142,7 @@ export interface DesiredState {
   seq: number;
   signal?: string;
   timeout_ms?: number;
-  reason?: 'api' | 'request' | 'idle' | 'deploy';
+  reason?: 'api' | 'request' | 'idle' | 'deploy' | 'budget' | 'autoscale';
   /** With `started`: stop the running process first (a restart), then start it again. */
   restart?: boolean;
 }

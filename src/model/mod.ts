@@ -2,6 +2,7 @@
 export * from './activity.ts';
 export * from './app.ts';
 export * from './app-event.ts';
+export * from './autoscale.ts';
 export * from './cert.ts';
 export * from './cert-request.ts';
 export * from './duration.ts';
@@ -11,6 +12,7 @@ export * from './keys.ts';
 export * from './lease.ts';
 export * from './log-line.ts';
 export * from './machine.ts';
+export * from './machine-copy.ts';
 export * from './machine-request.ts';
 export * from './machine-view.ts';
 export * from './release.ts';

@@ -2,6 +2,7 @@
  * Releases (`releases/<app>/<version>`): one per deploy — the image, the machine config of each
  * process group, the strategy, and how it ended. Written by the API only; the CLI drives the status.
  */
+import type { AutoscaleConfig } from './autoscale.ts';
 import type { ImageRef, MachineConfig } from './machine.ts';
 
 export const DEPLOY_STRATEGIES = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
@@ -32,6 +33,8 @@ export interface ReleaseRecord {
   strategy: DeployStrategy;
   /** The machine config of each process group. */
   configs: Record<string, MachineConfig>;
+  /** `[autoscale]` of the config deployed: the autoscaler follows the newest release's. */
+  autoscale?: AutoscaleConfig;
   status: ReleaseStatus;
   /** Why it failed or was rolled back. */
   reason?: string;

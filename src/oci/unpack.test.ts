@@ -228,3 +228,46 @@ test('a corrupt layer fails the unpack and leaves no rootfs', async (t) => {
   await assert.rejects(lstat(rootfs), { code: 'ENOENT' });
   await assert.rejects(applyLayer(rootfs, good));
 });
+
+test('a later entry cannot turn a directory mtime into a write outside the rootfs', async (t) => {
+  const { rootfs, layer, dir } = await workspace(t);
+  const before = (await stat(join(dir, 'host', 'etc'))).mtimeMs;
+  // `a/etc` gets its mtime at the end of the layer; by then `a` leads to the host's directory.
+  await unpackImage(
+    [
+      await layer([
+        { path: 'a', type: 'dir' },
+        { path: 'a/etc', type: 'dir', mtime: new Date('2001-01-01T00:00:00Z') },
+        { path: 'a', type: 'symlink', target: '..' },
+        { path: 'gone', type: 'dir' },
+        whiteout('gone'),
+      ]),
+    ],
+    rootfs,
+  );
+  assert.equal(await readlink(join(rootfs, 'a')), '..');
+  assert.equal((await stat(join(dir, 'host', 'etc'))).mtimeMs, before, 'the host directory is untouched');
+});
+
+test('tar headers that stall or break the parser fail as IMAGE_LAYER_INVALID', async (t) => {
+  const { rootfs, layer } = await workspace(t);
+  const built = await layer([{ path: 'dir', type: 'dir' }], 'none');
+  const tarData = await readFile(built.path);
+  // A directory claiming content (tar-stream never ends its stream), then a size field it reads as null.
+  const withContent = Buffer.from(tarData);
+  withContent.write('00000000060\0', 124, 'latin1');
+  const badSize = Buffer.from(tarData);
+  badSize.fill(0xad, 124, 136);
+  for (const data of [withContent, badSize, Buffer.from([0])]) {
+    for (const offset of data.length >= 512 ? [148] : []) {
+      data.fill(0x20, offset, offset + 8);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += data[i];
+      data.write(`${sum.toString(8).padStart(6, '0')}\0 `, offset, 'latin1');
+    }
+    await writeFile(built.path, data);
+    await assert.rejects(unpackImage([built], rootfs), (error) =>
+      isNearbyError(error, 'IMAGE_LAYER_INVALID'),
+    );
+  }
+});

@@ -92,7 +92,11 @@ export async function applyLayer(
   const source = createReadStream(layer.path);
   const decompressor = await decompressorFor(layer.path);
   const fail = (error: Error) => extract.destroy(error);
-  source.on('error', fail);
+  let readError: Error | undefined;
+  source.on('error', (error) => {
+    readError = error;
+    fail(error);
+  });
   if (decompressor) {
     decompressor.on('error', (error) =>
       fail(layerInvalid(layer.digest, '', `cannot decompress: ${error.message}`, error)),
@@ -102,24 +106,32 @@ export async function applyLayer(
     source.pipe(extract as unknown as NodeJS.WritableStream);
   }
   const writer = new LayerWriter(root, layer.digest, options, setgidDirectories);
+  let name = '';
   try {
     for await (const entry of extract) {
       options.signal?.throwIfAborted();
       const header = entry.header as TarHeader;
-      try {
-        await writer.apply(header, entry as unknown as Readable);
-      } catch (error) {
-        if (error instanceof NearbyError || options.signal?.aborted) throw error;
-        throw layerInvalid(layer.digest, header.name, (error as Error).message, error);
-      }
+      name = header.name;
+      // tar-stream reads a size field it cannot parse as null, and never ends the content of a
+      // directory that claims some: either would wait for data forever.
+      if (!Number.isSafeInteger(header.size) || header.size! < 0)
+        throw layerInvalid(layer.digest, name, 'its size field is not a number');
+      if (header.type === 'directory' && header.size! > 0)
+        throw layerInvalid(layer.digest, name, `a directory entry claims ${header.size} bytes of content`);
+      await writer.apply(header, entry as unknown as Readable);
       for await (const _ of entry) {
         // drain what an entry kind without content (or a skipped one) still carries
       }
     }
+    name = '';
+    writer.finish();
+  } catch (error) {
+    // The tar parser's own errors ("Invalid tar header", "Unexpected end of data") are the layer's too.
+    if (error instanceof NearbyError || error === readError || options.signal?.aborted) throw error;
+    throw layerInvalid(layer.digest, name, (error as Error).message, error);
   } finally {
     source.destroy();
   }
-  writer.finish();
 }
 
 /**
@@ -198,9 +210,15 @@ class LayerWriter {
     this.#metadata(path, parent, header, mode);
   }
 
-  /** Sets directory mtimes last: writing their children changed them. */
+  /**
+   * Sets directory mtimes last: writing their children changed them. A later entry may have
+   * removed a directory, or replaced one of its ancestors with a symlink that leads out of the
+   * rootfs: only directories still reached through directories are touched.
+   */
   finish(): void {
-    for (const [path, mtime] of this.#directoryTimes.reverse()) lutimesSync(path, mtime, mtime);
+    for (const [path, mtime] of this.#directoryTimes.reverse()) {
+      if (reachedThroughDirectories(this.#root, path)) lutimesSync(path, mtime, mtime);
+    }
   }
 
   /** Creates an entry; what a lower layer left in its place is removed first (a dir merges with a dir). */
@@ -262,6 +280,13 @@ class LayerWriter {
       this.#options.onWarning?.(`layer ${this.#layer}: could not set xattr ${name} on "${entry}": ${detail}`);
     }
   }
+}
+
+function reachedThroughDirectories(root: string, path: string): boolean {
+  for (let current = path; current.length > root.length; current = dirname(current)) {
+    if (!lstatSync(current, { throwIfNoEntry: false })?.isDirectory()) return false;
+  }
+  return true;
 }
 
 function writeAll(fd: number, chunk: Buffer): void {

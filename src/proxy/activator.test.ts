@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import { type MachineEntry, startActivator } from './activator.ts';
+import { proxyApiRefused } from './errors.ts';
 import { freePort } from './test-proxy.ts';
 
 /** One machine of app `app`, stopped, at 127.0.0.1:`port`: "starting" it starts a real HTTP server there. */
@@ -118,4 +119,35 @@ test('a machine that never listens: 503 with Retry-After within the wake timeout
       .on('error', reject),
   );
   assert.equal(noApp, 503, 'a host that is no app of this proxy');
+});
+
+test('a wake refused for the spending cap: 402 with the reason, not the failed wake 503', async (t) => {
+  const machine = stoppedMachine(await freePort());
+  const activator = await startActivator({
+    region: 'fra',
+    wakeTimeoutMs: 5_000,
+    appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
+    machinesOf: () => [machine],
+    control: {
+      async start(_app, id) {
+        // What apiMachineControl throws for the API's BUDGET_EXCEEDED.
+        throw proxyApiRefused(
+          'start',
+          id,
+          402,
+          'org acme reached its monthly budget of $5.00',
+          'BUDGET_EXCEEDED',
+        );
+      },
+      async stop() {},
+    },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(() => activator.close());
+  const answer = await get(activator.address.port, '/');
+  assert.equal(answer.status, 402);
+  assert.match(
+    answer.body,
+    /^402 payment required: cannot start machine m1: org acme reached its monthly budget/,
+  );
 });

@@ -9,7 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type pino from 'pino';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, isNearbyError } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import { pickWakeCandidate, type WakeCandidate } from './activator-pick.ts';
@@ -209,6 +209,12 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     target(app).then(
       (wakeTarget) => forward(app, wakeTarget, request, response),
       (error: unknown) => {
+        if (isNearbyError(error, 'BUDGET_EXCEEDED')) {
+          // The edge answers these itself once its map has the app (budget-levels.ts); until then, here.
+          log.info({ app }, 'wake refused: the org reached its spending cap; answered 402');
+          paymentRequired(response, error.message, error.hint);
+          return;
+        }
         const retryAfter = error instanceof WakeFailed ? error.retryAfterSeconds : 1;
         log.warn({ app, err: errorMessage(error) }, 'could not wake a machine; answered 503');
         unavailable(response, errorMessage(error), retryAfter);
@@ -271,4 +277,17 @@ function unavailable(response: http.ServerResponse, message: string, retryAfterS
     'cache-control': 'no-store',
   });
   response.end(`503 service unavailable: ${message}; try again shortly\n`);
+}
+
+function paymentRequired(response: http.ServerResponse, message: string, hint: string | undefined) {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  response.writeHead(402, {
+    'content-type': 'text/plain; charset=utf-8',
+    'retry-after': '60',
+    'cache-control': 'no-store',
+  });
+  response.end(`402 payment required: ${message}${hint ? `; ${hint}` : ''}\n`);
 }

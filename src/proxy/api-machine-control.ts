@@ -33,13 +33,18 @@ export function apiMachineControl(options: ApiMachineControlOptions): MachineCon
       await response.body?.cancel();
       return;
     }
-    const body = (await response.json().catch(() => ({}))) as { error?: string; code?: string };
+    const body = (await response.json().catch(() => ({}))) as {
+      error?: string;
+      code?: string;
+      hint?: string;
+    };
     throw proxyApiRefused(
       action,
       id,
       response.status,
       body.error ?? `the API answered ${response.status}`,
       body.code,
+      body.hint,
     );
   };
   return {

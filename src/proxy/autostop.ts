@@ -9,6 +9,7 @@
  * requests to another region for want of a started machine here.
  */
 import type pino from 'pino';
+import type { BudgetLevel } from '../billing/planner.ts';
 import { errorMessage } from '../errors.ts';
 import type { MachineActivityRecord } from '../model/activity.ts';
 import { keys } from '../model/keys.ts';
@@ -40,6 +41,12 @@ export interface AutostopOptions {
   reachable?(record: MachineRecord): boolean;
   /** The machine behind a server slot. */
   machineOf: MachineOfServer;
+  /**
+   * The app's org's spending-cap level (budget-levels.ts): at `shrink` idle machines stop at once
+   * (never below `min_machines_running`) and none start for load; `suspended` apps are left to the
+   * budget enforcer. Default `ok`.
+   */
+  budgetLevel?(app: string): BudgetLevel;
   log: pino.Logger;
   signal: AbortSignal;
 }
@@ -152,6 +159,8 @@ export function startAutostop(options: AutostopOptions): Autostop {
     }
     for (const [app, machines] of byApp) {
       if (!lease.held() || stopped) return;
+      const level = options.budgetLevel?.(app) ?? 'ok';
+      if (level === 'suspended') continue;
       const waiting = pending.get(app);
       if (waiting !== undefined) {
         const entry = machines.find(({ record }) => record.id === waiting.machine);
@@ -159,8 +168,10 @@ export function startAutostop(options: AutostopOptions): Autostop {
         if (stillStarted && now - waiting.at < PENDING_LIMIT_MS) continue;
         pending.delete(app);
       }
-      const decision = planAutostop({ region, idleMs: options.idleMs, machines, loads, idleFor });
+      const idleMs = level === 'shrink' ? 0 : options.idleMs;
+      const decision = planAutostop({ region, idleMs, machines, loads, idleFor });
       if (decision === undefined) {
+        if (level === 'shrink') continue; // no machine starts for load near the cap
         const elsewhere = merged.servedElsewhere.get(app);
         await autostart(
           app,
@@ -174,8 +185,8 @@ export function startAutostop(options: AutostopOptions): Autostop {
       pending.set(app, { machine: decision.machine, at: now });
       const action = decision.suspend ? 'suspending' : 'stopping';
       log.info(
-        { app, machine: decision.machine, idleMs: decision.idleMs, reason: 'idle' },
-        `${action} idle machine`,
+        { app, machine: decision.machine, idleMs: decision.idleMs, reason: 'idle', budget: level },
+        `${action} idle machine${level === 'shrink' ? ' (its org is near its spending cap)' : ''}`,
       );
       try {
         await options.control.stop(app, decision.machine, { suspend: decision.suspend, reason: 'idle' });

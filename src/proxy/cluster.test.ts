@@ -16,10 +16,13 @@ import type tls from 'node:tls';
 import { connect as connectTls } from 'node:tls';
 import pino from 'pino';
 import { makeClusterCredential, startDelayRelay } from '../../test/helpers/proxy-cluster.ts';
+import { billingNow } from '../billing/clock.ts';
+import { monthOf, type UsageRecord } from '../billing/meter.ts';
 import type { ProxyRecord } from '../model/app.ts';
 import { keys } from '../model/keys.ts';
 import type { MachineRecord, MachineStatus } from '../model/mod.ts';
 import { SqliteStore } from '../store/sqlite.ts';
+import { edgeUsageKey } from './egress-meter.ts';
 import { type EdgeProxy, proxyPaths, startProxy } from './mod.ts';
 import { freePort, haproxyProcesses } from './test-proxy.ts';
 
@@ -242,6 +245,7 @@ test('requests reach machines on other hosts through their proxy, nearest region
       httpListen: `${address}:${httpPort}`,
       tlsListen: `${address}:${await freePort()}`,
       backhaul: { listen: `${address}:${backhaulPort}`, advertise, ...credential, timing },
+      meterIntervalMs: 1000,
       log: log.child({ host: name }),
     });
     const host: Host = { name, region, address, httpPort, backhaulPort, proxy, dataDir };
@@ -306,6 +310,34 @@ test('requests reach machines on other hosts through their proxy, nearest region
       const local = await get(c);
       assert.equal(local.machine, 'mc');
       assert.doesNotMatch(local.headers?.via ?? '', /host-a|host-b/);
+    },
+  );
+
+  await t.test(
+    'egress is counted once: by the edge the user entered, not by the host that served',
+    async () => {
+      const month = monthOf(billingNow());
+      const edge = async (host: Host) =>
+        (await store.get<UsageRecord>(edgeUsageKey('personal', month, 'web', host.name)))?.value
+          .egress_bytes ?? {};
+      await sleep(2500); // the earlier tests' requests metered (two passes)
+      const before = (await edge(a)).fra ?? 0;
+      let received = 0;
+      for (let i = 0; i < 5; i++) {
+        const answer = await get(a);
+        assert.equal(answer.machine, 'mb', 'served by host-b, over the backhaul');
+        received += Buffer.byteLength(answer.body);
+      }
+      const counted = await until('host-a to meter the bytes', async () => {
+        const sent = ((await edge(a)).fra ?? 0) - before;
+        return sent >= received ? sent : undefined;
+      });
+      assert.ok(
+        counted < received + 5 * 1024,
+        `bodies and heads: ${counted} for ${received} bytes of bodies`,
+      );
+      await sleep(2500); // two more meter passes of host-b
+      assert.deepEqual(await edge(b), {}, 'host-b only relayed them: it counts nothing');
     },
   );
 

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { renderSuspendedMap } from './budget-levels.ts';
 import { haproxyConfigInvalid, haproxyNotFound } from './errors.ts';
 import { type ConfigInput, renderConfig, renderHostsMap, renderSlotsMap } from './haproxy-config.ts';
 import { renderLatencyMap } from './http-stats.ts';
@@ -30,6 +31,8 @@ export async function writeProxyFiles(input: ConfigInput, haproxyBin: string): P
   await writeFile(`${paths.slotsMap}.tmp`, renderSlotsMap(input.routes));
   await rename(`${paths.slotsMap}.tmp`, paths.slotsMap);
   await writeFile(paths.latencyMap, renderLatencyMap());
+  await writeFile(`${paths.suspendedMap}.tmp`, renderSuspendedMap(input.suspended ?? new Map()));
+  await rename(`${paths.suspendedMap}.tmp`, paths.suspendedMap);
   const candidate = `${paths.config}.new`;
   await writeFile(candidate, renderConfig(input));
   try {

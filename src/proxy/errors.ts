@@ -69,8 +69,18 @@ export const proxyApiUnreachable = (action: string, id: string, apiUrl: string, 
     },
   );
 
-export const proxyApiRefused = (action: string, id: string, status: number, why: string, code?: string) =>
-  new NearbyError(code ?? 'PROXY_API_REFUSED', `cannot ${action} machine ${id}: ${why}`, { status });
+export const proxyApiRefused = (
+  action: string,
+  id: string,
+  status: number,
+  why: string,
+  code?: string,
+  hint?: string,
+) =>
+  new NearbyError(code ?? 'PROXY_API_REFUSED', `cannot ${action} machine ${id}: ${why}`, {
+    status,
+    ...(hint ? { hint } : {}),
+  });
 
 export const backhaulCredentialUnreadable = (files: string, cause?: unknown) =>
   new NearbyError(

@@ -16,6 +16,7 @@ import {
   farBackendLines,
   HOPS_HEADER,
 } from './backhaul-config.ts';
+import { egressLine, egressTableLines } from './egress-meter.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
 import { metricsExporterLines } from './metrics-config.ts';
 import {
@@ -38,6 +39,8 @@ export interface ProxyPaths {
   slotsMap: string;
   /** Response time (ms) → latency bucket, for the metrics (http-stats.ts). */
   latencyMap: string;
+  /** App → `<org>:<cap>` of the apps suspended at their org's spending cap (budget-levels.ts). */
+  suspendedMap: string;
   adminSocket: string;
   masterSocket: string;
   /** The master's pid, so a HAProxy left running by an earlier nearby can be found and adopted. */
@@ -67,6 +70,7 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     hostsMap: join(dir, 'hosts.map'),
     slotsMap: join(dir, 'slots.map'),
     latencyMap: join(dir, 'latency.map'),
+    suspendedMap: join(dir, 'suspended.map'),
     adminSocket: join(dir, 'admin.sock'),
     masterSocket: join(dir, 'master.sock'),
     pidFile: join(dir, 'haproxy.pid'),
@@ -143,6 +147,8 @@ export interface ConfigInput {
   via?: string;
   /** In a cluster: the listener other proxies send requests to, and the TLS its slots use to reach them. */
   backhaul?: BackhaulTarget;
+  /** `suspended.map`'s entries when HAProxy (re)loads: app → `<org>:<cap>` (budget-levels.ts). */
+  suspended?: Map<string, string>;
 }
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
@@ -368,6 +374,25 @@ function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
   return lines;
 }
 
+/**
+ * An app suspended at its org's spending cap (its entry in `suspended.map`, `<org>:<cap>`): a `402`
+ * page naming the reason, or for gRPC a status the client library reports
+ * (RESOURCE_EXHAUSTED, the code for a spent quota) with the reason as its message.
+ */
+function suspendedHttpLines(input: ConfigInput, app: string): string[] {
+  const found = '{ var(txn.nb_suspended) -m found }';
+  const grpc = '{ req.hdr(content-type) -m beg application/grpc }';
+  return [
+    `  http-request set-var(txn.nb_suspended) str(${app}),map(${quote(input.paths.suspendedMap)})`,
+    `  http-request set-var(txn.nb_org) var(txn.nb_suspended),field(1,:) if ${found}`,
+    `  http-request set-var(txn.nb_cap) var(txn.nb_suspended),field(2,:) if ${found}`,
+    // No `$` here: HAProxy expands environment variables in double-quoted strings.
+    `  http-request return status 200 content-type application/grpc hdr grpc-status 8 hdr grpc-message "app ${app} is suspended: org %[var(txn.nb_org)] reached its monthly spending cap of USD %[var(txn.nb_cap)]" if ${found} ${grpc}`,
+    `  http-request return status 402 ${html} lf-file ${page(input, 'suspended.html')} hdr Retry-After 60 if ${found} wants_html`,
+    `  http-request return status 402 ${text} lf-file ${page(input, 'suspended.txt')} hdr Retry-After 60 if ${found}`,
+  ];
+}
+
 /** Backend lines without its servers: what a change of needs a reload. */
 function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
   const lines = ['', `backend ${backend.name}`, `  mode ${backend.mode}`, '  balance leastconn'];
@@ -396,10 +421,18 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
     lines.push(
       '  acl wants_html req.hdr(accept) -m sub text/html',
       '  acl no_machine nbsrv eq 0',
+      ...suspendedHttpLines(input, backend.app),
       `  http-request return status 503 ${html} lf-file ${page(input, 'no-machine.html')} hdr Retry-After 1 if no_machine !{ stopping } wants_html`,
       `  http-request return status 503 ${text} lf-file ${page(input, 'no-machine.txt')} hdr Retry-After 1 if no_machine !{ stopping }`,
     );
   }
+  // Egress for billing, counted at the edge the user entered (egress-meter.ts).
+  lines.push(egressLine(backend.app, backend.mode));
+  // A raw TCP service has no way to say why: the connection of a suspended app is closed at once.
+  if (backend.mode === 'tcp')
+    lines.push(
+      `  tcp-request content reject if { str(${backend.app}),map(${quote(input.paths.suspendedMap)}) -m found }`,
+    );
   lines.push(...backend.checks);
   if (backend.backhaul && input.backhaul) lines.push(backhaulDefaultServer(input.backhaul));
   if (backend.far && input.backhaul)
@@ -486,6 +519,8 @@ export function renderConfig(input: ConfigInput): string {
     ...(input.backhaul ? backhaulTcpFrontendLines({ target: input.backhaul, maxconn: limits.maxconn }) : []),
     '',
     'backend nearby_no_app',
+    // HAProxy loads a map only when a rule uses it: the suspended apps' map is always there to change.
+    `  http-request set-var(txn.nb_suspended) var(txn.app),map(${quote(paths.suspendedMap)})`,
     '  acl wants_html req.hdr(accept) -m sub text/html',
     '  acl known_shape var(txn.app) -m reg ^[a-z0-9][a-z0-9-]*$',
     `  http-request return status 404 ${html} lf-file ${page(input, 'no-app.html')} if known_shape wants_html`,
@@ -502,6 +537,6 @@ export function renderConfig(input: ConfigInput): string {
     const backhaul = backend.backhaul === true && input.backhaul !== undefined;
     lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
   }
-  lines.push(...latencyTableLines(), ...nearbySections(input));
+  lines.push(...latencyTableLines(), ...egressTableLines(), ...nearbySections(input));
   return `${lines.join('\n')}\n`;
 }

@@ -25,7 +25,10 @@ import { readAdoptedState, recordStructure, structureHash } from './adopt.ts';
 import { type Autostop, autostopDefaults, startAutostop } from './autostop.ts';
 import { backhaulAgent } from './backhaul-client.ts';
 import type { BackhaulTarget } from './backhaul-config.ts';
+import { BudgetLevels, suspendedMapSync } from './budget-levels.ts';
 import { writeProxyFiles } from './config-files.ts';
+import { demandDefaults, startDemand } from './demand.ts';
+import { startEgressMeter } from './egress-meter.ts';
 import { invalidProxyOption, proxyStopped, socketPathTooLong } from './errors.ts';
 import {
   type ConfigInput,
@@ -80,6 +83,8 @@ export interface ProxyOptions {
    * in `autostopDefaults` and the lease module.
    */
   autostop?: { intervalMs?: number; idleMs?: number; leaseTtlMs?: number };
+  /** How often demand is published for the autoscaler (demand.ts); default `demandDefaults`. */
+  demand?: { intervalMs?: number };
   /** Where HAProxy writes one line per request (access-log.ts); none when not given. */
   accessLog?: AccessLogTarget;
   /** How long the activator holds a request for a waking machine before a 503. */
@@ -105,6 +110,8 @@ export interface ProxyOptions {
    * often a full pass compares everything anyway. Default 30 s (`FULL_PASS_EVERY_MS`).
    */
   fullSyncEveryMs?: number;
+  /** How often the edge's egress is added to its usage records (docs/billing.md); default 10 s. */
+  meterIntervalMs?: number;
   /** Named by the caller (`part: 'proxy'`); the proxy names its pieces `component`. */
   log: pino.Logger;
   /** Aborting it stops the proxy. */
@@ -212,8 +219,12 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     log,
   );
   const certs = new StoreMirror<CertRecord>(store, keys.certs(), controller.signal, kick, log);
+  // The spending cap: suspended apps answer 402, shrinking ones stop idle machines at once.
+  const budgets = new BudgetLevels(store, controller.signal, () => void syncSuspended(), log);
+  const budgetLevel = (app: string) =>
+    budgets.level(apps.entries.get(keys.app(app))?.value.org_slug ?? 'personal');
   const mirrors: { prefix: string; revision: number; entries: ReadonlyMap<string, { revision: number }> }[] =
-    [apps, machines, statuses, certs];
+    [apps, machines, statuses, certs, ...budgets.mirrors];
   const peers =
     backhaul === undefined
       ? undefined
@@ -294,6 +305,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   /** This proxy's wakes of each app's near machines: the "cold near" side of warm-or-cold.ts. */
   const wakeTimes = new WakeTimes();
   let autostop: Autostop | undefined;
+  let egress: ReturnType<typeof startEgressMeter> | undefined;
   let lastRoutes: RouteTable | undefined;
   /** Machines → server slots of each backend (slots.ts). */
   const slots = new SlotTable();
@@ -346,6 +358,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     replayer: listeners?.replayer,
     via: host,
     backhaul: backhaul?.target,
+    suspended: budgets.suspended(apps.values()),
   });
   /** The structure (hash) of the configuration HAProxy runs now; a different one needs a reload. */
   let renderedStructure = '';
@@ -399,6 +412,16 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     }
     return true;
   }
+  const applySuspended = suspendedMapSync(
+    new RuntimeApi(paths.adminSocket),
+    paths.suspendedMap,
+    log.child({ component: 'budget' }),
+  );
+  /** HAProxy's map of suspended apps made current (after each pass and each budget change). */
+  const syncSuspended = async () => {
+    if (haproxy.workerPid === undefined || adopting) return; // loaded from the file at start
+    await applySuspended(budgets.suspended(apps.values()));
+  };
   const reconciler: Reconciler = new Reconciler({
     api: new RuntimeApi(paths.adminSocket),
     paths,
@@ -409,6 +432,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     wantedApps,
     fullPassEveryMs: options.fullSyncEveryMs,
     onPass: (kind, ms) => {
+      void syncSuspended();
       log.debug({ kind, ms: Math.round(ms) }, 'routes synced with HAProxy');
       listeners?.metrics.syncPasses.inc({ kind });
       listeners?.metrics.syncPassSeconds.inc({ kind }, ms / 1000);
@@ -417,6 +441,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
     reload: async (routes) => {
       // The old worker's counters go with it: read them first.
       await httpStats.sample().catch(() => {});
+      await egress?.sample();
       await writeConfig(routes);
       await haproxy.reload();
     },
@@ -429,7 +454,14 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
   );
   stopped.catch(() => {});
   const ready = (async () => {
-    const synced = [apps, machines, statuses, certs, ...(peers ? [peers.mirror] : [])].map((m) => m.synced);
+    const synced = [
+      apps,
+      machines,
+      statuses,
+      certs,
+      ...budgets.mirrors,
+      ...(peers ? [peers.mirror] : []),
+    ].map((m) => m.synced);
     await Promise.race([Promise.all(synced), stopped]);
     const portsFile = join(paths.dir, 'listeners.json');
     const ports = await readListenerPorts(portsFile);
@@ -505,8 +537,37 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
         intervalMs: options.autostop?.intervalMs ?? autostopDefaults.intervalMs,
         idleMs: options.autostop?.idleMs ?? autostopDefaults.idleMs,
         machines: machineEntries,
+        budgetLevel,
         machineOf,
         log: log.child({ component: 'autostop' }),
+      });
+    }
+    if (!controller.signal.aborted) {
+      egress = startEgressMeter({
+        api: new RuntimeApi(paths.adminSocket),
+        store,
+        host,
+        region: options.region,
+        orgOf: (app) => {
+          const record = apps.entries.get(keys.app(app))?.value;
+          return record === undefined ? undefined : (record.org_slug ?? 'personal');
+        },
+        ...(options.meterIntervalMs ? { intervalMs: options.meterIntervalMs } : {}),
+        log: log.child({ component: 'egress' }),
+        signal: controller.signal,
+      });
+      startDemand({
+        api: new RuntimeApi(paths.adminSocket),
+        store,
+        host,
+        region: options.region,
+        intervalMs: options.demand?.intervalMs ?? demandDefaults.intervalMs,
+        machines: () => new Map([...machines.values()].map((record) => [record.id, record])),
+        isLocal,
+        locate: (record) => locateHost()?.(record.host),
+        machineOf,
+        log: log.child({ component: 'demand' }),
+        signal: controller.signal,
       });
     }
     await reconciler.settled(reconciler.kick(0));
@@ -551,6 +612,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       await ready;
       await caughtUp();
       await reconciler.settled(reconciler.kick(0));
+      await syncSuspended();
     },
     stop,
   };

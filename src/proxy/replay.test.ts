@@ -51,6 +51,11 @@ test("HAProxy's header block becomes headers without hop-by-hop ones; the source
       ['x-a', '1'],
     ],
   );
+  assert.deepEqual(
+    parseHeaderBlock('x-ok: 1\r\nb\u00e4d name: 2\r\nx-ctl: a\u0001b\r\n: none\r\n'),
+    [['x-ok', '1']],
+    'lines that are no header are left out: sending them would fail the replay',
+  );
   assert.equal(
     replaySource('aaa', 'fra', 's1', 1700000000000),
     'instance=aaa;region=fra;t=1700000000000000;state=s1',

@@ -106,14 +106,26 @@ export const HOP_BY_HOP = new Set([
   'content-length',
 ]);
 
-/** HAProxy's `req.hdrs` block (`name: value` lines) as header pairs, hop-by-hop ones left out. */
+/** RFC 9110's token: what a header name may be made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A header value Node will send: no control byte but tab (RFC 9110's field-vchar, SP and HTAB). */
+const isFieldValue = (value: string) =>
+  [...value].every((char) => char === '\t' || (char >= ' ' && char !== '\x7f' && char <= '\xff'));
+
+/**
+ * HAProxy's `req.hdrs` block (`name: value` lines) as header pairs, hop-by-hop ones left out, and
+ * lines that are no header at all (a name that is not a token, a control byte in the value):
+ * sending those on would fail the replay.
+ */
 export function parseHeaderBlock(block: string): [string, string][] {
   const pairs: [string, string][] = [];
   for (const line of block.split(/\r?\n/)) {
     const index = line.indexOf(':');
     if (index <= 0) continue;
     const name = line.slice(0, index).trim().toLowerCase();
-    if (!HOP_BY_HOP.has(name)) pairs.push([name, line.slice(index + 1).trim()]);
+    const value = line.slice(index + 1).trim();
+    if (TOKEN.test(name) && isFieldValue(value) && !HOP_BY_HOP.has(name)) pairs.push([name, value]);
   }
   return pairs;
 }

@@ -55,6 +55,7 @@ export interface TestProxyOptions {
   limits?: Partial<ProxyLimits>;
   metricsListen?: string;
   fullSyncEveryMs?: number;
+  meterIntervalMs?: number;
 }
 
 /** Starts a proxy on free loopback ports; everything is stopped and removed after the test. */
@@ -76,6 +77,7 @@ export async function startTestProxy(t: TestContext, options: TestProxyOptions =
     limits: options.limits,
     metricsListen: options.metricsListen,
     fullSyncEveryMs: options.fullSyncEveryMs,
+    meterIntervalMs: options.meterIntervalMs,
     log,
   });
   const cleanups: (() => unknown)[] = [];

@@ -88,6 +88,7 @@ export async function startAgentPart(options: {
     network,
     ...(settings.consoleListen ? { consoleListen: settings.consoleListen } : {}),
     ...(settings.dns ? { dns: settings.dns } : {}),
+    meterIntervalMs: settings.meterIntervalMs,
     hostRecord: {
       address: settings.address,
       ...(settings.maxMachines ? { max_machines: settings.maxMachines } : {}),

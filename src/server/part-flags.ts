@@ -22,6 +22,15 @@ const f = (
   ...(multiple ? { multiple } : {}),
 });
 
+/** The agent's meter (machines, volumes) and the proxy's (egress) write usage this often. */
+const meterInterval = f(
+  'meter-interval',
+  'METER_INTERVAL',
+  'DUR',
+  "how often this host's usage (machines, volumes, egress) is written, 1s to 10s",
+  '10s',
+);
+
 const common: Flag[] = [
   f(
     'nats',
@@ -83,6 +92,7 @@ export const partFlags: Record<PartName, Flag[]> = {
     f('runtime', 'RUNTIME', 'NAME', 'crun, runc, or microvm (QEMU microVMs)', 'auto: crun, else runc'),
     f('root-disk-gb', 'ROOT_DISK_GB', 'GB', "what each container machine's root may hold", '8'),
     f('bridge', 'BRIDGE', 'NAME', 'host bridge for machines', 'nearby0'),
+    meterInterval,
     f(
       'machine-cidr',
       'MACHINE_CIDR',
@@ -167,6 +177,7 @@ export const partFlags: Record<PartName, Flag[]> = {
       'Prometheus /metrics of the proxy, or off',
       '127.0.0.1:9480',
     ),
+    meterInterval,
     f('autostop-interval', 'AUTOSTOP_INTERVAL', 'DUR', 'how often idle machines are looked for', '10s'),
     f('autostop-idle', 'AUTOSTOP_IDLE', 'DUR', 'idle time before autostop stops or suspends a machine', '5m'),
     f(

@@ -50,6 +50,7 @@ export async function startProxyPart(options: {
     machineControl: apiMachineControl({ apiUrl: settings.apiUrl, token: options.token }),
     autostop: { intervalMs: settings.autostopIntervalMs, idleMs: settings.autostopIdleMs },
     wakeTimeoutMs: settings.wakeTimeoutMs,
+    meterIntervalMs: settings.meterIntervalMs,
     // HAProxy writes one line per request straight to nearby's log (stderr), never through Node.
     accessLog: { fd: 2, format: settings.logFormat },
     log: log.child({ part: 'proxy' }),

@@ -47,6 +47,13 @@ test('bad values are named with what to give instead', () => {
     () => readSettings(['proxy'], { 'api-url': 'localhost:4280' }, {}),
     /--api-url: expected a URL/,
   );
+  for (const bad of ['30s', '0s', 'often'])
+    assert.throws(
+      () => readSettings(['agent'], { 'meter-interval': bad }, {}),
+      /--meter-interval: expected a duration from 1s to 10s/,
+    );
+  assert.equal(readSettings(['agent'], { 'meter-interval': '2s' }, {}).meterIntervalMs, 2000);
+  assert.equal(readSettings(['agent'], {}, {}).meterIntervalMs, 10_000);
 });
 
 test("a proxy sharing an agent's data dir keeps the agent's bridge and subnets in server.json", () => {

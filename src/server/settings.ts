@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { METER_INTERVAL_MAX_MS, METER_INTERVAL_MIN_MS } from '../billing/meter-loop.ts';
 import { defaultDataDir } from '../cli/client.ts';
 import { type Command, usageError, type Values } from '../cli/command.ts';
 import { parseUpstreams, type Upstream } from '../dns/upstream.ts';
@@ -72,6 +73,8 @@ export interface AgentSettings extends CommonSettings {
   /** The WireGuard mesh's socket (`address:port`, the address other hosts reach), or '' for none:
    *  one host has nothing to join, and a machine crosses hosts only where an operator said so. */
   meshListen: string;
+  /** How often the meter writes this host's usage (docs/billing.md): 1 s to 10 s. */
+  meterIntervalMs: number;
   /** The machines' resolver: its upstreams (default the host's resolv.conf), or `off` (no resolver). */
   dns?: { upstreams?: Upstream[] } | 'off';
 }
@@ -152,6 +155,7 @@ export function readSettings(parts: readonly PartName[], values: Values, env = p
       ),
     ),
     meshListen: listenOrOff('mesh-listen', pick('mesh-listen', '')),
+    meterIntervalMs: meterInterval(pick('meter-interval', '10s')),
     ...(maxMachines === undefined ? {} : { maxMachines: count('max-machines', maxMachines) }),
     ...(memoryMb === undefined ? {} : { memoryMb: count('memory', memoryMb) }),
     ...(rootDiskGb === undefined ? {} : { rootDiskGb: count('root-disk-gb', rootDiskGb) }),
@@ -242,6 +246,16 @@ function duration(flag: string, text: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || ms <= 0)
     throw usageError(`--${flag}: expected a duration such as 2s or 5m, got '${text}'`);
+  return ms;
+}
+
+/** The meter writes usage at least every 10 s (the promise billing makes), at most every second. */
+function meterInterval(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < METER_INTERVAL_MIN_MS || ms > METER_INTERVAL_MAX_MS)
+    throw usageError(
+      `--meter-interval: expected a duration from 1s to 10s such as 5s, got '${text}' (usage is written to the store at least every 10 s)`,
+    );
   return ms;
 }
 

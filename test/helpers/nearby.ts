@@ -71,6 +71,8 @@ export async function startNearby(
     args?: string[];
     /** The server's stdout and stderr go to this file instead of memory (a benchmark's access log). */
     logFile?: string;
+    /** More environment for the server (e.g. `NEARBY_CLOCK_OFFSET_FILE`, billing's clock). */
+    env?: NodeJS.ProcessEnv;
   } = {},
 ): Promise<RunningNearby> {
   // NEARBY_TEST_STORE=nats runs the suite on a NATS JetStream cluster instead of SQLite.
@@ -118,7 +120,10 @@ export async function startNearby(
 
   const start = async (bin = nearbyBin) => {
     const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
-    child = spawn(bin, args, { stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+    child = spawn(bin, args, {
+      stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     if (logFd !== undefined) closeSync(logFd); // the child has its own copy
     child.stdout?.on('data', (chunk) => {
       output += chunk;

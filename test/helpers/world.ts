@@ -3,7 +3,7 @@
  * it: `world up` on a free network and name, the CLI against it, commands in client cities, the
  * hello image pushed to its registry, and `world down` however the run ends.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,4 +142,65 @@ export async function pushHello(registry: string, token: string): Promise<void> 
     credentials: () => ({ username: 'x', password: token }),
     insecureRegistries: [registry],
   });
+}
+
+/** One request of a `cityLoad`: when it ended (ms since the epoch), its time, status and who answered. */
+export interface CityRequest {
+  at: number;
+  ms: number;
+  status: number;
+  /** The region in the hello image's answer (`hello from <id> in <region>`), or '' for another answer. */
+  region: string;
+}
+
+export interface CityLoad {
+  /** Requests finished so far, in order. */
+  readonly requests: CityRequest[];
+  /** Ends the load after the requests in flight; resolves with every request. */
+  stop(): Promise<CityRequest[]>;
+}
+
+/**
+ * A steady load from a client city until stopped: `parallel` loops of curl, a new connection per
+ * request, to `http://<app>.<apps domain>/` (the world's GeoDNS sends the city to its nearest
+ * region). Every answer is kept, so a test sees which region served each request and when.
+ */
+export function cityLoad(world: World, city: string, app: string, parallel = 1): CityLoad {
+  const url = `http://${app}.${world.status.apps_domain}/`;
+  const stopFile = join(world.dir, `load-${city}-${app}-${process.pid}-${Date.now()}.stop`);
+  const loop = `while [ ! -e ${stopFile} ]; do out=$(curl -s --max-time 20 -w ' %{http_code} %{time_total}' ${url} | tr '\\n' ' '); echo "$(date +%s%3N) $out"; done`;
+  const script = `${Array.from({ length: parallel }, () => `(${loop}) &`).join(' ')} wait`;
+  const child = spawn(
+    nearbyBin,
+    ['world', 'run', '--dir', world.dir, '--client', city, '--', 'sh', '-c', script],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const requests: CityRequest[] = [];
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const match = /^(\d+) (.*?)\s*(\d{3}) ([\d.]+)$/.exec(line.trim());
+      if (match === null) continue;
+      requests.push({
+        at: Number(match[1]),
+        ms: Number(match[4]) * 1000,
+        status: Number(match[3]),
+        region: /^hello from \S+ in (\S+)/.exec(match[2])?.[1] ?? '',
+      });
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    requests,
+    async stop() {
+      await writeFile(stopFile, '');
+      await exited;
+      await rm(stopFile, { force: true });
+      return requests;
+    },
+  };
 }

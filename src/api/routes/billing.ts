@@ -4,6 +4,7 @@
  * and its spending cap (`/v1/orgs/:org/budget`, the org's tokens and the admin).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { billingNow } from '../../billing/clock.ts';
 import type { Budget } from '../../billing/planner.ts';
 import {
   budgetKey,
@@ -42,7 +43,7 @@ const orgParams = {
   properties: { org: { type: 'string', minLength: 1 } },
 };
 
-export function billingRoutes(api: FastifyInstance, cp: ControlPlane, now: () => number = Date.now): void {
+export function billingRoutes(api: FastifyInstance, cp: ControlPlane, now: () => number = billingNow): void {
   api.get('/v1/billing/prices', { schema: { summary: 'The price list usage is charged at' } }, async () =>
     readPrices(cp.store),
   );

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isNearbyError, NearbyError } from '../../errors.ts';
 import {
+  type AutoscaleConfig,
   DEPLOY_STRATEGIES,
   type DeployStrategy,
   isReleaseFinished,
@@ -22,6 +23,30 @@ const versionParams = {
   type: 'object',
   required: ['app', 'version'],
   properties: { app: appParams.properties.app, version: { type: 'string', pattern: '^[0-9]{1,8}$' } },
+} as const;
+
+/** `[autoscale]` as the CLI validated and normalized it (config/schema/autoscale.ts). */
+const autoscaleSchema = {
+  type: 'object',
+  required: [
+    'min_machines',
+    'max_machines',
+    'regions',
+    'target_concurrency',
+    'scale_up_step',
+    'scale_down_step',
+    'cooldown',
+  ],
+  additionalProperties: false,
+  properties: {
+    min_machines: { type: 'integer', minimum: 0 },
+    max_machines: { type: 'integer', minimum: 1 },
+    regions: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' } },
+    target_concurrency: { type: 'integer', minimum: 1 },
+    scale_up_step: { type: 'integer', minimum: 1 },
+    scale_down_step: { type: 'integer', minimum: 1 },
+    cooldown: { type: 'integer', minimum: 1000 },
+  },
 } as const;
 
 type VersionParams = { Params: { app: string; version: string } };
@@ -78,7 +103,12 @@ export function releaseRoutes(api: FastifyInstance, cp: ControlPlane): void {
 
   api.post<{
     Params: { app: string };
-    Body: { image: string; strategy: DeployStrategy; configs: Record<string, MachineConfig> };
+    Body: {
+      image: string;
+      strategy: DeployStrategy;
+      configs: Record<string, MachineConfig>;
+      autoscale?: AutoscaleConfig;
+    };
   }>(
     '/v1/apps/:app/releases',
     {
@@ -93,6 +123,7 @@ export function releaseRoutes(api: FastifyInstance, cp: ControlPlane): void {
             image: { type: 'string', minLength: 1 },
             strategy: { type: 'string', enum: [...DEPLOY_STRATEGIES] },
             configs: { type: 'object', additionalProperties: { type: 'object' } },
+            autoscale: autoscaleSchema,
           },
         },
       },
@@ -108,6 +139,7 @@ export function releaseRoutes(api: FastifyInstance, cp: ControlPlane): void {
         image_ref: resolved.ref,
         strategy: request.body.strategy,
         configs: request.body.configs,
+        ...(request.body.autoscale ? { autoscale: request.body.autoscale } : {}),
         status: 'pending',
         user: request.token.kind === 'admin' ? 'admin' : request.token.name,
         created_at: now,

@@ -75,6 +75,7 @@ release's image (by digest) and machine configs again, rolling, as a new release
         maxUnavailable: 1,
         timeoutMs: seconds * 1000,
         autoRollback: true,
+        ...(target.autoscale ? { autoscale: target.autoscale } : {}),
         url: platform.app_url_template.replace('{app}', app),
       });
     }

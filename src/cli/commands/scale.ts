@@ -6,7 +6,7 @@
 import type { PlatformInfo } from '../../api/routes/platform.ts';
 import { VM_PRESETS } from '../../config/sizes.ts';
 import { NearbyError } from '../../errors.ts';
-import type { MachineConfig, MachineView } from '../../model/mod.ts';
+import { copyConfig, type MachineConfig, type MachineView } from '../../model/mod.ts';
 import { appName } from '../app-name.ts';
 import type { ApiClient } from '../client.ts';
 import { appOption, type Command, jsonOption, usageError } from '../command.ts';
@@ -133,10 +133,7 @@ async function addLike(
   region: string,
   out: (text: string) => void,
 ): Promise<void> {
-  // A volume belongs to one machine: the copy asks for its own by name (a free one, or a new one).
-  const mounts = template.config.mounts?.map(({ volume: _volume, ...mount }) => mount);
-  const config = mounts ? { ...template.config, mounts } : template.config;
-  const created = await machinesApi.create(api, app, { config, region });
+  const created = await machinesApi.create(api, app, { config: copyConfig(template.config), region });
   out(`  Machine ${created.id} created in ${created.region}, starting…`);
   await waitLong(api, app, created.id, 'started', 120);
   out(`  Machine ${created.id} started`);

@@ -1,5 +1,6 @@
 /** The API calls a deploy makes beyond the Machines API: releases, health checks, cordon, logs. */
 import type {
+  AutoscaleConfig,
   DeployStrategy,
   LogLine,
   MachineConfig,
@@ -24,7 +25,12 @@ export const releasesApi = {
   create: (
     client: ApiClient,
     app: string,
-    body: { image: string; strategy: DeployStrategy; configs: Record<string, MachineConfig> },
+    body: {
+      image: string;
+      strategy: DeployStrategy;
+      configs: Record<string, MachineConfig>;
+      autoscale?: AutoscaleConfig;
+    },
   ) => client.request<ReleaseRecord>('POST', `${appPath(app)}/releases`, body),
   setStatus: (client: ApiClient, app: string, version: number, status: ReleaseStatus, reason?: string) =>
     client.request<ReleaseRecord>('PATCH', `${appPath(app)}/releases/${version}`, {

@@ -3,7 +3,7 @@
  * rollback`): record it, run its release_command, roll it out group by group, and on failure or
  * Ctrl-C roll back and record how it ended.
  */
-import type { DeployConfig } from '../../config/mod.ts';
+import type { AutoscaleConfig, DeployConfig } from '../../config/mod.ts';
 import { errorMessage, type NearbyError } from '../../errors.ts';
 import type { DeployStrategy, MachineView, ReleaseRecord } from '../../model/mod.ts';
 import type { ApiClient } from '../client.ts';
@@ -26,6 +26,8 @@ export interface ReleaseOptions {
   /** The app's machines before the deploy (release-command leftovers excluded). */
   existing: MachineView[];
   deploy?: DeployConfig;
+  /** `[autoscale]`, recorded with the release for the autoscaler. */
+  autoscale?: AutoscaleConfig;
   maxUnavailable: number;
   timeoutMs: number;
   autoRollback: boolean;
@@ -43,6 +45,7 @@ export async function runRelease(options: ReleaseOptions): Promise<number> {
     image: options.image,
     strategy,
     configs: Object.fromEntries(plans.map((plan) => [plan.group, plan.config])),
+    ...(options.autoscale ? { autoscale: options.autoscale } : {}),
   });
   out(`==> Deploying ${app} v${release.version} (${strategy}): ${options.image}`);
   const run: DeployRun = { api, app, out, timeoutMs: options.timeoutMs, signal, journal: [] };

@@ -17,9 +17,13 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The org and cap of an app suspended at its spending cap (haproxy-config.ts sets them). */
+const ORG = '%[var(txn.nb_org)]';
+const CAP = '%[var(txn.nb_cap)]';
+
 /** `%` starts a log-format expression; a literal one must be doubled. */
 function escapeLogFormat(text: string): string {
-  return text.replace(/%(?!\[var\(txn\.app\)\])/g, '%%');
+  return text.replace(/%(?!\[var\(txn\.(app|nb_org|nb_cap)\)\])/g, '%%');
 }
 
 function html(title: string, lines: string[]): string {
@@ -82,6 +86,16 @@ export function renderErrorPages(appsDomain: string): ErrorPage[] {
       title: '502 bad gateway',
       lines: [
         `the machine answering for app '${APP}' failed mid-request (closed the connection or sent an invalid response); see \`nearby logs -a ${APP}\``,
+      ],
+    },
+    {
+      name: 'suspended',
+      status: 402,
+      title: '402 payment required',
+      lines: [
+        `app '${APP}' is suspended: org ${ORG} reached its monthly spending cap of $${CAP}`,
+        `an admin of org ${ORG} can raise the cap (\`nearby billing budget set AMOUNT --org ${ORG}\`) or clear it (\`nearby billing budget clear --org ${ORG}\`): the app comes back within a minute; otherwise at the start of next month`,
+        'nothing is lost meanwhile: machines, volumes, config and releases are kept',
       ],
     },
     {

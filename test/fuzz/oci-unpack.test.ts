@@ -1,0 +1,4 @@
+import { fuzzTest } from './fuzz-test.ts';
+import { ociUnpackTarget } from './targets/oci-unpack.ts';
+
+fuzzTest(ociUnpackTarget);
