@@ -4,7 +4,7 @@
  * (`NEARBY_CLOCK_OFFSET_FILE`, moved forward every second so `--months` pass in `--minutes`), its
  * meter and autostop every second, an app of two machines that stop when idle and wake on a
  * request (one every 2 s), and an org budget the month's usage crosses (warnings, shrinking,
- * suspension, the next month opening it again). Every `--sample-seconds` it prints the memory of
+ * suspension, the next month opening it again: the clock starts on the 10th). Every `--sample-seconds` it prints the memory of
  * each long-lived process — the server (RSS, and its V8 heap from the proxy's /metrics), its
  * registry, HAProxy's master and worker — and at the end whether each stayed flat (the last
  * third's median within 10 % of the first third's, after a warm-up sample).
@@ -56,9 +56,10 @@ try {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-soak-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const clockFile = join(dir, 'clock-offset-ms');
-  // From the 1st of this month at midnight.
+  // From the 10th of this month at midnight: the budget is crossed within it and the next month
+  // starts two thirds of the way through a month's run.
   const today = new Date();
-  let offset = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1) - Date.now();
+  let offset = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 10) - Date.now();
   await writeFile(clockFile, String(offset));
   const registry = await startRegistry(hooks);
   const image = await helloImage(registry.url);
