@@ -217,7 +217,7 @@ export async function startDns(state: WorldState) {
         ...['--networks', networksFile, '--regions', regionsFile],
         ...['--query-log', join(dir, 'logs', 'dns-queries.log')],
         // A host that stops answering is left out, its users sent to the next nearest region.
-        ...(plan.anycast ? [] : ['--check-edges']),
+        ...(plan.anycast ? [] : ['--check-edges', '--check-interval', '500ms']),
       ],
       { logFile, cwd: dir, execs: nearbyExecs },
     ),
