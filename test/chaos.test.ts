@@ -21,48 +21,12 @@ import { proxyPaths } from '../src/proxy/haproxy-config.ts';
 import { StoreConnection } from '../src/store/nats/connection.ts';
 import { type ClusterHost, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './helpers/images.ts';
-import { type ProxyLoad, proxyLoad } from './helpers/load.ts';
+import { missingWrites, type ProxyLoad, proxyLoad, startWriter } from './helpers/load.ts';
 import { eventually } from './helpers/nearby.ts';
 
 const service = { protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] };
 /** How long each fault lasts before the part is started again (the load runs throughout). */
 const FAULT_MS = 4000;
-
-/** Acknowledged API writes: secrets of the app `ledger` and new apps, made one after another. */
-function startWriter(cluster: RunningCluster) {
-  const state = { secrets: [] as string[], apps: [] as string[], refused: 0, stop: async () => {} };
-  let running = true;
-  const loop = (async () => {
-    for (let n = 0; running && n < 5000; n++) {
-      const app = n % 10 === 0 ? `ledger-${n}` : undefined;
-      const [path, body] =
-        app === undefined
-          ? [`/v1/apps/ledger/secrets`, { values: { [`K${n}`]: `v${n}` } }]
-          : ['/v1/apps', { app_name: app }];
-      const status = await fetch(`${cluster.apiUrl}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${cluster.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      })
-        .then(async (response) => {
-          await response.arrayBuffer();
-          return response.status;
-        })
-        .catch(() => 0);
-      if (status >= 200 && status < 300) {
-        if (app === undefined) state.secrets.push(`K${n}`);
-        else state.apps.push(app);
-      } else state.refused++;
-      await delay(100);
-    }
-  })();
-  state.stop = async () => {
-    running = false;
-    await loop;
-  };
-  return state;
-}
 
 /** GET / with these headers (fetch cannot set Host). */
 function get(
@@ -320,12 +284,7 @@ describe('chaos: kill -9 and restart a NATS node, an agent, a proxy and a whole 
   test('after every fault: no acknowledged write lost, ≥ 99.9 % answered, converged', async (t) => {
     for (const load of loads) await load.stop();
     await writer?.stop();
-    const ledger = JSON.stringify((await cluster.api('GET', '/v1/apps/ledger/secrets')).body);
-    const apps = JSON.stringify((await cluster.api('GET', '/v1/apps')).body);
-    const lost = [
-      ...(writer?.secrets ?? []).filter((name) => !ledger.includes(`"${name}"`)),
-      ...(writer?.apps ?? []).filter((name) => !apps.includes(`"${name}"`)),
-    ];
+    const lost = writer === undefined ? [] : await missingWrites(writer, cluster);
     const acknowledged = (writer?.secrets.length ?? 0) + (writer?.apps.length ?? 0);
     t.diagnostic(
       `chaos_writes_acknowledged=${acknowledged} chaos_writes_refused=${writer?.refused ?? 0} chaos_state_lost=${lost.length}`,

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { probeEdge } from '../edge/edge-health.ts';
 import { edgeError } from '../edge/errors.ts';
 import { runCommand } from '../run-command.ts';
 import { ANNOUNCE_PROTOCOL, type AnnouncerConfig, renderAnnouncerConfig } from './bird-config.ts';
@@ -25,16 +26,6 @@ export interface AnnouncerOptions {
 }
 
 export const drainFile = (stateDir: string) => join(stateDir, 'drained');
-
-async function probe(url: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await response.body?.cancel();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function runAnnouncer(options: AnnouncerOptions, signal: AbortSignal): Promise<void> {
   const { stateDir, log } = options;
@@ -72,7 +63,7 @@ export async function runAnnouncer(options: AnnouncerOptions, signal: AbortSigna
     let streak = 0;
     while (!signal.aborted && !exited) {
       const drained = existsSync(drainFile(stateDir));
-      const healthy = !drained && (await probe(options.checkUrl, Math.max(interval * 2, 500)));
+      const healthy = !drained && (await probeEdge(options.checkUrl, Math.max(interval * 2, 500)));
       streak = healthy === announced ? 0 : streak + 1;
       // A drain acts at once; a probe's verdict after fall/rise in a row (one lost probe is not a failure).
       if (streak >= (drained ? 1 : healthy ? (options.rise ?? 2) : (options.fall ?? 2))) {

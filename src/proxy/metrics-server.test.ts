@@ -1,7 +1,7 @@
-/** HAProxy's per-server series name machines, not the server slots behind them. */
+/** HAProxy's per-server series name machines, not the server slots behind them; the process's memory. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nameServers } from './metrics-server.ts';
+import { nameServers, processMetrics } from './metrics-server.ts';
 
 test('per-server series are renamed to machine ids; free slots are left out', () => {
   const exposition = [
@@ -25,4 +25,17 @@ test('per-server series are renamed to machine ids; free slots are left out', ()
       'haproxy_backend_current_sessions{proxy="app_web"} 3',
     ].join('\n'),
   );
+});
+
+test("the nearby process's memory: resident and heap, as gauges", () => {
+  const text = processMetrics();
+  for (const name of [
+    'process_resident_memory_bytes',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_heap_size_total_bytes',
+  ]) {
+    assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, 'm'));
+    const value = Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value > 0, `${name} ${value}`);
+  }
 });

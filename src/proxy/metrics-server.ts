@@ -1,6 +1,6 @@
 /**
  * `/metrics` on every proxy: HAProxy's built-in Prometheus exporter (reached on a unix socket
- * HAProxy listens on) followed by nearby's own metrics, in one scrape.
+ * HAProxy listens on) followed by nearby's own metrics and its process's memory, in one scrape.
  */
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +53,23 @@ export function nameServers(exposition: string, machineOf: MachineOfServer): str
 }
 
 /** Listens on `host:port`. @throws the listen error (EADDRINUSE…) */
+/** This process's memory, under the names Prometheus' Node.js clients use (a leak shows here first). */
+export function processMetrics(): string {
+  const { rss, heapUsed, heapTotal } = process.memoryUsage();
+  return [
+    '# HELP process_resident_memory_bytes Resident memory size of the nearby process in bytes.',
+    '# TYPE process_resident_memory_bytes gauge',
+    `process_resident_memory_bytes ${rss}`,
+    '# HELP nodejs_heap_size_used_bytes V8 heap used by the nearby process in bytes.',
+    '# TYPE nodejs_heap_size_used_bytes gauge',
+    `nodejs_heap_size_used_bytes ${heapUsed}`,
+    '# HELP nodejs_heap_size_total_bytes V8 heap allocated by the nearby process in bytes.',
+    '# TYPE nodejs_heap_size_total_bytes gauge',
+    `nodejs_heap_size_total_bytes ${heapTotal}`,
+    '',
+  ].join('\n');
+}
+
 export async function startMetricsServer(options: {
   host: string;
   port: number;
@@ -80,7 +97,7 @@ export async function startMetricsServer(options: {
       .catch((error) => options.log.warn({ err: errorMessage(error) }, 'HAProxy counters not available'));
     response
       .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-      .end(`${haproxy}${options.httpStats.render()}${options.metrics.render()}`);
+      .end(`${haproxy}${options.httpStats.render()}${options.metrics.render()}${processMetrics()}`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -3,12 +3,14 @@
  * host, a `nearby node` on every host with a host token and the backhaul, and the GeoDNS.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { meshAddress } from '../agent/mesh-start.ts';
 import { makeBackhaulCredential } from '../proxy/backhaul-credential.ts';
 import { worldDnsTables } from './dns-tables.ts';
 import { worldError } from './errors.ts';
+import { mountHostDisk } from './host-disks.ts';
 import type { RttMatrix } from './matrix.ts';
 import { type PlannedHost, ports, type WorldPlan } from './plan.ts';
 import { startDetached } from './processes.ts';
@@ -87,29 +89,40 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
       (a, b) =>
         matrix.rtt(host.region, natsRegion(plan, a)).ms - matrix.rtt(host.region, natsRegion(plan, b)).ms,
     );
-    const logFile = join(dir, 'logs', `node-${host.hostName}.log`);
-    const node = startDetached(
-      `node ${host.hostName}`,
-      nearbyBin,
-      nodeArgs(state, host, urls, dataDir, tokenFile, credential),
-      {
+    if (plan.options.hostDiskMb !== undefined) await mountHostDisk(state, dataDir, plan.options.hostDiskMb);
+    const args = partArgs(state, host, urls, dataDir, tokenFile, credential);
+    const part = (name: string, partArgs: string[]) => {
+      const logFile = join(dir, 'logs', `${name}-${host.hostName}.log`);
+      const started = startDetached(`${name} ${host.hostName}`, nearbyBin, [name, ...partArgs], {
         netns: host.netns,
         logFile,
         cwd: dir,
         execs: nearbyExecs,
-      },
-    );
-    state.processes.push(node);
+      });
+      state.processes.push(started);
+      saveState(state);
+      return { started, logFile };
+    };
     state.hostDataDirs.push({ dataDir, netns: host.netns });
-    saveState(state);
-    return waitFor(
-      `nearby node ${host.hostName}`,
-      async () => (await fetch(`http://${host.address}/`).catch(() => undefined)) !== undefined,
-      logFile,
-      [node],
-      // A host far from every NATS node starts slowly (docs/world.md: ~80 s at 100 ms).
-      240_000,
+    // A host far from every NATS node starts slowly (docs/world.md: ~80 s at 100 ms).
+    const slow = 240_000;
+    const edgeAnswers = async () =>
+      (await fetch(`http://${host.address}/`).catch(() => undefined)) !== undefined;
+    if (!plan.options.splitParts) {
+      const node = part('node', [...args.common, ...args.agent, ...args.proxy]);
+      return waitFor(`nearby node ${host.hostName}`, edgeAnswers, node.logFile, [node.started], slow);
+    }
+    // The agent first: the proxy's backhaul listens on the mesh address the agent sets up.
+    const agent = part('agent', [...args.common, ...args.agent]);
+    await waitFor(
+      `nearby agent ${host.hostName}`,
+      () => accepts(host.address, 4281),
+      agent.logFile,
+      [agent.started],
+      slow,
     );
+    const proxy = part('proxy', [...args.common, ...args.proxy]);
+    return waitFor(`nearby proxy ${host.hostName}`, edgeAnswers, proxy.logFile, [proxy.started], slow);
   });
   await Promise.all(started);
   // The proxy answers before its agent registers: `up` is done once the API places machines on
@@ -131,6 +144,20 @@ export async function startHosts(state: WorldState, natsUrls: string[], matrix: 
   );
 }
 
+/** Whether something accepts TCP connections at `address:port` (the agent's console). */
+function accepts(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: 2000 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
 function natsRegion(plan: WorldPlan, url: string): string {
   return (plan.natsHosts.find((host) => url.includes(`//${host.address}:`)) as PlannedHost).region;
 }
@@ -138,28 +165,35 @@ function natsRegion(plan: WorldPlan, url: string): string {
 /** WireGuard's usual port: each world host has its own address, so all use the same. */
 const MESH_PORT = 51820;
 
-function nodeArgs(
+/** The flags of a host's agent and proxy, and those both take (`nearby node` takes all three). */
+function partArgs(
   state: WorldState,
   host: PlannedHost,
   natsUrls: string[],
   dataDir: string,
   tokenFile: string,
   credential: { certFile: string; caFile: string },
-): string[] {
-  return [
-    ...['node', '--nats', natsUrls.join(','), '--region', host.region, '--host-name', host.hostName],
-    ...['--address', host.address, '--data-dir', dataDir, '--api-url', state.apiUrl as string],
-    ...['--token-file', tokenFile, '--bridge', host.machineBridge],
-    ...['--proxy-listen', '0.0.0.0:80', '--proxy-tls-listen', '0.0.0.0:443'],
-    ...['--apps-domain', state.plan.options.appsDomain, '--metrics-listen', '127.0.0.1:9480'],
-    // Proxy to proxy over the mesh: everything between regions is encrypted in flight, and the
-    // backhaul's own TLS stays (a host's mesh peers are hosts, not necessarily its proxies).
-    ...['--backhaul-listen', `[${meshAddress(`${host.address}:${MESH_PORT}`)}]:4443`],
-    ...['--backhaul-cert', credential.certFile],
-    ...['--backhaul-ca', credential.caFile, '--log-format', 'json'],
-    // The private network between the world's hosts (docs/network.md, "Between hosts").
-    ...['--mesh-listen', `${host.address}:${MESH_PORT}`],
-  ];
+): { common: string[]; agent: string[]; proxy: string[] } {
+  return {
+    common: [
+      ...['--nats', natsUrls.join(','), '--region', host.region, '--host-name', host.hostName],
+      ...['--data-dir', dataDir, '--api-url', state.apiUrl as string],
+      ...['--token-file', tokenFile, '--log-format', 'json'],
+    ],
+    agent: [
+      ...['--address', host.address, '--bridge', host.machineBridge],
+      // The private network between the world's hosts (docs/network.md, "Between hosts").
+      ...['--mesh-listen', `${host.address}:${MESH_PORT}`],
+    ],
+    proxy: [
+      ...['--proxy-listen', '0.0.0.0:80', '--proxy-tls-listen', '0.0.0.0:443'],
+      ...['--apps-domain', state.plan.options.appsDomain, '--metrics-listen', '127.0.0.1:9480'],
+      // Proxy to proxy over the mesh: everything between regions is encrypted in flight, and the
+      // backhaul's own TLS stays (a host's mesh peers are hosts, not necessarily its proxies).
+      ...['--backhaul-listen', `[${meshAddress(`${host.address}:${MESH_PORT}`)}]:4443`],
+      ...['--backhaul-cert', credential.certFile, '--backhaul-ca', credential.caFile],
+    ],
+  };
 }
 
 /**
@@ -182,6 +216,8 @@ export async function startDns(state: WorldState) {
         ...['dns', 'serve', '--zone', plan.options.appsDomain, '--listen', `${plan.gateway}:53`],
         ...['--networks', networksFile, '--regions', regionsFile],
         ...['--query-log', join(dir, 'logs', 'dns-queries.log')],
+        // A host that stops answering is left out, its users sent to the next nearest region.
+        ...(plan.anycast ? [] : ['--check-edges', '--check-interval', '500ms']),
       ],
       { logFile, cwd: dir, execs: nearbyExecs },
     ),

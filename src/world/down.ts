@@ -8,10 +8,11 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../run-command.ts';
 import { nearbyBin } from './cluster-parts.ts';
+import { removeHostDisks } from './host-disks.ts';
 import { stopProcess } from './processes.ts';
 import { hasState, loadState } from './state.ts';
 
-const order = ['anycast', 'bird', 'node', 'api', 'dns', 'nats', 'netdelay'];
+const order = ['anycast', 'bird', 'proxy', 'node', 'agent', 'api', 'dns', 'nats', 'netdelay'];
 
 /** Removes the world in `dir`; returns false when there was none. */
 export async function takeDown(dir: string, say: (line: string) => void): Promise<boolean> {
@@ -48,6 +49,8 @@ export async function takeDown(dir: string, say: (line: string) => void): Promis
     rmSync(join('/etc/netns', netns), { recursive: true, force: true });
   }
   if (state.namespaces.length > 0) say(`removed ${state.namespaces.length} namespaces`);
+  // Once nothing runs in the namespaces any more: nothing holds the hosts' disks busy.
+  await removeHostDisks(state);
   if (state.bridge) await runCommand('ip', ['link', 'delete', state.bridge], { timeoutMs: 10_000 });
   rmSync(dir, { recursive: true, force: true });
   say(`removed ${dir}`);

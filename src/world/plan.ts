@@ -18,6 +18,10 @@ export interface WorldOptions {
   appsDomain: string;
   /** How clients reach the edges: GeoDNS answers (default), or one Anycast address by BGP. */
   reach?: 'dns' | 'anycast';
+  /** Each host runs `nearby agent` and `nearby proxy` as two processes, not one `nearby node`. */
+  splitParts?: boolean;
+  /** Each host's data dir on its own filesystem of this many MB (host-disks.ts); else this host's. */
+  hostDiskMb?: number;
 }
 
 export interface PlannedNamespace {
@@ -75,6 +79,9 @@ export function planWorld(options: WorldOptions, matrix: RttMatrix): WorldPlan {
       throw worldError('WORLD_INVALID', `a city is listed twice: ${list}`);
   if (!Number.isInteger(hostsPerRegion) || hostsPerRegion < 1 || hostsPerRegion > 8)
     throw worldError('WORLD_INVALID', '--hosts-per-region must be 1 to 8');
+  const { hostDiskMb } = options;
+  if (hostDiskMb !== undefined && (!Number.isInteger(hostDiskMb) || hostDiskMb < 64))
+    throw worldError('WORLD_INVALID', '--host-disk-mb must be a whole number of MB, at least 64');
   if (!NAME.test(name))
     throw worldError('WORLD_INVALID', `world name '${name}' must be 1-5 letters or digits`);
   if (!Number.isInteger(octet) || octet < 1 || octet > 254)

@@ -37,7 +37,23 @@ export function startDetached(
     role,
     commands: [command, argv[0], ...(options.execs ?? [])],
     netns: options.netns,
+    argv: [command, ...args],
+    logFile: options.logFile,
   };
+}
+
+/** Starts a process the world started before (gone now: killed, crashed) the same way again. */
+export function startAgain(worldProcess: WorldProcess, cwd: string): WorldProcess {
+  const [command, ...args] = worldProcess.argv ?? [];
+  if (command === undefined || worldProcess.logFile === undefined)
+    throw new Error(`${worldProcess.role}: the world did not record how it was started`);
+  const execs = worldProcess.commands.slice(2);
+  return startDetached(worldProcess.role, command, args, {
+    netns: worldProcess.netns,
+    logFile: worldProcess.logFile,
+    cwd,
+    execs,
+  });
 }
 
 export function isRunning(process: WorldProcess): boolean {

@@ -12,11 +12,14 @@ export const defaultWorldDir = '/var/lib/nearby/world';
 
 export interface WorldProcess {
   pid: number;
-  /** What it is, for status and logs: `netdelay fra-1`, `nats iad`, `api`, `node fra-1`, `dns`. */
+  /** What it is, for status and logs: `netdelay fra-1`, `nats iad`, `api`, `node fra-1` (or `agent fra-1` and `proxy fra-1`), `dns`. */
   role: string;
   /** Words its command line holds (before and after exec), checked before it is killed (a pid can be reused). */
   commands: string[];
   netns?: string;
+  /** How it was started (what `startDetached` ran, and its log): a fault test starts it again so. */
+  argv?: string[];
+  logFile?: string;
 }
 
 export interface WorldState {
@@ -28,6 +31,8 @@ export interface WorldState {
   processes: WorldProcess[];
   /** Host data dirs given to `nearby node` (cleaned with `nearby host clean`). */
   hostDataDirs: { dataDir: string; netns: string }[];
+  /** With `--host-disk-mb`: each host's data dir's own filesystem (host-disks.ts). */
+  hostDisks?: { image: string; mountpoint: string }[];
   apiUrl?: string;
   token?: string;
   registry?: string;

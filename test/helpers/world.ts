@@ -52,7 +52,8 @@ export interface World {
   down(): Promise<void>;
 }
 
-export async function startWorld(regions: string[], clients: string[]): Promise<World> {
+/** A world of these regions and client cities; `extra` flags for `world up` (`--split-parts`). */
+export async function startWorld(regions: string[], clients: string[], extra: string[] = []): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'nearby-world-'));
   const free = await freeWorld();
   const world = (args: string[]) => run(nearbyBin, [...args, '--dir', dir], { maxBuffer: 16 << 20 });
@@ -63,7 +64,7 @@ export async function startWorld(regions: string[], clients: string[]): Promise<
   try {
     await world([
       ...['world', 'up', '--regions', regions.join(','), '--clients', clients.join(',')],
-      ...['--name', free.name, '--octet', String(free.octet)],
+      ...['--name', free.name, '--octet', String(free.octet), ...extra],
     ]);
   } catch (error) {
     await down();

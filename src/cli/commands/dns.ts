@@ -1,10 +1,12 @@
 /** `nearby dns serve`: the GeoDNS for operators without an address block of their own (docs/edge-routing.md). */
 import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { checkEdges } from '../../edge/edge-health.ts';
 import { edgeError } from '../../edge/errors.ts';
 import type { GeoTables } from '../../edge/geo-answer.ts';
 import { serveGeoDns } from '../../edge/geo-dns-server.ts';
 import { loadGeoTables } from '../../edge/geo-tables.ts';
+import { parseDurationString } from '../../model/duration.ts';
 import { type Command, usageError } from '../command.ts';
 
 const serve: Command = {
@@ -23,6 +25,10 @@ UDP and TCP. SIGHUP reloads the tables. Names outside DOMAIN are REFUSED.
   --regions FILE       regions to edge addresses, \`REGION ADDRESS…\` a line; a region with no
                        address is skipped (take a region out without deleting its line)
   --fallback REGION    for askers in no listed network (default: the first region of --regions)
+  --check-edges        probe every edge (http://ADDRESS/, any HTTP answer passes); one failing
+                       2 probes in a row is left out of the answers until it passes 2 (a region
+                       with no edge left: its users get the next nearest region)
+  --check-interval DUR between probes, and each probe's timeout (default 1s)
   --listen HOST:PORT   where to answer (default 0.0.0.0:53)
   --matrix FILE        the RTT matrix (default data/rtt-matrix.tsv)
   --query-log FILE     one line per answer there (default: standard output)`,
@@ -34,6 +40,8 @@ UDP and TCP. SIGHUP reloads the tables. Names outside DOMAIN are REFUSED.
     listen: { type: 'string' },
     matrix: { type: 'string' },
     'query-log': { type: 'string' },
+    'check-edges': { type: 'boolean' },
+    'check-interval': { type: 'string' },
   },
   async run({ values, out, signal }) {
     for (const flag of ['zone', 'networks', 'regions'])
@@ -70,7 +78,19 @@ UDP and TCP. SIGHUP reloads the tables. Names outside DOMAIN are REFUSED.
     // `dns ready` once both sockets are bound: the world waits for this line.
     const ready = () =>
       out(`dns ready on ${listen} for ${tables.zone} (${tables.regions.map((r) => r.region).join(', ')})`);
-    await serveGeoDns({ host: match[1], port: Number(match[2]), tables: () => tables, log, ready }, signal);
+    const interval = (values['check-interval'] as string | undefined) ?? '1s';
+    const intervalMs = parseDurationString(interval);
+    if (intervalMs === undefined || intervalMs < 100)
+      throw usageError(
+        `--check-interval '${interval}' is not a duration of at least 100ms (e.g. 500ms)`,
+        serve,
+      );
+    const checks =
+      values['check-edges'] === true
+        ? checkEdges(() => tables, { intervalMs, fall: 2, rise: 2, log: out }, signal)
+        : undefined;
+    const served = () => checks?.healthy(tables) ?? tables;
+    await serveGeoDns({ host: match[1], port: Number(match[2]), tables: served, log, ready }, signal);
     process.off('SIGHUP', onHup);
     return 0;
   },

@@ -50,6 +50,10 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
   --reach dns|anycast      how clients reach the edges: the GeoDNS answers each region's host
                            addresses (default), or every name resolves to one Anycast address
                            announced by every host over BGP (bird2), the nearest chosen by routing
+  --split-parts            each host runs \`nearby agent\` and \`nearby proxy\` as two processes
+                           (default: one \`nearby node\`), so each can fail alone (npm run chaos)
+  --host-disk-mb N         each host's data dir on its own ext4 filesystem of N MB (a loop-mounted
+                           image in the world dir), so a host's disk can fill alone (default: none)
   --name NAME              1-5 letters/digits in every interface and namespace (default 0)
   --octet N                the world's network is 10.N.0.0/16 (default 77)
   --dir DIR                where the world keeps its state (default ${defaultWorldDir}, or NEARBY_WORLD_DIR)`,
@@ -59,6 +63,8 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
     'hosts-per-region': { type: 'string' },
     'apps-domain': { type: 'string' },
     reach: { type: 'string' },
+    'split-parts': { type: 'boolean' },
+    'host-disk-mb': { type: 'string' },
     name: { type: 'string' },
     octet: { type: 'string' },
     ...dirOption,
@@ -79,6 +85,8 @@ GeoDNS for the apps domain. Prints how to use it; \`nearby world status\` shows 
         octet: Number((values.octet as string | undefined) ?? 77),
         appsDomain: (values['apps-domain'] as string | undefined) ?? 'world.test',
         reach,
+        splitParts: values['split-parts'] === true,
+        ...(values['host-disk-mb'] === undefined ? {} : { hostDiskMb: Number(values['host-disk-mb']) }),
       },
       matrix,
     );
