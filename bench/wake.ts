@@ -25,6 +25,8 @@ const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 30);
 const cleanups: (() => unknown)[] = [];
 const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
 
+/** `show servers state`'s admin flag of a server in forced maintenance (out of rotation). */
+const MAINTENANCE = 0x01;
 const round = (ms: number) => Math.round(ms * 10) / 10;
 /** Wall-clock milliseconds, sub-millisecond: the server's start steps are on the same clock. */
 const now = () => performance.timeOrigin + performance.now();
@@ -141,8 +143,11 @@ try {
   async function asleep(name: string, id: string, state: 'stopped' | 'suspended') {
     for (;;) {
       const { body } = await nearby.api<MachineView>('GET', `/v1/apps/${name}/machines/${id}`);
-      const servers = await runtimeApi.servers();
-      const routed = servers.some((server) => server.backend === `app_${name}` && server.name === id);
+      // Slots are named by position, not machine: routed is the machine's address out of maintenance.
+      const servers = await runtimeApi.servers(`app_${name}`);
+      const routed = servers.some(
+        (server) => server.address === body.nearby.ipv4 && (server.adminState & MAINTENANCE) === 0,
+      );
       if (body.state === state && !routed) return;
       await sleep(20);
     }
