@@ -264,7 +264,12 @@ export class OciRuntimeDriver implements RuntimeDriver {
         await this.#waitForExit(record, KILL_GRACE_MS);
       }
     }
-    return this.#exitInfo(id, record);
+    const exit = await this.#exitInfo(id, record);
+    // The ended container goes now rather than at the next start: `crun delete` is a process
+    // spawned (~10 ms), and a start is on the path of a request waking the machine. Only once the
+    // shim has written how it ended, so the exit stays known without the runtime's state.
+    if (state !== undefined && existsSync(shimFiles(record.dir).exit)) await this.#delete(id);
+    return exit;
   }
 
   async #signal(id: string, signal: string): Promise<void> {
