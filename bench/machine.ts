@@ -6,14 +6,11 @@
  * and, as the reference measured in the same run, the OCI runtime alone running `true` in the
  * same image (what nearby adds on top of it is the difference).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MachineView } from '../src/model/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
+import { bareRuntimeRuns } from './lib/bare-runtime.ts';
 import { stats } from './lib/stats.ts';
 
 const ROUNDS = 20;
@@ -67,37 +64,16 @@ try {
   }
 
   // Reference: the runtime alone, `crun run` (or runc) of `true` in the cached image's rootfs.
-  const runtime = JSON.parse(
-    execFileSync('cat', [join(nearby.dataDir, 'server.json')], { encoding: 'utf8' }),
-  ).runtime;
-  const bin = runtime === 'runc' ? 'runc' : 'crun';
-  const rootfs = execFileSync('sh', ['-c', `ls -d ${nearby.dataDir}/images/rootfs/*/ | head -1`], {
-    encoding: 'utf8',
-  }).trim();
-  const bundle = await mkdtemp(join(tmpdir(), 'nearby-bench-bundle-'));
-  execFileSync(bin, ['spec'], { cwd: bundle });
-  const generated = JSON.parse(execFileSync('cat', [join(bundle, 'config.json')], { encoding: 'utf8' }));
-  generated.root = { path: rootfs, readonly: true };
-  generated.process.args = ['/bin/true'];
-  generated.process.terminal = false;
-  await writeFile(join(bundle, 'config.json'), JSON.stringify(generated));
-  const raw: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const started = performance.now();
-    execFileSync(bin, ['run', '--bundle', bundle, `nearby-bench-${process.pid}-${i}`], { stdio: 'ignore' });
-    raw.push(performance.now() - started);
-  }
-  await rm(bundle, { recursive: true, force: true });
+  const ref = await bareRuntimeRuns(nearby.dataDir, ROUNDS);
 
   const c = stats(create);
   const r = stats(restart);
-  const ref = stats(raw);
   const line = (name: string, value: number) => console.log(`${name}=${value.toFixed(1)}`);
   line('machine_create_to_started_p50_ms', c.p50);
   line('machine_create_to_started_p95_ms', c.p95);
   line('machine_stop_start_p50_ms', r.p50);
   line('machine_stop_start_p95_ms', r.p95);
-  line(`runtime_${bin}_run_true_p50_ms`, ref.p50);
+  line(`runtime_${ref.bin}_run_true_p50_ms`, ref.p50);
   line('machine_start_ratio_vs_runtime', r.p50 / ref.p50);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();

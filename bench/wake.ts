@@ -2,28 +2,88 @@
  * `npm run bench -- wake`: time from a request's arrival at the edge proxy to its first response
  * byte when the app's one machine is (a) started — the reference, measured in the same run —
  * (b) suspended (cgroup freezer) and (c) stopped, 30 wakes each. Machines go to sleep the real
- * way: autostop finds them idle (a short threshold here) and suspends or stops them.
+ * way: autostop finds them idle (a short threshold here) and suspends or stops them. Also in the
+ * same run: the bare runtime's start (`crun run` of `/bin/true`, without and with a user
+ * namespace), which a stopped wake is divided by, and where a stopped wake's time goes (the
+ * server's `start step` lines, src/start-steps.ts).
  */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MachineView } from '../src/model/mod.ts';
 import { proxyPaths, RuntimeApi } from '../src/proxy/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
+import { bareRuntimeRuns } from './lib/bare-runtime.ts';
 import { stats } from './lib/stats.ts';
 
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 30);
 const cleanups: (() => unknown)[] = [];
 const hooks = { after: (fn: () => unknown) => cleanups.push(fn) };
 
+/** `show servers state`'s admin flag of a server in forced maintenance (out of rotation). */
+const MAINTENANCE = 0x01;
 const round = (ms: number) => Math.round(ms * 10) / 10;
+/** Wall-clock milliseconds, sub-millisecond: the server's start steps are on the same clock. */
+const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * A stopped wake's steps in the order they happen on its critical path (src/start-steps.ts); each
+ * is reported as the time since the one before it that the wake went through.
+ */
+const CRITICAL_PATH = [
+  'activator-asks',
+  'api-start',
+  'api-written',
+  'agent-start',
+  'agent-secrets-read',
+  'agent-prepared',
+  'agent-volumes-mounted',
+  'agent-starting-written',
+  'runtime-begin',
+  'runtime-previous-deleted',
+  'runtime-root-mounted',
+  'runtime-cgroup-fresh',
+  'runtime-shim-returned',
+  'activator-listening',
+];
+
+interface StepLine {
+  msg?: string;
+  machine?: string;
+  step?: string;
+  at?: number;
+}
+
+/** Per wake of `machine` (each begins at `activator-asks`): step → when it was marked. */
+function wakesOf(logFile: string, machine: string): Map<string, number>[] {
+  const wakes: Map<string, number>[] = [];
+  for (const text of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!text.includes('"start step"')) continue;
+    const line = JSON.parse(text) as StepLine;
+    if (line.machine !== machine || line.step === undefined || line.at === undefined) continue;
+    if (line.step === 'activator-asks') wakes.push(new Map());
+    const current = wakes.at(-1);
+    if (current !== undefined && !current.has(line.step)) current.set(line.step, line.at);
+  }
+  return wakes;
+}
 
 try {
   const registry = await startRegistry(hooks);
   const image = await helloImage(registry.url);
+  const logDir = await mkdtemp(join(tmpdir(), 'nearby-bench-wake-'));
+  cleanups.push(() => rm(logDir, { recursive: true, force: true }));
+  const logFile = join(logDir, 'server.log');
   const nearby = await startNearby(hooks, {
     args: ['--autostop-interval', '100ms', '--autostop-idle', '300ms', '--wake-timeout', '10s'],
+    // `debug` makes the server log its start steps (src/start-steps.ts) for the breakdown below.
+    env: { NEARBY_LOG_LEVEL: 'debug' },
+    logFile,
   });
   const runtimeApi = new RuntimeApi(proxyPaths(nearby.dataDir).adminSocket);
   const ok = (status: number, what: string) => {
@@ -31,8 +91,9 @@ try {
   };
 
   /** Milliseconds from sending a request (fresh connection) to its response's first byte. */
-  const timeToFirstByte = (app: string) =>
+  const timeToFirstByte = (app: string, sent: number[] = []) =>
     new Promise<number>((resolve, reject) => {
+      sent.push(now());
       const started = performance.now();
       const request = http.get(
         {
@@ -82,8 +143,11 @@ try {
   async function asleep(name: string, id: string, state: 'stopped' | 'suspended') {
     for (;;) {
       const { body } = await nearby.api<MachineView>('GET', `/v1/apps/${name}/machines/${id}`);
-      const servers = await runtimeApi.servers();
-      const routed = servers.some((server) => server.backend === `app_${name}` && server.name === id);
+      // Slots are named by position, not machine: routed is the machine's address out of maintenance.
+      const servers = await runtimeApi.servers(`app_${name}`);
+      const routed = servers.some(
+        (server) => server.address === body.nearby.ipv4 && (server.adminState & MAINTENANCE) === 0,
+      );
       if (body.state === state && !routed) return;
       await sleep(20);
     }
@@ -99,13 +163,18 @@ try {
     suspended: [],
     stopped: [],
   };
+  const coldSent: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     samples.started.push(await timeToFirstByte('warm'));
     await asleep('frozen', frozen, 'suspended');
     samples.suspended.push(await timeToFirstByte('frozen'));
     await asleep('cold', cold, 'stopped');
-    samples.stopped.push(await timeToFirstByte('cold'));
+    samples.stopped.push(await timeToFirstByte('cold', coldSent));
   }
+
+  // The bare runtime, in the same run: what a stopped wake is divided by.
+  const bare = await bareRuntimeRuns(nearby.dataDir, ROUNDS);
+  const bareUserns = await bareRuntimeRuns(nearby.dataDir, ROUNDS, { userns: true });
 
   const started = stats(samples.started);
   console.log(`wake_rounds=${ROUNDS}`);
@@ -118,6 +187,41 @@ try {
     console.log(`wake_${kind}_over_started_p50_ms=${round(measured.p50 - started.p50)}`);
     console.log(`wake_${kind}_over_started_p95_ms=${round(measured.p95 - started.p95)}`);
   }
+  const stopped = stats(samples.stopped);
+  console.log(`runtime_${bare.bin}_run_true_p50_ms=${round(bare.p50)}`);
+  console.log(`runtime_${bare.bin}_run_true_userns_p50_ms=${round(bareUserns.p50)}`);
+  const ratio = (value: number) => Math.round(value * 100) / 100;
+  console.log(`wake_stopped_over_runtime_ratio=${ratio((stopped.p50 - started.p50) / bare.p50)}`);
+  console.log(
+    `wake_stopped_over_runtime_userns_ratio=${ratio((stopped.p50 - started.p50) / bareUserns.p50)}`,
+  );
+
+  // Where a stopped wake's time goes: per step of its critical path, the median over the wakes
+  // of the time since the step before it (the first since the request was sent, the last until
+  // its first byte).
+  const wakes = wakesOf(logFile, cold).slice(-ROUNDS);
+  const segments = new Map<string, number[]>();
+  const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
+  const timeline = new Map<string, number[]>();
+  wakes.forEach((steps, i) => {
+    const sent = coldSent[coldSent.length - wakes.length + i];
+    for (const [step, at] of steps) timeline.set(step, [...(timeline.get(step) ?? []), at - sent]);
+    let previous = sent;
+    for (const step of CRITICAL_PATH) {
+      const at = steps.get(step);
+      if (at === undefined) continue;
+      add(step, at - previous);
+      previous = at;
+    }
+    add('first-byte', sent + samples.stopped[samples.stopped.length - wakes.length + i] - previous);
+  });
+  const medians = (of: Map<string, number[]>) =>
+    [...of].map(([name, values]) => `${name}=${round(stats(values).p50)}`).join(' ');
+  console.log(`wake_breakdown_ms ${medians(segments)}`);
+  // Every step (also those off the path: the API's answer, the status writes, HAProxy's slot)
+  // as the median time since the request was sent.
+  const ordered = new Map([...timeline].sort(([, a], [, b]) => stats(a).p50 - stats(b).p50));
+  console.log(`wake_timeline_ms ${medians(ordered)}`);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }

@@ -23,6 +23,7 @@ import {
 import type { HostNetwork, MachineAddresses } from '../net/types.ts';
 import { type PullTotals, throttle } from '../oci/pull-progress.ts';
 import type { ImageService } from '../oci/types.ts';
+import { markStartStep } from '../start-steps.ts';
 import { follow } from '../store/follow.ts';
 import type { Store } from '../store/mod.ts';
 import { backoff, isStoreAway, StoreOutage, untilStoreAnswers } from '../store/outage.ts';
@@ -462,6 +463,7 @@ export class Reconciler {
 
   async #start(record: MachineRecord, reason: string): Promise<void> {
     const { id } = record;
+    markStartStep(id, 'agent-start');
     // Secrets are read at prepare: a start after they changed prepares again, so it sees them.
     // With the store away (a restart after an exit) the machine starts with the secrets it had.
     const secretsTag = await this.#secretsTag(record.app).catch((error) => {
@@ -470,9 +472,12 @@ export class Reconciler {
     });
     const stale =
       this.#prepared.get(id) !== record.instance_id || this.#preparedSecrets.get(id) !== secretsTag;
+    markStartStep(id, 'agent-secrets-read');
     if (stale) await this.#prepare(record);
     else await this.#volumeMounts(record); // mounted and grown to any new size before each start
+    markStartStep(id, stale ? 'agent-prepared' : 'agent-volumes-mounted');
     await this.#setStatus(id, { state: 'starting' });
+    markStartStep(id, 'agent-starting-written');
     this.#shipper(record).start();
     const { pid } = await this.#o.runtime.start(id).catch(async (error) => {
       // The sandbox went away behind our back (removed by hand, a host reboot): make it again.
@@ -480,6 +485,7 @@ export class Reconciler {
       await this.#prepare(record);
       return this.#o.runtime.start(id);
     });
+    markStartStep(id, 'agent-runtime-started');
     this.#running.set(id, pid);
     await this.#setStatus(id, {
       state: 'started',
@@ -488,6 +494,7 @@ export class Reconciler {
       error: undefined,
       event: evt('start', 'started', { reason }),
     });
+    markStartStep(id, 'agent-started-written');
     this.#o.log.info({ machine: id, app: record.app, pid, reason }, 'machine started');
   }
 

@@ -12,6 +12,7 @@ import type pino from 'pino';
 import { errorMessage, isNearbyError } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
+import { markStartStep } from '../start-steps.ts';
 import { pickWakeCandidate, type WakeCandidate } from './activator-pick.ts';
 import { waitForListener } from './activator-probe.ts';
 import { backhaulRequest } from './backhaul-client.ts';
@@ -126,7 +127,9 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
         'waking machine for a request',
       );
+      markStartStep(record.id, 'activator-asks');
       await options.control.start(app, record.id, 'request');
+      markStartStep(record.id, 'activator-asked');
     }
     if (via !== undefined) {
       // Another host's machine: its own proxy forwards to it (and holds the request if the machine
@@ -140,9 +143,11 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       return { machine: record.id, address: via.host, port: via.port, via };
     }
     const address = await waitForAddress(app, record.id, deadline);
+    markStartStep(record.id, 'activator-address');
     const listening = await waitForListener(address, port, deadline, () =>
       failedSince(app, record.id, started),
     );
+    markStartStep(record.id, 'activator-listening');
     if (listening !== true) {
       throw new WakeFailed(
         `app '${app}': machine ${record.id} did not accept connections on port ${port} within ${options.wakeTimeoutMs} ms${listening === false ? '' : ` (${listening})`}`,

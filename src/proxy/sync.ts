@@ -8,6 +8,7 @@
  */
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import { markStartStep } from '../start-steps.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
 import { changedApps, mergeRoutes, sameStructure, scopeRoutes } from './route-scope.ts';
@@ -536,6 +537,7 @@ export class Reconciler {
             at: Date.now() + op.server.healthGraceMs,
           });
         }
+        markStartStep(op.server.name, 'proxy-in-rotation');
         log.info(
           { backend: op.backend, machine: op.server.name, slot: op.slot, address: op.server.address },
           'machine in rotation',

@@ -8,6 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageStore } from '../oci/mod.ts';
+import { onStartStep } from '../start-steps.ts';
 import { openStore, type Store } from '../store/mod.ts';
 import { type RunningAgentPart, startAgentPart } from './agent-part.ts';
 import { prepareApiPart, type RunningApiPart } from './api-part.ts';
@@ -27,6 +28,7 @@ export function runServer(settings: ServerSettings, signal: AbortSignal): Promis
 
 export async function runParts(parts: readonly PartName[], settings: ServerSettings, signal: AbortSignal) {
   const log = createLogger(settings.logFormat);
+  if (log.isLevelEnabled('debug')) onStartStep((step) => log.debug(step, 'start step'));
   const has = (part: PartName) => parts.includes(part);
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
   const previous = await readFile(settingsFile(settings.dataDir), 'utf8')

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
 import { runCommand } from '../../run-command.ts';
+import { markStartStep } from '../../start-steps.ts';
 import { bundleDir, writeBundle } from './bundle.ts';
 import { cgroupsPath, oomCounterFile, oomKills, readUsage, removeCgroups } from './cgroups.ts';
 import { runtimeConsole } from './console.ts';
@@ -198,11 +199,17 @@ export class OciRuntimeDriver implements RuntimeDriver {
     // Files, not `crun state`, decide here: a start is on the path of every cold request.
     const running = liveShimPid(files) && !existsSync(files.exit) ? await readContainerPid(files) : undefined;
     if (running) return { pid: running };
-    if (existsSync(join(this.#root, id))) await this.#delete(id); // the previous run's container
+    markStartStep(id, 'runtime-begin');
+    if (existsSync(join(this.#root, id))) {
+      await this.#delete(id); // the previous run's container
+      markStartStep(id, 'runtime-previous-deleted');
+    }
     await mountOverlay(record.imageRootfs, record.dir, this.#rootOptions(record)); // again after a host reboot
+    markStartStep(id, 'runtime-root-mounted');
     await rm(files.exit, { force: true });
     await rm(files.containerPid, { force: true });
     await removeCgroups(id); // a fresh cgroup, so its OOM counter speaks of this run only
+    markStartStep(id, 'runtime-cgroup-fresh');
     const started = await launchShim({
       shimPath: this.#options.shimPath,
       files,
@@ -215,6 +222,7 @@ export class OciRuntimeDriver implements RuntimeDriver {
       throw sandboxStartFailed(id, `cannot run the shim ${this.#options.shimPath}`, error);
     });
 
+    markStartStep(id, 'runtime-shim-returned');
     // The shim returns once the runtime has started the process or failed to: no polling needed.
     const pid = started ? await readContainerPid(files) : undefined;
     if (!pid) throw sandboxStartFailed(id, await logTail(files));
@@ -256,7 +264,12 @@ export class OciRuntimeDriver implements RuntimeDriver {
         await this.#waitForExit(record, KILL_GRACE_MS);
       }
     }
-    return this.#exitInfo(id, record);
+    const exit = await this.#exitInfo(id, record);
+    // The ended container goes now rather than at the next start: `crun delete` is a process
+    // spawned (~10 ms), and a start is on the path of a request waking the machine. Only once the
+    // shim has written how it ended, so the exit stays known without the runtime's state.
+    if (state !== undefined && existsSync(shimFiles(record.dir).exit)) await this.#delete(id);
+    return exit;
   }
 
   async #signal(id: string, signal: string): Promise<void> {
