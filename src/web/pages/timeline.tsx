@@ -4,6 +4,7 @@
  * decisions, budget warnings and suspension), newest first, with a strip of the last hour.
  * Also the `[autoscale]` panel: the config, demand by region and the last decisions.
  */
+import { useMemo } from 'preact/hooks';
 import type { AppEvent, AutoscaleView, MachineView } from '../types.ts';
 import { ago } from './parts.tsx';
 
@@ -50,7 +51,8 @@ export function timeline(machines: MachineView[], events: AppEvent[]): TimelineE
 }
 
 export function Timeline({ machines, events }: { machines: MachineView[]; events: AppEvent[] }) {
-  const entries = timeline(machines, events);
+  // Not again for every log line the page receives.
+  const entries = useMemo(() => timeline(machines, events), [machines, events]);
   const now = Date.now();
   const recent = entries.filter((entry) => now - entry.at < STRIP_MS);
   return (
