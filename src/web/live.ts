@@ -8,6 +8,8 @@ import type { AppActivity, AppEvent, LogLine, MachineView, TrafficRoute } from '
 
 const MAX_LOG_LINES = 300;
 const MAX_APP_EVENTS = 200;
+/** Log lines are shown at most this often. */
+const LOG_BATCH_MS = 100;
 const RECONNECT_MS = 2000;
 
 export interface LiveApp {
@@ -54,6 +56,8 @@ export function useLiveApp(app: string): LiveApp {
   const [state, setState] = useState<LiveApp>({ logs: [], events: [], connected: false });
   useEffect(() => {
     const controller = new AbortController();
+    const pending: LogLine[] = [];
+    let flush: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
       while (!controller.signal.aborted) {
         try {
@@ -70,8 +74,13 @@ export function useLiveApp(app: string): LiveApp {
               setState((old) => ({ ...old, events: [...old.events.slice(1 - MAX_APP_EVENTS), appEvent] }));
             }
             if (event === 'log') {
-              const line = JSON.parse(data) as LogLine;
-              setState((old) => ({ ...old, logs: [...old.logs.slice(1 - MAX_LOG_LINES), line] }));
+              // Lines that come together render together: a burst of them is one render, not hundreds.
+              pending.push(JSON.parse(data) as LogLine);
+              flush ??= setTimeout(() => {
+                const lines = pending.splice(0);
+                flush = undefined;
+                setState((old) => ({ ...old, logs: [...old.logs, ...lines].slice(-MAX_LOG_LINES) }));
+              }, LOG_BATCH_MS);
             }
           }
         } catch (error) {
@@ -83,7 +92,10 @@ export function useLiveApp(app: string): LiveApp {
       }
     };
     void run();
-    return () => controller.abort();
+    return () => {
+      controller.abort();
+      clearTimeout(flush);
+    };
   }, [app]);
   return state;
 }
