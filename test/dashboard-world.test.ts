@@ -55,7 +55,7 @@ describe('web dashboard in a world of iad, fra and syd', {
     const image = await world.pushHello();
     await world.cli(['apps', 'create', 'hello']);
     await world.deploy(
-      'app = "hello"\nprimary_region = "iad"\n[http_service]\n  internal_port = 8080\n',
+      'app = "hello"\nprimary_region = "iad"\n[http_service]\n  internal_port = 8080\n  auto_start_machines = true\n',
       image,
       '--no-ha',
     );
