@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { MachineView, ReleaseRecord } from '../src/model/mod.ts';
 import { getApp } from './helpers/http.ts';
@@ -163,15 +164,34 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
         .map((e) => e.event)
         .filter((e, i, all) => all.indexOf(e) === i)
         .sort(),
-      ['activity', 'log', 'machines'],
+      ['activity', 'log', 'machines', 'traffic'],
     );
+    const traffic = events.filter((e) => e.event === 'traffic');
+    assert.equal(traffic.length, 1, JSON.stringify(events));
+    assert.ok(Array.isArray(traffic[0].data.routes));
   });
 
-  test("what the edge proxy saw of requests shows as each machine's last request", async () => {
-    for (let i = 0; i < 5; i++) assert.equal((await getApp(nearby.proxyPort, app)).status, 200);
-    // The proxy samples its counters every few seconds and publishes what changed.
-    const traffic = page.locator('td.traffic', { hasText: /^\d+ open, last \d+s ago$/ });
-    await traffic.first().waitFor({ timeout: 60_000 });
+  test("what the edge proxy saw of requests shows as each machine's last request and the app's traffic", async () => {
+    // Five requests a second until the page shows them: the proxy samples its counters every 2 s and
+    // publishes what changed. (Each request logs a line the page's tail shows: not a flood of them.)
+    let sending = true;
+    const requests = (async () => {
+      while (sending) {
+        assert.equal((await getApp(nearby.proxyPort, app)).status, 200);
+        await setTimeout(200);
+      }
+    })();
+    try {
+      const traffic = page.locator('td.traffic', { hasText: /^\d+ open, last \d+s ago$/ });
+      await traffic.first().waitFor({ timeout: 60_000 });
+      // Entered in fra and served there, at a rate above nothing.
+      await page
+        .locator('table.traffic tr[data-entry="fra"][data-served="fra"] td.rps', { hasText: /[1-9]/ })
+        .waitFor({ timeout: 60_000 });
+    } finally {
+      sending = false;
+      await requests;
+    }
   });
 
   test('a machine stopped from the page is stopped for the CLI too', async () => {
@@ -183,6 +203,9 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     assert.equal(listed.code, 0, listed.stderr);
     const state = (JSON.parse(listed.stdout) as MachineView[]).find((m) => m.id === machine.id)?.state;
     assert.equal(state, 'stopped');
+    await page
+      .locator('ol.timeline li[data-kind="stop"]', { hasText: `${machine.id} (fra) stop: by api` })
+      .waitFor();
 
     await row.getByRole('button', { name: 'start', exact: true }).click();
     await row.locator('[data-state="started"]').waitFor({ timeout: 60_000 });

@@ -3,7 +3,8 @@
  * scales a region exactly as the CLI does: a new machine copies the group's newest one, surplus
  * machines (stopped ones first, then the newest) are stopped, so the proxy drains them, then destroyed.
  */
-import { copyConfig, type MachineView } from '../model/mod.ts';
+import { copyConfig } from '../model/machine-copy.ts';
+import type { MachineView } from '../model/mod.ts';
 import { type ApiRequester, machinesApi, waitLong } from './machines-client.ts';
 
 export const groupOf = (m: MachineView) => m.config.metadata?.fly_process_group ?? 'app';

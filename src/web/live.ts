@@ -4,15 +4,22 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { send } from './api.ts';
-import type { AppActivity, LogLine, MachineView } from './types.ts';
+import type { AppActivity, AppEvent, LogLine, MachineView, TrafficRoute } from './types.ts';
 
 const MAX_LOG_LINES = 300;
+const MAX_APP_EVENTS = 200;
+/** Log lines are shown at most this often. */
+const LOG_BATCH_MS = 100;
 const RECONNECT_MS = 2000;
 
 export interface LiveApp {
   machines?: MachineView[];
   /** What the edge proxies last saw of the app's machines. */
   activity?: AppActivity;
+  /** Requests by route (entry region → serving region), as the proxies last counted them. */
+  traffic?: TrafficRoute[];
+  /** Autoscaling and budget events, oldest first. */
+  events: AppEvent[];
   logs: LogLine[];
   connected: boolean;
   error?: Error;
@@ -46,22 +53,34 @@ export async function* serverEvents(
 }
 
 export function useLiveApp(app: string): LiveApp {
-  const [state, setState] = useState<LiveApp>({ logs: [], connected: false });
+  const [state, setState] = useState<LiveApp>({ logs: [], events: [], connected: false });
   useEffect(() => {
     const controller = new AbortController();
+    const pending: LogLine[] = [];
+    let flush: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
       while (!controller.signal.aborted) {
         try {
           const response = await send('GET', `/v1/apps/${encodeURIComponent(app)}/live`, undefined, {
             signal: controller.signal,
           });
-          setState((old) => ({ ...old, logs: [], connected: true, error: undefined }));
+          setState((old) => ({ ...old, logs: [], events: [], connected: true, error: undefined }));
           for await (const { event, data } of serverEvents(response.body!)) {
             if (event === 'machines') setState((old) => ({ ...old, machines: JSON.parse(data) }));
             if (event === 'activity') setState((old) => ({ ...old, activity: JSON.parse(data) }));
+            if (event === 'traffic') setState((old) => ({ ...old, traffic: JSON.parse(data).routes }));
+            if (event === 'app-event') {
+              const appEvent = JSON.parse(data) as AppEvent;
+              setState((old) => ({ ...old, events: [...old.events.slice(1 - MAX_APP_EVENTS), appEvent] }));
+            }
             if (event === 'log') {
-              const line = JSON.parse(data) as LogLine;
-              setState((old) => ({ ...old, logs: [...old.logs.slice(1 - MAX_LOG_LINES), line] }));
+              // Lines that come together render together: a burst of them is one render, not hundreds.
+              pending.push(JSON.parse(data) as LogLine);
+              flush ??= setTimeout(() => {
+                const lines = pending.splice(0);
+                flush = undefined;
+                setState((old) => ({ ...old, logs: [...old.logs, ...lines].slice(-MAX_LOG_LINES) }));
+              }, LOG_BATCH_MS);
             }
           }
         } catch (error) {
@@ -73,7 +92,10 @@ export function useLiveApp(app: string): LiveApp {
       }
     };
     void run();
-    return () => controller.abort();
+    return () => {
+      controller.abort();
+      clearTimeout(flush);
+    };
   }, [app]);
   return state;
 }

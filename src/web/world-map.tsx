@@ -29,8 +29,28 @@ export interface Line {
   from: string;
   to: string;
   title: string;
-  /** Written at the line's middle (a round-trip time). */
+  /** Written at the line's middle (a round-trip time, a rate). */
   label?: string;
+  /** A CSS class: `rtt` (the default, a straight line) or `traffic` (an arc from `from` to `to`). */
+  kind?: 'rtt' | 'traffic';
+}
+
+/** A straight line, or an arc bent to the left of its direction (so a→b and b→a do not overlap); its middle. */
+function linePath(
+  a: [number, number],
+  b: [number, number],
+  arc: boolean,
+): { d: string; middle: [number, number] } {
+  const middle: [number, number] = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  if (!arc) return { d: `M${a[0]},${a[1]}L${b[0]},${b[1]}`, middle };
+  const [dx, dy] = [b[0] - a[0], b[1] - a[1]];
+  const bend = 0.2;
+  const control: [number, number] = [middle[0] + dy * bend, middle[1] - dx * bend];
+  return {
+    d: `M${a[0]},${a[1]}Q${control[0]},${control[1]} ${b[0]},${b[1]}`,
+    // The quadratic curve's middle is halfway between the chord's middle and the control point.
+    middle: [(middle[0] + control[0]) / 2, (middle[1] + control[1]) / 2],
+  };
 }
 
 let landPath: Promise<string> | undefined;
@@ -75,12 +95,14 @@ export function WorldMap({ markers, lines = [] }: { markers: Marker[]; lines?: L
         {lines.map((line) => {
           const [a, b] = [at(line.from), at(line.to)];
           if (!a || !b) return null;
+          const kind = line.kind ?? 'rtt';
+          const { d, middle } = linePath(a, b, kind === 'traffic');
           return (
-            <g class="rtt" key={`${line.from}-${line.to}`}>
+            <g class={kind} key={`${line.from}-${line.to}`} data-from={line.from} data-to={line.to}>
               <title>{line.title}</title>
-              <line x1={a[0]} y1={a[1]} x2={b[0]} y2={b[1]} />
+              <path d={d} />
               {line.label && (
-                <text x={(a[0] + b[0]) / 2} y={(a[1] + b[1]) / 2 - 4} text-anchor="middle">
+                <text x={middle[0]} y={middle[1] - 4} text-anchor="middle">
                   {line.label}
                 </text>
               )}

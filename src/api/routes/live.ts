@@ -1,12 +1,21 @@
 /**
  * `GET /v1/apps/{app}/live`: one server-sent events stream for what a dashboard shows live: the
  * app's machines (sent whole, again whenever one of them or its status changes), what the edge
- * proxies saw of them (`activity`) and its log lines.
+ * proxies saw of them (`activity`), its traffic by route from the proxies' demand records
+ * (`traffic`), its app events (`app-event`: autoscaling, budget) and its log lines.
  * The contract is in docs/dashboard.md.
  */
 import type { FastifyInstance } from 'fastify';
-import { keys, type LogLine, type MachineActivityRecord, subjects } from '../../model/mod.ts';
+import {
+  type AppEvent,
+  type DemandRecord,
+  keys,
+  type LogLine,
+  type MachineActivityRecord,
+  subjects,
+} from '../../model/mod.ts';
 import { appActivity } from '../live-activity.ts';
+import { appTraffic } from '../live-traffic.ts';
 import { type ControlPlane, getApp, listRecords, viewOf } from '../machines.ts';
 import { appParams } from '../schemas.ts';
 
@@ -14,6 +23,10 @@ import { appParams } from '../schemas.ts';
 const COALESCE_MS = 200;
 /** A comment line this often keeps proxies from closing an idle stream, and finds closed clients. */
 const PING_MS = 15_000;
+/** Traffic is computed again this often, so routes whose proxies stopped writing fall to nothing. */
+const TRAFFIC_MS = 2_000;
+/** App events sent when the stream opens. */
+const EVENTS_TAIL = 100;
 
 export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
   const { store } = cp;
@@ -68,7 +81,7 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
       };
       const after = await store.revision();
       await sendMachines();
-      // `follow=false`: what there is now (the machines, the last log lines), then the end.
+      // `follow=false`: what there is now (machines, activity, traffic, the last events and log lines), then the end.
       const follow = request.query.follow !== 'false';
 
       const watchRecords = async () => {
@@ -105,6 +118,43 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
           if (synced) sendActivity();
         }
       };
+      // The proxies write demand only for an app with traffic: recomputed on a timer as well, so it ends.
+      const demand = new Map<string, DemandRecord>();
+      let lastTraffic = '';
+      const sendTraffic = () => {
+        const routes = appTraffic(demand.values(), Date.now());
+        const text = JSON.stringify(routes);
+        if (text !== lastTraffic) send('traffic', { at: new Date().toISOString(), routes });
+        lastTraffic = text;
+      };
+      const watchTraffic = async () => {
+        if (!follow) {
+          for (const entry of await store.list<DemandRecord>(keys.demands(app)))
+            demand.set(entry.key, entry.value);
+          return sendTraffic();
+        }
+        let synced = false;
+        const tick = setInterval(() => synced && sendTraffic(), TRAFFIC_MS);
+        try {
+          for await (const event of store.watch<DemandRecord>(keys.demands(app), { signal })) {
+            if (event.type === 'synced') synced = true;
+            else if (event.type === 'put') demand.set(event.key, event.value);
+            else demand.delete(event.key);
+            if (synced) sendTraffic();
+          }
+        } finally {
+          clearInterval(tick);
+        }
+      };
+      const followEvents = async () => {
+        for await (const message of store.read<AppEvent>(subjects.appEvents(app), {
+          follow,
+          tail: EVENTS_TAIL,
+          signal,
+        })) {
+          send('app-event', message.data);
+        }
+      };
       const followLogs = async () => {
         const tail = Number(request.query.tail ?? 50);
         for await (const message of store.read<LogLine>(subjects.appLogs(app), {
@@ -123,6 +173,8 @@ export function liveRoutes(api: FastifyInstance, cp: ControlPlane): void {
         watchRecords().catch(ended),
         watchStatuses().catch(ended),
         watchActivity().catch(ended),
+        watchTraffic().catch(ended),
+        followEvents().catch(ended),
         followLogs().catch(ended),
       ]);
       clearInterval(ping);

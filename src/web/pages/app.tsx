@@ -1,12 +1,13 @@
 /**
  * One app: its machines on the world map by region and in a table (state, health, release, host)
- * with their actions, scaling per region, its releases and a live log tail. Machines and logs
- * come from the live stream (`/v1/apps/{app}/live`); the rest from the public API.
+ * with their actions, its traffic by route (also as arcs on the map), a timeline of wakes, stops
+ * and autoscaling, scaling per region, its releases and a live log tail. Machines, traffic, app
+ * events and logs come from the live stream (`/v1/apps/{app}/live`); the rest from the public API.
  */
 import { useEffect, useMemo } from 'preact/hooks';
 import { app as appPath } from '../api.ts';
 import { useLiveApp } from '../live.ts';
-import type { AppView, MachineView, ReleaseRecord } from '../types.ts';
+import type { AppView, AutoscaleView, MachineView, ReleaseRecord } from '../types.ts';
 import { useFetch } from '../use-fetch.ts';
 import { type Marker, WorldMap } from '../world-map.tsx';
 import { LogTail } from './logs.tsx';
@@ -14,6 +15,8 @@ import { Machines } from './machines.tsx';
 import { ago, Failure, Loading, stateTone } from './parts.tsx';
 import { Releases } from './releases.tsx';
 import { Scale } from './scale.tsx';
+import { Autoscale, Timeline } from './timeline.tsx';
+import { Traffic, trafficLines } from './traffic.tsx';
 
 /** One marker per region: how many of its machines run, of how many. */
 export function regionMarkers(machines: MachineView[]): Marker[] {
@@ -49,11 +52,13 @@ export function AppPage({ name }: { name: string }) {
   // Asked again now and then: an app not created yet (a first deploy on its way) shows up by itself.
   const app = useFetch<AppView>(appPath(name), 5000);
   const releases = useFetch<{ releases: ReleaseRecord[] }>(`${appPath(name)}/releases`, 15_000);
+  const autoscale = useFetch<AutoscaleView>(`${appPath(name)}/autoscale`, 10_000);
   const live = useLiveApp(name);
   // A deploy changes machines: its release (and its status) is read again with them.
   const reloadReleases = releases.reload;
   useEffect(() => reloadReleases(), [live.machines, reloadReleases]);
   const markers = useMemo(() => regionMarkers(live.machines ?? []), [live.machines]);
+  const lines = useMemo(() => trafficLines(live.traffic ?? []), [live.traffic]);
   if (app.error && !app.data) return <Failure error={app.error} />;
   return (
     <main>
@@ -69,7 +74,7 @@ export function AppPage({ name }: { name: string }) {
           <a href={`/orgs/${app.data.organization.slug}/billing`}>{app.data.organization.slug}</a>
         </p>
       )}
-      <WorldMap markers={markers} />
+      <WorldMap markers={markers} lines={lines} />
       {live.activity && <ServedElsewhere served={live.activity.served_elsewhere} />}
       {live.machines ? (
         <Machines
@@ -83,6 +88,9 @@ export function AppPage({ name }: { name: string }) {
       ) : (
         <Loading />
       )}
+      <Traffic routes={live.traffic} />
+      {live.machines && <Timeline machines={live.machines} events={live.events} />}
+      {autoscale.data && <Autoscale view={autoscale.data} />}
       {live.machines && <Scale app={name} machines={live.machines} />}
       <Releases app={name} releases={releases.data?.releases} onChange={releases.reload} />
       <LogTail lines={live.logs} />
