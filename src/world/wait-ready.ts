@@ -13,11 +13,13 @@ export async function waitFor(
   timeoutMs = 120_000,
 ) {
   const deadline = Date.now() + timeoutMs;
-  let exited = false;
+  // Gone on two looks in a row: a process caught in the middle of an exec (nsenter, then sh, then
+  // node) can show an empty command line for an instant on a busy host.
+  let goneLooks = 0;
   while (Date.now() < deadline) {
     if (await ready().catch(() => false)) return;
-    exited = processes.some((process) => !isRunning(process));
-    if (exited) break;
+    goneLooks = processes.some((process) => !isRunning(process)) ? goneLooks + 1 : 0;
+    if (goneLooks >= 2) break;
     await delay(200);
   }
   let log = '';
@@ -26,7 +28,9 @@ export async function waitFor(
   } catch {}
   throw worldError(
     'WORLD_UP_FAILED',
-    `${what} was not ready within ${timeoutMs / 1000} s`,
+    goneLooks >= 2
+      ? `${what} exited before it was ready`
+      : `${what} was not ready within ${timeoutMs / 1000} s`,
     `its log (${logFile}):\n${log}`,
   );
 }
