@@ -11,7 +11,7 @@ export interface ApiMachineControlOptions {
   apiUrl: string;
   /** An API token that may start and stop the apps' machines; undefined: calls fail, saying so. */
   token: string | undefined;
-  /** Per call; default 10 s. */
+  /** Per call; default 30 s: a start across continents is several compare-and-sets on the store (docs/perf.md). */
   timeoutMs?: number;
 }
 
@@ -24,7 +24,7 @@ export function apiMachineControl(options: ApiMachineControlOptions): MachineCon
       response = await fetch(`${options.apiUrl}${path}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${options.token}` },
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       });
     } catch (cause) {
       throw proxyApiUnreachable(action, id, options.apiUrl, cause);

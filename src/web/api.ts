@@ -77,20 +77,24 @@ export const apiCalls: ApiCalls = {
   async *lines<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
     const response = await send('GET', path, undefined, { signal });
     if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
-    const reader = response.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffered = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line) yield JSON.parse(line) as T;
-        newline = buffered.indexOf('\n');
-      }
-    }
+    for await (const line of pieces(response.body!, '\n')) if (line) yield JSON.parse(line) as T;
   },
 };
+
+/** A response body split at `separator` (NDJSON lines, server-sent event blocks), as text. */
+export async function* pieces(body: ReadableStream<Uint8Array>, separator: string): AsyncIterable<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += decoder.decode(value, { stream: true });
+    let end = buffered.indexOf(separator);
+    while (end >= 0) {
+      yield buffered.slice(0, end);
+      buffered = buffered.slice(end + separator.length);
+      end = buffered.indexOf(separator);
+    }
+  }
+}

@@ -3,7 +3,7 @@
  * EventSource, which cannot send the `Authorization` header. Reconnects after a dropped stream.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { send } from './api.ts';
+import { pieces, send } from './api.ts';
 import type { AppActivity, AppEvent, LogLine, MachineView, TrafficRoute } from './types.ts';
 
 const MAX_LOG_LINES = 300;
@@ -29,26 +29,14 @@ export interface LiveApp {
 export async function* serverEvents(
   body: ReadableStream<Uint8Array>,
 ): AsyncIterable<{ event: string; data: string }> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffered += decoder.decode(value, { stream: true });
-    let end = buffered.indexOf('\n\n');
-    while (end >= 0) {
-      const block = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7);
-        else if (line.startsWith('data: ')) data.push(line.slice(6));
-      }
-      if (data.length > 0) yield { event, data: data.join('\n') };
-      end = buffered.indexOf('\n\n');
+  for await (const block of pieces(body, '\n\n')) {
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) event = line.slice(7);
+      else if (line.startsWith('data: ')) data.push(line.slice(6));
     }
+    if (data.length > 0) yield { event, data: data.join('\n') };
   }
 }
 
