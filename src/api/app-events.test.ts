@@ -1,34 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
-import { NearbyError } from '../errors.ts';
+import { inProcessApi } from '../../test/helpers/in-process-api.ts';
 import { recordAppEvent } from '../model/mod.ts';
-import { SqliteStore } from '../store/sqlite.ts';
-import { buildApi, ensureAdminToken } from './mod.ts';
-
-const noImage = () => Promise.reject(new NearbyError('IMAGE_NOT_FOUND', 'no images here', { status: 404 }));
 
 test("an app's events come back oldest first, only its own, and a missing app is a 404", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'nearby-app-events-'));
-  const store = new SqliteStore(join(dir, 'state.db'));
-  const token = await ensureAdminToken(store, dir);
-  const api = buildApi({
-    store,
-    images: { resolve: noImage, pull: noImage },
-    defaultRegion: 'fra',
-    appsDomain: 'localhost',
-    appUrlTemplate: 'http://{app}.localhost/',
-    log: pino({ level: 'silent' }),
-    dataDir: dir,
-  });
-  t.after(async () => {
-    await api.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { api, store, token, close } = await inProcessApi('app-events');
+  t.after(close);
   const call = (method: 'GET' | 'POST', url: string, payload?: object) =>
     api.inject({ method, url, payload, headers: { authorization: `Bearer ${token}` } });
   for (const name of ['web', 'webby'])

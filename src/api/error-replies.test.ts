@@ -1,39 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import { pino } from 'pino';
 import { routeKey, routesOf, urlOf } from '../../test/helpers/api-routes.ts';
-import { NearbyError } from '../errors.ts';
-import type { ImageService } from '../oci/types.ts';
-import { SqliteStore } from '../store/sqlite.ts';
-import { buildApi, ensureAdminToken } from './mod.ts';
-
-const noImage = () => Promise.reject(new NearbyError('IMAGE_NOT_FOUND', 'no images here', { status: 404 }));
-const noImages: ImageService = { resolve: noImage, pull: noImage };
+import { inProcessApi } from '../../test/helpers/in-process-api.ts';
 
 async function setup(t: { after(fn: () => unknown): void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'nearby-api-errors-'));
-  const store = new SqliteStore(join(dir, 'state.db'));
-  const token = await ensureAdminToken(store, dir);
-  const api = buildApi({
-    store,
-    images: noImages,
-    defaultRegion: 'fra',
-    appsDomain: 'localhost',
-    appUrlTemplate: 'http://{app}.localhost/',
-    log: pino({ level: 'silent' }),
-    dataDir: dir,
-  });
-  t.after(async () => {
-    await api.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { api, token, close } = await inProcessApi('api-errors');
+  t.after(close);
   const call = (options: InjectOptions) =>
     api.inject({ ...options, headers: { authorization: `Bearer ${token}`, ...options.headers } });
   return { api, call, token };

@@ -1,36 +1,11 @@
 /** Host tokens: the admin makes them; they read secrets for machines and start, stop and suspend them, and nothing else. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
-import { NearbyError } from '../errors.ts';
-import type { ImageService } from '../oci/types.ts';
-import { SqliteStore } from '../store/mod.ts';
-import { buildApi, ensureAdminToken } from './mod.ts';
-
-const noImage = () => Promise.reject(new NearbyError('IMAGE_NOT_FOUND', 'no images here', { status: 404 }));
-const noImages: ImageService = { resolve: noImage, pull: noImage };
+import { inProcessApi } from '../../test/helpers/in-process-api.ts';
 
 test('a host token reaches the scale-to-zero actions of any app and is refused everything else', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'nearby-host-token-'));
-  const store = new SqliteStore(join(dir, 'state.db'));
-  const admin = await ensureAdminToken(store, dir);
-  const api = buildApi({
-    store,
-    images: noImages,
-    defaultRegion: 'fra',
-    appsDomain: 'localhost',
-    appUrlTemplate: 'http://{app}.localhost/',
-    log: pino({ level: 'silent' }),
-    dataDir: dir,
-  });
-  t.after(async () => {
-    await api.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { api, token: admin, close } = await inProcessApi('host-token');
+  t.after(close);
   const as = (token: string) => (method: 'GET' | 'POST', url: string, payload?: object) =>
     api.inject({
       method,

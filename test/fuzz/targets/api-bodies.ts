@@ -6,19 +6,15 @@
  * stack trace or a framework code; the API keeps answering afterwards.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import { serveMachineRequests } from '../../../src/agent/machine-requests.ts';
 import type { RuntimeDriver } from '../../../src/agent/runtime/types.ts';
-import { buildApi, ensureAdminToken } from '../../../src/api/mod.ts';
 import { NearbyError } from '../../../src/errors.ts';
 import { keys } from '../../../src/model/mod.ts';
 import type { ImageService, ResolvedImage } from '../../../src/oci/types.ts';
-import { SqliteStore } from '../../../src/store/sqlite.ts';
 import { type ApiRoute, type PathValues, routeKey, routesOf, urlOf } from '../../helpers/api-routes.ts';
+import { inProcessApi } from '../../helpers/in-process-api.ts';
 import type { MutationContext } from '../mutate.ts';
 import { mutateJson } from '../mutate-text.ts';
 import type { Prng } from '../prng.ts';
@@ -101,19 +97,8 @@ export const apiBodiesTarget: FuzzTarget = {
   name: 'api-bodies',
   ext: 'txt',
   async start(): Promise<Harness> {
-    const dir = mkdtempSync(join(tmpdir(), 'nearby-fuzz-api-'));
-    const store = new SqliteStore(join(dir, 'state.db'));
-    const token = await ensureAdminToken(store, dir);
+    const { api, store, token, close } = await inProcessApi('fuzz-api', images);
     const log = pino({ level: 'silent' });
-    const api = buildApi({
-      store,
-      images,
-      defaultRegion: 'fra',
-      appsDomain: 'localhost',
-      appUrlTemplate: 'http://{app}.localhost/',
-      log,
-      dataDir: dir,
-    });
     const call = (options: InjectOptions) =>
       api.inject({ ...options, headers: { authorization: `Bearer ${token}`, ...options.headers } });
     // One host in fra that keeps its heartbeat fresh, as its agent would.
@@ -225,9 +210,7 @@ export const apiBodiesTarget: FuzzTarget = {
       async close() {
         stopped.abort();
         clearInterval(beating);
-        await api.close();
-        await store.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       },
     };
   },
