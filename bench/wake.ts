@@ -8,11 +8,12 @@
  * server's `start step` lines, src/start-steps.ts).
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupLayout, controllerDir } from '../src/agent/runtime/cgroups.ts';
 import type { MachineView } from '../src/model/mod.ts';
 import { proxyPaths, RuntimeApi } from '../src/proxy/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
@@ -35,10 +36,11 @@ const now = () => performance.timeOrigin + performance.now();
  * A stopped wake's steps in the order they happen on its critical path (src/start-steps.ts); each
  * is reported as the time since the one before it that the wake went through.
  */
-const CRITICAL_PATH = [
+const STOPPED_PATH = [
   'activator-asks',
   'api-start',
   'api-written',
+  'agent-record-seen',
   'agent-start',
   'agent-secrets-read',
   'agent-prepared',
@@ -50,6 +52,28 @@ const CRITICAL_PATH = [
   'runtime-cgroup-fresh',
   'runtime-shim-returned',
   'activator-listening',
+  'activator-forwards',
+  'activator-answered',
+];
+
+/**
+ * A suspended wake's steps. Two branches meet at the answer: the agent's (the store's change seen,
+ * the cgroup thawed) and the activator's (its probe of the frozen socket, which the kernel accepts,
+ * and the forward); the request is answered once both are done. Listed in the order they happen
+ * when the thaw is last (a negative figure: a step done before the one listed before it).
+ */
+const SUSPENDED_PATH = [
+  'activator-asks',
+  'api-start',
+  'api-written',
+  'agent-record-seen',
+  'agent-resume',
+  'activator-asked',
+  'activator-address',
+  'activator-listening',
+  'activator-forwards',
+  'runtime-thawed',
+  'activator-answered',
 ];
 
 interface StepLine {
@@ -71,6 +95,21 @@ function wakesOf(logFile: string, machine: string): Map<string, number>[] {
     if (current !== undefined && !current.has(line.step)) current.set(line.step, line.at);
   }
   return wakes;
+}
+
+/** Freezes or thaws a machine's cgroup directly (v2 `cgroup.freeze`, v1 `freezer.state`). */
+async function setFrozen(id: string, frozen: boolean): Promise<void> {
+  if (cgroupLayout() === 'v2') {
+    const dir = controllerDir(id, 'unified');
+    await writeFile(join(dir, 'cgroup.freeze'), frozen ? '1' : '0');
+    if (!frozen) return;
+    while (!/^frozen 1$/m.test(await readFile(join(dir, 'cgroup.events'), 'utf8'))) await sleep(1);
+    return;
+  }
+  const state = join(controllerDir(id, 'freezer'), 'freezer.state');
+  await writeFile(state, frozen ? 'FROZEN' : 'THAWED');
+  if (!frozen) return;
+  while ((await readFile(state, 'utf8')).trim() !== 'FROZEN') await sleep(1);
 }
 
 try {
@@ -153,7 +192,20 @@ try {
     }
   }
 
-  await app('warm', 'off');
+  /**
+   * The floor of a suspended wake on this host, measured in the same run: the warm machine's
+   * cgroup frozen behind the agent's back, then a request sent through HAProxy straight to it (it
+   * stays in rotation) and the cgroup thawed by a write from here at once: a bare freezer thaw and
+   * a forward, with no activator, API, store or agent in between.
+   */
+  async function thawAndAnswer(id: string): Promise<number> {
+    await setFrozen(id, true);
+    const answered = timeToFirstByte('warm');
+    await setFrozen(id, false);
+    return answered;
+  }
+
+  const warm = await app('warm', 'off');
   const frozen = await app('frozen', 'suspend');
   const cold = await app('cold', 'stop');
   await timeToFirstByte('warm'); // the first request of a connection-less HAProxy warms nothing else up
@@ -163,13 +215,15 @@ try {
     suspended: [],
     stopped: [],
   };
-  const coldSent: number[] = [];
+  const sent: Record<'suspended' | 'stopped', number[]> = { suspended: [], stopped: [] };
+  const thawFloor: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     samples.started.push(await timeToFirstByte('warm'));
     await asleep('frozen', frozen, 'suspended');
-    samples.suspended.push(await timeToFirstByte('frozen'));
+    samples.suspended.push(await timeToFirstByte('frozen', sent.suspended));
     await asleep('cold', cold, 'stopped');
-    samples.stopped.push(await timeToFirstByte('cold', coldSent));
+    samples.stopped.push(await timeToFirstByte('cold', sent.stopped));
+    thawFloor.push(await thawAndAnswer(warm));
   }
 
   // The bare runtime, in the same run: what a stopped wake is divided by.
@@ -196,32 +250,43 @@ try {
     `wake_stopped_over_runtime_userns_ratio=${ratio((stopped.p50 - started.p50) / bareUserns.p50)}`,
   );
 
-  // Where a stopped wake's time goes: per step of its critical path, the median over the wakes
-  // of the time since the step before it (the first since the request was sent, the last until
-  // its first byte).
-  const wakes = wakesOf(logFile, cold).slice(-ROUNDS);
-  const segments = new Map<string, number[]>();
-  const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
-  const timeline = new Map<string, number[]>();
-  wakes.forEach((steps, i) => {
-    const sent = coldSent[coldSent.length - wakes.length + i];
-    for (const [step, at] of steps) timeline.set(step, [...(timeline.get(step) ?? []), at - sent]);
-    let previous = sent;
-    for (const step of CRITICAL_PATH) {
-      const at = steps.get(step);
-      if (at === undefined) continue;
-      add(step, at - previous);
-      previous = at;
-    }
-    add('first-byte', sent + samples.stopped[samples.stopped.length - wakes.length + i] - previous);
-  });
+  const floor = stats(thawFloor);
+  console.log(`wake_thaw_floor_p50_ms=${round(floor.p50)}`);
+  console.log(`wake_thaw_floor_p95_ms=${round(floor.p95)}`);
+  console.log(`wake_thaw_floor_over_started_p95_ms=${round(floor.p95 - started.p95)}`);
+
+  // Where a wake's time goes: per step of its path, the median over the wakes of the time since
+  // the step before it (the first since the request was sent, the last until its first byte); and
+  // every step (also those off the path: the API's answer, the status writes, HAProxy's slot) as
+  // the median time since the request was sent.
   const medians = (of: Map<string, number[]>) =>
     [...of].map(([name, values]) => `${name}=${round(stats(values).p50)}`).join(' ');
-  console.log(`wake_breakdown_ms ${medians(segments)}`);
-  // Every step (also those off the path: the API's answer, the status writes, HAProxy's slot)
-  // as the median time since the request was sent.
-  const ordered = new Map([...timeline].sort(([, a], [, b]) => stats(a).p50 - stats(b).p50));
-  console.log(`wake_timeline_ms ${medians(ordered)}`);
+  const where = (kind: 'suspended' | 'stopped', machine: string, path: string[]) => {
+    const wakes = wakesOf(logFile, machine).slice(-ROUNDS);
+    const segments = new Map<string, number[]>();
+    const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
+    const timeline = new Map<string, number[]>();
+    wakes.forEach((steps, i) => {
+      const at0 = sent[kind][sent[kind].length - wakes.length + i];
+      for (const [step, at] of steps) timeline.set(step, [...(timeline.get(step) ?? []), at - at0]);
+      let previous = at0;
+      for (const step of path) {
+        const at = steps.get(step);
+        if (at === undefined) continue;
+        add(step, at - previous);
+        previous = at;
+      }
+      add('first-byte', at0 + samples[kind][samples[kind].length - wakes.length + i] - previous);
+    });
+    const ordered = new Map([...timeline].sort(([, a], [, b]) => stats(a).p50 - stats(b).p50));
+    return { breakdown: medians(segments), timeline: medians(ordered) };
+  };
+  const stoppedSteps = where('stopped', cold, STOPPED_PATH);
+  console.log(`wake_breakdown_ms ${stoppedSteps.breakdown}`);
+  console.log(`wake_timeline_ms ${stoppedSteps.timeline}`);
+  const suspendedSteps = where('suspended', frozen, SUSPENDED_PATH);
+  console.log(`wake_suspended_breakdown_ms ${suspendedSteps.breakdown}`);
+  console.log(`wake_suspended_timeline_ms ${suspendedSteps.timeline}`);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }

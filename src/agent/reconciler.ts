@@ -131,6 +131,7 @@ export class Reconciler {
       } else {
         if (event.value.host !== this.#o.host) continue;
         this.#records.set(id, event.value);
+        markStartStep(id, 'agent-record-seen');
       }
       this.kick(id);
     }
@@ -292,8 +293,13 @@ export class Reconciler {
       case 'started':
         clearTimeout(this.#restartTimers.get(id));
         if (status.state === 'suspended') {
+          markStartStep(id, 'agent-resume');
           await runtime.resume(id);
-          const { pid } = await runtime.inspect(id);
+          // The process frozen is the one thawed: its pid needs no `crun state` (a process spawned,
+          // ~30 ms on a busy host) before the status that puts the machine back into HAProxy.
+          const pid =
+            status.pid !== undefined && alive(status.pid) ? status.pid : (await runtime.inspect(id)).pid;
+          markStartStep(id, 'agent-pid-known');
           if (pid) this.#running.set(id, pid);
           const reason = desired.reason ?? 'api';
           await this.#setStatus(id, {
@@ -301,6 +307,7 @@ export class Reconciler {
             seq: desired.seq,
             event: evt('resume', 'started', { reason }),
           });
+          markStartStep(id, 'agent-resumed-written');
           this.#o.log.info({ machine: id, app: record.app, reason }, 'machine resumed');
         } else if (status.state !== 'started') {
           await this.#setStatus(id, { seq: desired.seq, restarts: 0 });

@@ -7,8 +7,8 @@ import { type MachineEntry, startActivator } from './activator.ts';
 import { proxyApiRefused } from './errors.ts';
 import { freePort } from './test-proxy.ts';
 
-/** One machine of app `app`, stopped, at 127.0.0.1:`port`: "starting" it starts a real HTTP server there. */
-function stoppedMachine(port: number): MachineEntry {
+/** One machine of app `app`, stopped (or `state`), at 127.0.0.1:`port`. */
+function stoppedMachine(port: number, state: 'stopped' | 'suspended' = 'stopped'): MachineEntry {
   const record = {
     id: 'm1',
     app: 'app',
@@ -22,7 +22,7 @@ function stoppedMachine(port: number): MachineEntry {
       ],
     },
   } as unknown as MachineRecord;
-  const status = { id: 'm1', instance_id: 'v1', state: 'stopped', ipv4: '127.0.0.1' } as MachineStatus;
+  const status = { id: 'm1', instance_id: 'v1', state, ipv4: '127.0.0.1' } as MachineStatus;
   return { record, status };
 }
 
@@ -47,6 +47,114 @@ function get(
       .on('error', reject);
   });
 }
+
+/**
+ * A suspended machine as the activator meets it: its socket listens (the kernel accepts connections
+ * for a frozen process) but nothing is answered until `thaw()`.
+ */
+async function frozenServer(port: number) {
+  let thawed = false;
+  const waiting: (() => void)[] = [];
+  let reached = 0;
+  const server = http.createServer((request, response) => {
+    reached++;
+    const answer = () => response.end(`hello ${request.url}`);
+    if (thawed) answer();
+    else waiting.push(answer);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    /** Requests that reached the machine's server. */
+    get reached() {
+      return reached;
+    },
+    thaw() {
+      thawed = true;
+      for (const answer of waiting.splice(0)) answer();
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('a suspended machine: held requests go to its socket before the API answers the start', async (t) => {
+  const machinePort = await freePort();
+  const frozen = await frozenServer(machinePort);
+  let askedAt = 0;
+  let apiAnswered: Promise<unknown> = Promise.resolve();
+  const starts: string[] = [];
+  const activator = await startActivator({
+    region: 'fra',
+    wakeTimeoutMs: 5_000,
+    appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
+    machinesOf: () => [stoppedMachine(machinePort, 'suspended')],
+    control: {
+      async start(app, id, reason) {
+        starts.push(`${app}/${id}/${reason}`);
+        // The agent thaws the machine as soon as the store has the start; the API's answer travels
+        // back to the proxy after that (slow here, to tell the two apart).
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        frozen.thaw();
+        apiAnswered = new Promise((resolve) => setTimeout(resolve, 500));
+        await apiAnswered;
+        askedAt = performance.now();
+      },
+      async stop() {},
+    },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(async () => {
+    await apiAnswered;
+    await activator.close();
+    await frozen.close();
+  });
+  const answers = await Promise.all([get(activator.address.port, '/a'), get(activator.address.port, '/b')]);
+  assert.deepEqual(
+    answers.map((answer) => answer.body),
+    ['hello /a', 'hello /b'],
+  );
+  assert.equal(frozen.reached, 2);
+  assert.equal(askedAt, 0, 'answered before the API answered the start');
+  assert.deepEqual(starts, ['app/m1/request'], 'one wake for both');
+});
+
+test('a suspended machine whose start is refused after the request went to it: the refusal, not a hang', async (t) => {
+  const machinePort = await freePort();
+  const frozen = await frozenServer(machinePort); // never thawed
+  const activator = await startActivator({
+    region: 'fra',
+    wakeTimeoutMs: 5_000,
+    appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
+    machinesOf: () => [stoppedMachine(machinePort, 'suspended')],
+    control: {
+      async start(_app, id) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        throw proxyApiRefused(
+          'start',
+          id,
+          402,
+          'org acme reached its monthly budget of $5.00',
+          'BUDGET_EXCEEDED',
+        );
+      },
+      async stop() {},
+    },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(async () => {
+    await activator.close();
+    await frozen.close();
+  });
+  const answer = await get(activator.address.port, '/');
+  assert.equal(answer.status, 402);
+  assert.match(
+    answer.body,
+    /^402 payment required: cannot start machine m1: org acme reached its monthly budget/,
+  );
+  assert.equal(frozen.reached, 1, 'the request had reached the frozen machine');
+});
 
 test('holds requests while one machine starts, wakes it once, and forwards them all', async (t) => {
   const machinePort = await freePort();

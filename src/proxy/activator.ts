@@ -79,6 +79,17 @@ interface WakeTarget {
   via?: ListenAddress;
 }
 
+/** A machine that takes connections now, and the control plane's answer to the start asked of it. */
+interface Woken {
+  target: WakeTarget;
+  /**
+   * Settles when the API has taken the start (at once when none was asked). A suspended machine's
+   * socket accepts connections while frozen, so the held requests are forwarded before this
+   * settles, and answered when the agent thaws it; if the start is refused, they get the refusal.
+   */
+  asked: Promise<void>;
+}
+
 class WakeFailed extends Error {
   readonly retryAfterSeconds: number;
   constructor(message: string, retryAfterSeconds = 1) {
@@ -90,9 +101,9 @@ class WakeFailed extends Error {
 export async function startActivator(options: ActivatorOptions): Promise<Activator> {
   const { log } = options;
   /** app → the wake in progress; requests behind the first one wait on the same promise. */
-  const wakes = new Map<string, Promise<WakeTarget>>();
+  const wakes = new Map<string, Promise<Woken>>();
 
-  async function wake(app: string): Promise<WakeTarget> {
+  async function wake(app: string): Promise<Woken> {
     const started = Date.now();
     const deadline = started + options.wakeTimeoutMs;
     const locate = options.locate;
@@ -104,12 +115,19 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     if (candidate === undefined) {
       throw new WakeFailed(`app '${app}' has no machine that can be started for this request`, 5);
     }
+    const timed = (ms: number) => {
+      if (candidate.needsStart) options.onWakeTimed?.(app, candidate.tier, ms);
+    };
     try {
       const woken = await wakeCandidate(app, candidate, started, deadline);
-      if (candidate.needsStart) options.onWakeTimed?.(app, candidate.tier, Date.now() - started);
+      // A wake's time is until the machine takes connections and the API has taken the start.
+      woken.asked.then(
+        () => timed(Date.now() - started),
+        () => timed(options.wakeTimeoutMs),
+      );
       return woken;
     } catch (error) {
-      if (candidate.needsStart) options.onWakeTimed?.(app, candidate.tier, options.wakeTimeoutMs);
+      timed(options.wakeTimeoutMs);
       throw error;
     }
   }
@@ -119,34 +137,51 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     candidate: WakeCandidate,
     started: number,
     deadline: number,
-  ): Promise<WakeTarget> {
+  ): Promise<Woken> {
     const { record, status, port } = candidate;
     const via = options.locate?.(record)?.via;
+    let asked: Promise<void> = Promise.resolve();
+    /** Set when the API refused the start: the waits below stop and throw it. */
+    let refusal: { error: unknown } | undefined;
     if (candidate.needsStart) {
       log.info(
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
         'waking machine for a request',
       );
       markStartStep(record.id, 'activator-asks');
-      await options.control.start(app, record.id, 'request');
-      markStartStep(record.id, 'activator-asked');
+      asked = options.control.start(app, record.id, 'request').then(
+        () => markStartStep(record.id, 'activator-asked'),
+        (error: unknown) => {
+          refusal = { error };
+          throw error;
+        },
+      );
+      asked.catch(() => {}); // answered by whoever forwards or waits: never an unhandled rejection
     }
     if (via !== undefined) {
       // Another host's machine: its own proxy forwards to it (and holds the request if the machine
       // is not in its HAProxy yet); this one waits until the machine's agent reports it started.
+      await asked;
       await waitForStarted(app, record, deadline, started);
       if (candidate.needsStart) options.onWake?.(app, record.id);
       log.info(
         { app, machine: record.id, host: record.host, ms: Date.now() - started, from: status?.state },
         'machine woke',
       );
-      return { machine: record.id, address: via.host, port: via.port, via };
+      return { target: { machine: record.id, address: via.host, port: via.port, via }, asked };
     }
-    const address = await waitForAddress(app, record.id, deadline);
+    // A machine on this host is probed while the API call is under way, not after it: a suspended
+    // one accepts connections while frozen (in the kernel), so its held requests are on its socket
+    // before the agent thaws it, and the API's answer (~2–3 ms on a busy host) is off their path.
+    const throwIfRefused = () => {
+      if (refusal !== undefined) throw refusal.error;
+    };
+    const address = await waitForAddress(app, record.id, deadline, throwIfRefused);
     markStartStep(record.id, 'activator-address');
     const listening = await waitForListener(address, port, deadline, () =>
-      failedSince(app, record.id, started),
+      refusal !== undefined ? 'the start was refused' : failedSince(app, record.id, started),
     );
+    throwIfRefused();
     markStartStep(record.id, 'activator-listening');
     if (listening !== true) {
       throw new WakeFailed(
@@ -155,17 +190,23 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     }
     if (candidate.needsStart) options.onWake?.(app, record.id);
     log.info({ app, machine: record.id, ms: Date.now() - started, from: status?.state }, 'machine woke');
-    return { machine: record.id, address, port };
+    return { target: { machine: record.id, address, port }, asked };
   }
 
   /**
    * The machine's IPv4 (kept while stopped; set by the agent on first prepare), once it is not
    * stopping: the process on its way out may still accept a connection it will never answer.
    */
-  async function waitForAddress(app: string, id: string, deadline: number): Promise<string> {
+  async function waitForAddress(
+    app: string,
+    id: string,
+    deadline: number,
+    throwIfRefused: () => void,
+  ): Promise<string> {
     for (;;) {
       const status = options.machinesOf(app).find((candidate) => candidate.record.id === id)?.status;
       if (status?.ipv4 !== undefined && status.state !== 'stopping') return status.ipv4;
+      throwIfRefused();
       if (Date.now() > deadline) throw new WakeFailed(`app '${app}': machine ${id} has no address yet`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -195,11 +236,20 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     return undefined;
   }
 
-  function target(app: string): Promise<WakeTarget> {
+  function woken(app: string): Promise<Woken> {
     let pending = wakes.get(app);
     if (pending === undefined) {
-      pending = wake(app).finally(() => wakes.delete(app));
-      wakes.set(app, pending);
+      const current = wake(app);
+      wakes.set(app, current);
+      // One wake until the machine takes connections and the API has answered the start: a request
+      // in between joins it rather than asking for a second start.
+      current
+        .then((done) => done.asked)
+        .catch(() => {})
+        .finally(() => {
+          if (wakes.get(app) === current) wakes.delete(app);
+        });
+      pending = current;
     }
     return pending;
   }
@@ -211,30 +261,34 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       unavailable(response, `no app answers at '${host}'`, 5);
       return;
     }
-    target(app).then(
-      (wakeTarget) => forward(app, wakeTarget, request, response),
-      (error: unknown) => {
-        if (isNearbyError(error, 'BUDGET_EXCEEDED')) {
-          // The edge answers these itself once its map has the app (budget-levels.ts); until then, here.
-          log.info({ app }, 'wake refused: the org reached its spending cap; answered 402');
-          paymentRequired(response, error.message, error.hint);
-          return;
-        }
-        const retryAfter = error instanceof WakeFailed ? error.retryAfterSeconds : 1;
-        log.warn({ app, err: errorMessage(error) }, 'could not wake a machine; answered 503');
-        unavailable(response, errorMessage(error), retryAfter);
-      },
+    woken(app).then(
+      (done) => forward(app, done, request, response),
+      (error: unknown) => wakeRefused(app, error, response),
     );
   });
 
-  function forward(
-    app: string,
-    wakeTarget: WakeTarget,
-    request: http.IncomingMessage,
-    response: http.ServerResponse,
-  ) {
+  function wakeRefused(app: string, error: unknown, response: http.ServerResponse) {
+    if (isNearbyError(error, 'BUDGET_EXCEEDED')) {
+      // The edge answers these itself once its map has the app (budget-levels.ts); until then, here.
+      log.info({ app }, 'wake refused: the org reached its spending cap; answered 402');
+      paymentRequired(response, error.message, error.hint);
+      return;
+    }
+    const retryAfter = error instanceof WakeFailed ? error.retryAfterSeconds : 1;
+    log.warn({ app, err: errorMessage(error) }, 'could not wake a machine; answered 503');
+    unavailable(response, errorMessage(error), retryAfter);
+  }
+
+  function forward(app: string, done: Woken, request: http.IncomingMessage, response: http.ServerResponse) {
+    const wakeTarget = done.target;
     options.onForward?.(app, wakeTarget.machine);
+    markStartStep(wakeTarget.machine, 'activator-forwards');
+    let answered = false;
+    /** Set when the start was refused after the request went to the (frozen) machine. */
+    let withdrawn = false;
     const reply = (answer: http.IncomingMessage) => {
+      answered = true;
+      markStartStep(wakeTarget.machine, 'activator-answered');
       response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
       answer.pipe(response);
     };
@@ -254,7 +308,14 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
             },
             reply,
           );
+    done.asked.catch((error: unknown) => {
+      if (answered) return; // the machine answered: someone else's start woke it
+      withdrawn = true;
+      wakeRefused(app, error, response);
+      upstream.destroy();
+    });
     upstream.on('error', (error) => {
+      if (withdrawn) return;
       log.warn(
         { app, machine: wakeTarget.machine, err: errorMessage(error) },
         'forwarding a woken request failed',

@@ -19,7 +19,7 @@ import {
   sandboxNotRunning,
   sandboxStartFailed,
 } from './errors.ts';
-import { thawCgroup } from './freezer.ts';
+import { keepFreezerArmed, thawCgroup } from './freezer.ts';
 import { claimIdRange, ID_RANGE_SIZE, releaseIdRange } from './id-ranges.ts';
 import { mountOverlay, type RootOptions, resetOverlay, unmountOverlay } from './overlay.ts';
 import { writeRootFiles } from './root-files.ts';
@@ -290,15 +290,20 @@ export class OciRuntimeDriver implements RuntimeDriver {
 
   async suspend(id: string): Promise<void> {
     this.#record(id);
+    keepFreezerArmed(); // so that the thaw of the wake to come costs no kernel code patch
     const result = await this.#runtime(['pause', id]);
     if (result.code !== 0) throw runtimeCommandFailed(`${this.name} pause ${id}`, result.stderr);
   }
 
   async resume(id: string): Promise<void> {
     this.#record(id);
-    if (await thawCgroup(id)) return; // on the path of a request waiting for this machine
+    if (thawCgroup(id)) {
+      markStartStep(id, 'runtime-thawed');
+      return; // on the path of a request waiting for this machine
+    }
     const result = await this.#runtime(['resume', id]);
     if (result.code !== 0) throw runtimeCommandFailed(`${this.name} resume ${id}`, result.stderr);
+    markStartStep(id, 'runtime-thawed');
   }
 
   async #delete(id: string): Promise<void> {
