@@ -8,13 +8,14 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type pino from 'pino';
 import { errorMessage, isNearbyError } from '../errors.ts';
 import { listenOnLoopback } from '../loopback-server.ts';
 import type { MachineRecord, MachineStatus } from '../model/machine.ts';
 import { markStartStep } from '../start-steps.ts';
 import { pickWakeCandidate, type WakeCandidate } from './activator-pick.ts';
-import { waitForListener } from './activator-probe.ts';
+import { connectWhenListening, probe } from './activator-probe.ts';
 import { backhaulRequest } from './backhaul-client.ts';
 import type { ListenAddress } from './haproxy-config.ts';
 import type { Location } from './placement.ts';
@@ -67,6 +68,8 @@ export interface Activator {
 }
 
 export const defaultWakeTimeoutMs = 10_000;
+/** A frozen machine's kernel accepts a connect at once: this only bounds a lost one. */
+const EARLY_PROBE_TIMEOUT_MS = 100;
 /** Its HAProxy server name in every backend it backs (machine ids are hex, so never this). */
 export const ACTIVATOR_SERVER = 'nearby_activator';
 
@@ -88,6 +91,8 @@ interface Woken {
    * settles, and answered when the agent thaws it; if the start is refused, they get the refusal.
    */
   asked: Promise<void>;
+  /** The readiness probe's connection to a machine on this host: the first forward takes it. */
+  probed?: Socket;
 }
 
 class WakeFailed extends Error {
@@ -143,6 +148,14 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     let asked: Promise<void> = Promise.resolve();
     /** Set when the API refused the start: the waits below stop and throw it. */
     let refusal: { error: unknown } | undefined;
+    // A suspended machine on this host accepts connections while frozen (in the kernel): connect
+    // before asking for the start, so the first held request is on its socket when the agent thaws
+    // it, instead of waiting for a busy event loop (the API's and the agent's work for this very
+    // start, in `nearby server`) to get round to the connect. One try; if refused, probed below.
+    const early =
+      via === undefined && candidate.needsStart && status?.state === 'suspended' && status.ipv4 !== undefined
+        ? await probe(status.ipv4, port, EARLY_PROBE_TIMEOUT_MS)
+        : undefined;
     if (candidate.needsStart) {
       log.info(
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
@@ -176,21 +189,26 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     const throwIfRefused = () => {
       if (refusal !== undefined) throw refusal.error;
     };
-    const address = await waitForAddress(app, record.id, deadline, throwIfRefused);
+    const address = early?.remoteAddress ?? (await waitForAddress(app, record.id, deadline, throwIfRefused));
     markStartStep(record.id, 'activator-address');
-    const listening = await waitForListener(address, port, deadline, () =>
-      refusal !== undefined ? 'the start was refused' : failedSince(app, record.id, started),
-    );
-    throwIfRefused();
-    markStartStep(record.id, 'activator-listening');
-    if (listening !== true) {
+    const listening =
+      early ??
+      (await connectWhenListening(address, port, deadline, () =>
+        refusal !== undefined ? 'the start was refused' : failedSince(app, record.id, started),
+      ));
+    if (typeof listening === 'object') markStartStep(record.id, 'activator-listening');
+    if (refusal !== undefined) {
+      if (typeof listening === 'object') listening.destroy();
+      throw refusal.error;
+    }
+    if (typeof listening !== 'object') {
       throw new WakeFailed(
         `app '${app}': machine ${record.id} did not accept connections on port ${port} within ${options.wakeTimeoutMs} ms${listening === false ? '' : ` (${listening})`}`,
       );
     }
     if (candidate.needsStart) options.onWake?.(app, record.id);
     log.info({ app, machine: record.id, ms: Date.now() - started, from: status?.state }, 'machine woke');
-    return { target: { machine: record.id, address, port }, asked };
+    return { target: { machine: record.id, address, port }, asked, probed: listening };
   }
 
   /**
@@ -281,6 +299,8 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
 
   function forward(app: string, done: Woken, request: http.IncomingMessage, response: http.ServerResponse) {
     const wakeTarget = done.target;
+    const probed = done.probed?.destroyed === false ? done.probed : undefined;
+    done.probed = undefined;
     options.onForward?.(app, wakeTarget.machine);
     markStartStep(wakeTarget.machine, 'activator-forwards');
     let answered = false;
@@ -303,8 +323,9 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
               host: wakeTarget.address,
               port: wakeTarget.port,
               // A fresh connection each: a pooled one may belong to an earlier run of the machine, and
-              // only the few requests held during a wake come this way.
-              agent: false,
+              // only the few requests held during a wake come this way. The first one takes the
+              // connection the probe made, already open.
+              ...(probed !== undefined ? { createConnection: () => probed } : { agent: false }),
             },
             reply,
           );
