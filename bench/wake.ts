@@ -4,8 +4,9 @@
  * (b) suspended (cgroup freezer) and (c) stopped, 30 wakes each. Machines go to sleep the real
  * way: autostop finds them idle (a short threshold here) and suspends or stops them. Also in the
  * same run: the bare runtime's start (`crun run` of `/bin/true`, without and with a user
- * namespace), which a stopped wake is divided by, and where a stopped wake's time goes (the
- * server's `start step` lines, src/start-steps.ts).
+ * namespace), which a stopped wake is divided by; the floor of a suspended wake on this host (a
+ * bare freezer thaw and a request through HAProxy, no activator); and where a stopped and a
+ * suspended wake's time goes (the server's `start step` lines, src/start-steps.ts).
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -58,21 +59,19 @@ const STOPPED_PATH = [
 
 /**
  * A suspended wake's steps. Two branches meet at the answer: the agent's (the store's change seen,
- * the cgroup thawed) and the activator's (its probe of the frozen socket, which the kernel accepts,
- * and the forward); the request is answered once both are done. Listed in the order they happen
- * when the thaw is last (a negative figure: a step done before the one listed before it).
+ * the cgroup thawed) and the activator's (its connect to the frozen socket, which the kernel
+ * accepts, and the forward); the request is answered once both are done. Their order differs
+ * from wake to wake (and changed with issue 21), so each wake's steps are taken in the order they
+ * happened, each reported as the time since the one before it.
  */
-const SUSPENDED_PATH = [
+const SUSPENDED_STEPS = [
   'activator-asks',
   'api-start',
-  'api-written',
   'agent-record-seen',
   'agent-resume',
-  'activator-asked',
-  'activator-address',
+  'runtime-thawed',
   'activator-listening',
   'activator-forwards',
-  'runtime-thawed',
   'activator-answered',
 ];
 
@@ -261,7 +260,7 @@ try {
   // the median time since the request was sent.
   const medians = (of: Map<string, number[]>) =>
     [...of].map(([name, values]) => `${name}=${round(stats(values).p50)}`).join(' ');
-  const where = (kind: 'suspended' | 'stopped', machine: string, path: string[]) => {
+  const where = (kind: 'suspended' | 'stopped', machine: string, path: string[], inOrderSeen = false) => {
     const wakes = wakesOf(logFile, machine).slice(-ROUNDS);
     const segments = new Map<string, number[]>();
     const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
@@ -270,9 +269,10 @@ try {
       const at0 = sent[kind][sent[kind].length - wakes.length + i];
       for (const [step, at] of steps) timeline.set(step, [...(timeline.get(step) ?? []), at - at0]);
       let previous = at0;
-      for (const step of path) {
-        const at = steps.get(step);
-        if (at === undefined) continue;
+      const reached = path.filter((step) => steps.has(step));
+      if (inOrderSeen) reached.sort((a, b) => (steps.get(a) ?? 0) - (steps.get(b) ?? 0));
+      for (const step of reached) {
+        const at = steps.get(step) ?? previous;
         add(step, at - previous);
         previous = at;
       }
@@ -284,7 +284,7 @@ try {
   const stoppedSteps = where('stopped', cold, STOPPED_PATH);
   console.log(`wake_breakdown_ms ${stoppedSteps.breakdown}`);
   console.log(`wake_timeline_ms ${stoppedSteps.timeline}`);
-  const suspendedSteps = where('suspended', frozen, SUSPENDED_PATH);
+  const suspendedSteps = where('suspended', frozen, SUSPENDED_STEPS, true);
   console.log(`wake_suspended_breakdown_ms ${suspendedSteps.breakdown}`);
   console.log(`wake_suspended_timeline_ms ${suspendedSteps.timeline}`);
 } finally {

@@ -156,6 +156,7 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       via === undefined && candidate.needsStart && status?.state === 'suspended' && status.ipv4 !== undefined
         ? await probe(status.ipv4, port, EARLY_PROBE_TIMEOUT_MS)
         : undefined;
+    if (early !== undefined) markStartStep(record.id, 'activator-listening');
     if (candidate.needsStart) {
       log.info(
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
@@ -196,7 +197,7 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       (await connectWhenListening(address, port, deadline, () =>
         refusal !== undefined ? 'the start was refused' : failedSince(app, record.id, started),
       ));
-    if (typeof listening === 'object') markStartStep(record.id, 'activator-listening');
+    if (early === undefined && typeof listening === 'object') markStartStep(record.id, 'activator-listening');
     if (refusal !== undefined) {
       if (typeof listening === 'object') listening.destroy();
       throw refusal.error;

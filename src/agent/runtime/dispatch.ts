@@ -102,8 +102,13 @@ export class DispatchRuntime implements RuntimeDriver {
     return (await this.#owner(id)).suspend(id);
   }
 
-  async resume(id: string): Promise<void> {
-    return (await this.#owner(id)).resume(id);
+  resume(id: string): Promise<void> {
+    // Straight to a driver already made: no await before the thaw, which a request is waiting
+    // for, so no other work queued on the event loop meanwhile (the store's other watchers) runs first.
+    const kind = this.#owners.get(id);
+    const ready = kind === undefined ? undefined : this.#ready.get(kind);
+    if (ready !== undefined) return ready.resume(id);
+    return this.#owner(id).then((driver) => driver.resume(id));
   }
 
   async kill(id: string, signal: string): Promise<void> {
