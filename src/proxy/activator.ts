@@ -149,14 +149,13 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
     /** Set when the API refused the start: the waits below stop and throw it. */
     let refusal: { error: unknown } | undefined;
     // A suspended machine on this host accepts connections while frozen (in the kernel): connect
-    // before asking for the start, so the first held request is on its socket when the agent thaws
-    // it, instead of waiting for a busy event loop (the API's and the agent's work for this very
-    // start, in `nearby server`) to get round to the connect. One try; if refused, probed below.
-    const early =
+    // as the start is asked, so the first held request is on its socket when the agent thaws it,
+    // instead of waiting for a busy event loop (the API's and the agent's work for this very start,
+    // in `nearby server`) to get round to a connect. One try; if refused, probed below.
+    const connecting =
       via === undefined && candidate.needsStart && status?.state === 'suspended' && status.ipv4 !== undefined
-        ? await probe(status.ipv4, port, EARLY_PROBE_TIMEOUT_MS)
+        ? probe(status.ipv4, port, EARLY_PROBE_TIMEOUT_MS)
         : undefined;
-    if (early !== undefined) markStartStep(record.id, 'activator-listening');
     if (candidate.needsStart) {
       log.info(
         { app, machine: record.id, host: record.host, state: status?.state, reason: 'request' },
@@ -172,6 +171,8 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       );
       asked.catch(() => {}); // answered by whoever forwards or waits: never an unhandled rejection
     }
+    const early = await connecting;
+    if (early !== undefined) markStartStep(record.id, 'activator-listening');
     if (via !== undefined) {
       // Another host's machine: its own proxy forwards to it (and holds the request if the machine
       // is not in its HAProxy yet); this one waits until the machine's agent reports it started.
