@@ -20,7 +20,7 @@ import { proxyPaths, RuntimeApi } from '../src/proxy/mod.ts';
 import { helloImage } from '../test/helpers/images.ts';
 import { startNearby } from '../test/helpers/nearby.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
-import { bareRuntimeRuns } from './lib/bare-runtime.ts';
+import { bareRuntime } from './lib/bare-runtime.ts';
 import { stats } from './lib/stats.ts';
 
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 30);
@@ -216,6 +216,14 @@ try {
   };
   const sent: Record<'suspended' | 'stopped', number[]> = { suspended: [], stopped: [] };
   const thawFloor: number[] = [];
+  // The bare runtime, what a stopped wake is divided by: one run of each per round, between the
+  // wakes, so that both see the same load on this shared host (it swings within minutes).
+  const bareRuntimes = [
+    await bareRuntime(nearby.dataDir),
+    await bareRuntime(nearby.dataDir, { userns: true }),
+  ] as const;
+  cleanups.push(() => Promise.all(bareRuntimes.map((runtime) => runtime.close())));
+  const bareSamples: [number[], number[]] = [[], []];
   for (let i = 0; i < ROUNDS; i++) {
     samples.started.push(await timeToFirstByte('warm'));
     await asleep('frozen', frozen, 'suspended');
@@ -223,11 +231,11 @@ try {
     await asleep('cold', cold, 'stopped');
     samples.stopped.push(await timeToFirstByte('cold', sent.stopped));
     thawFloor.push(await thawAndAnswer(warm));
+    for (const [which, runtime] of bareRuntimes.entries()) bareSamples[which].push(runtime.runOnce());
   }
 
-  // The bare runtime, in the same run: what a stopped wake is divided by.
-  const bare = await bareRuntimeRuns(nearby.dataDir, ROUNDS);
-  const bareUserns = await bareRuntimeRuns(nearby.dataDir, ROUNDS, { userns: true });
+  const bare = { bin: bareRuntimes[0].bin, ...stats(bareSamples[0]) };
+  const bareUserns = stats(bareSamples[1]);
 
   const started = stats(samples.started);
   console.log(`wake_rounds=${ROUNDS}`);

@@ -18,21 +18,28 @@ export async function serverRuntime(dataDir: string): Promise<'crun' | 'runc'> {
   return runtime === 'runc' ? 'runc' : 'crun';
 }
 
+/** A bundle running `/bin/true`, ready to be run one time at a time (`bareRuntime`). */
+export interface BareRuntime {
+  bin: 'crun' | 'runc';
+  /** Milliseconds of one `<bin> run` of the bundle. */
+  runOnce(): number;
+  /** Removes the bundle. */
+  close(): Promise<void>;
+}
+
 /**
- * Milliseconds of `<bin> run` of `/bin/true`, `rounds` times, in the first cached image root of
- * the server on `dataDir`. With `userns`, in a user namespace mapping 0…65535 onto host ids from
- * USERNS_HOST_ID (what a machine runs in since docs/isolation.md), on a copy of that root.
+ * A bundle of `/bin/true` in the first cached image root of the server on `dataDir`. With
+ * `userns`, in a user namespace mapping 0…65535 onto host ids from USERNS_HOST_ID (what a machine
+ * runs in since docs/isolation.md), on a copy of that root. Its runs can be interleaved with what
+ * they are compared with, so both see the same load.
  */
-export async function bareRuntimeRuns(
-  dataDir: string,
-  rounds: number,
-  options: { userns?: boolean } = {},
-): Promise<{ bin: 'crun' | 'runc'; samples: number[]; p50: number; p95: number }> {
+export async function bareRuntime(dataDir: string, options: { userns?: boolean } = {}): Promise<BareRuntime> {
   const bin = await serverRuntime(dataDir);
   const image = execFileSync('sh', ['-c', `ls -d ${dataDir}/images/rootfs/*/ | head -1`], {
     encoding: 'utf8',
   }).trim();
   const bundle = await mkdtemp(join(tmpdir(), 'nearby-bench-bundle-'));
+  const close = () => rm(bundle, { recursive: true, force: true });
   try {
     // In a user namespace the root must belong to its root (machines get that from an idmapped
     // mount), and the directories crun mounts on must exist: a copy owned by the mapped ids.
@@ -55,16 +62,35 @@ export async function bareRuntimeRuns(
       config.linux.gidMappings = mapping;
     }
     await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-    const samples: number[] = [];
-    for (let i = 0; i < rounds; i++) {
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  let runs = 0;
+  return {
+    bin,
+    runOnce() {
       const started = performance.now();
-      execFileSync(bin, ['run', '--bundle', bundle, `nearby-bench-${process.pid}-${i}`], {
+      execFileSync(bin, ['run', '--bundle', bundle, `nearby-bench-${process.pid}-${runs++}`], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
-      samples.push(performance.now() - started);
-    }
-    return { bin, samples, ...stats(samples) };
+      return performance.now() - started;
+    },
+    close,
+  };
+}
+
+/** Milliseconds of `<bin> run` of `/bin/true`, `rounds` times in a row (`bareRuntime`). */
+export async function bareRuntimeRuns(
+  dataDir: string,
+  rounds: number,
+  options: { userns?: boolean } = {},
+): Promise<{ bin: 'crun' | 'runc'; samples: number[]; p50: number; p95: number }> {
+  const runtime = await bareRuntime(dataDir, options);
+  try {
+    const samples = Array.from({ length: rounds }, () => runtime.runOnce());
+    return { bin: runtime.bin, samples, ...stats(samples) };
   } finally {
-    await rm(bundle, { recursive: true, force: true });
+    await runtime.close();
   }
 }
