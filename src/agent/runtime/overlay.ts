@@ -6,9 +6,9 @@
  * what the machine can write. Every option is a path relative to `<dir>`, so the machine's
  * /proc/self/mountinfo names no host path. Survives stop/start (docs/isolation.md).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { chown, mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runCommand } from '../../run-command.ts';
 import { makeVolumeFile } from '../../volumes/storage.ts';
 import { overlayMountFailed, runtimeCommandFailed } from './errors.ts';
@@ -57,6 +57,15 @@ export async function isMounted(target: string): Promise<boolean> {
   });
 }
 
+/** Whether `target` is a mount point (an overlay's root has a device number of its own). */
+function overlayMountedAt(target: string): boolean {
+  try {
+    return statSync(target).dev !== statSync(dirname(target)).dev;
+  } catch {
+    return false;
+  }
+}
+
 async function mount(target: string, args: string[], cwd?: string): Promise<void> {
   const result = await runCommand(args[0], args.slice(1), { cwd });
   if (result.code !== 0) throw overlayMountFailed(target, result.stderr || result.stdout);
@@ -65,6 +74,10 @@ async function mount(target: string, args: string[], cwd?: string): Promise<void
 /** Mounts what is not mounted yet (all of it after a host reboot); returns the paths. */
 export async function mountOverlay(image: string, dir: string, root: RootOptions): Promise<OverlayPaths> {
   const paths = overlayPaths(dir);
+  // The common case, a start after a stop: the overlay is still there. Its own device number says
+  // so with two stats, without reading the host's whole mount table (5–15 ms on a busy host, on
+  // the path of every stopped wake). Anything else is checked the long way below.
+  if (overlayMountedAt(paths.merged)) return paths;
   if (await isMounted(paths.merged)) return paths;
   if (!(await isMounted(paths.disk))) {
     // 4 MB of journal instead of mkfs's 64: the root disk is sparse, and this is most of its cost.
