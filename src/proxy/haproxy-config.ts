@@ -8,13 +8,11 @@ import { nearbyVersion } from '../version.ts';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import {
-  BACKEND_HEADER,
   type BackhaulTarget,
   backhaulDefaultServer,
   backhaulFrontendLines,
   backhaulTcpFrontendLines,
   farBackendLines,
-  HOPS_HEADER,
 } from './backhaul-config.ts';
 import { egressLine, egressTableLines } from './egress-meter.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
@@ -215,8 +213,6 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
     `  http-request set-var(txn.app) var(txn.host),regsub('${suffixRegex}$','') if { var(txn.host) -m end ${suffix} }`,
     // Set (not add) so that a client cannot forge what the app trusts.
     '  http-request set-header Fly-Client-IP %[src]',
-    `  http-request del-header ${HOPS_HEADER}`,
-    `  http-request del-header ${BACKEND_HEADER}`,
     '  option forwardfor',
     `  http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`,
     `  http-request set-header X-Forwarded-SSL ${tls ? 'on' : 'off'}`,
@@ -229,11 +225,25 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
   return lines;
 }
 
-/** Hooks for the Node listeners: one access-log line per request, ACME challenges to nearby. */
-function nearbyFrontendLines(input: ConfigInput): string[] {
+/**
+ * What a client may never send: nearby's own headers between its proxies and its replayer
+ * (`x-nearby-hops`, `x-nearby-route`, `x-nearby-replay`, `x-nearby-backend`…), deleted in one
+ * rule by their prefix before anything reads or keeps the request (the replay capture). One
+ * rule instead of four: HAProxy 2.6 pays for every rule it evaluates (docs/perf.md).
+ */
+export const NEARBY_HEADER_PREFIX = 'x-nearby-';
+export const CLIENT_HEADERS_RULE = `  http-request del-header ${NEARBY_HEADER_PREFIX} -m beg`;
+
+/**
+ * Hooks for the Node listeners: one access-log line per request, ACME challenges to nearby.
+ * `publicFront`: a frontend clients reach (nearby's own headers are deleted first); the backhaul
+ * frontend keeps the hop count and route other proxies send.
+ */
+function nearbyFrontendLines(input: ConfigInput, publicFront = true): string[] {
   const lines: string[] = [];
   if (input.accessLog) lines.push(...accessLogLines(input.accessLog));
-  if (input.replayer) lines.push(...replayFrontendLines());
+  if (publicFront) lines.push(CLIENT_HEADERS_RULE);
+  if (input.replayer) lines.push(...replayFrontendLines(!publicFront));
   return lines;
 }
 
@@ -508,7 +518,7 @@ export function renderConfig(input: ConfigInput): string {
           via: input.via ?? 'nearby',
           appsDomain: input.appsDomain,
           maxconn: limits.maxconn,
-          hooks: nearbyFrontendLines(input),
+          hooks: nearbyFrontendLines(input, false),
           routing: [
             ...nearbyRoutingLines(input),
             `  use_backend %[var(txn.host),map(${quote(paths.hostsMap)},nearby_no_app)]`,
