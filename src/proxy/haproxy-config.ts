@@ -485,6 +485,10 @@ export function renderConfig(input: ConfigInput): string {
     `  tune.http.maxhdr ${limits.maxHeaders}`,
     // TLS 1.2 and 1.3 only, on every TLS listener.
     '  ssl-default-bind-options ssl-min-ver TLSv1.2',
+    // TLS 1.3 suites in the order browsers and nginx end up with (AES-128-GCM first; HAProxy
+    // picks by its own order, OpenSSL's default puts AES-256-GCM-SHA384 first): the handshake's
+    // key schedule in SHA-256, the same as nginx's on the same client (docs/perf.md, issue 21).
+    '  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
     '',
     'defaults',
     '  mode http',
