@@ -184,10 +184,16 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     try {
       const traffic = page.locator('td.traffic', { hasText: /^\d+ open, last \d+s ago$/ });
       await traffic.first().waitFor({ timeout: 60_000 });
-      // Entered in fra and served there, at a rate above nothing.
-      await page
-        .locator('table.traffic tr[data-entry="fra"][data-served="fra"] td.rps', { hasText: /[1-9]/ })
+      // Entered in fra and served there, at a rate above nothing, with the latency users got.
+      const route = page.locator('table.traffic tr[data-entry="fra"][data-served="fra"]');
+      await route.locator('td.rps', { hasText: /[1-9]/ }).waitFor({ timeout: 60_000 });
+      await route
+        .locator('td.latency', { hasText: /^\d+(\.\d)? ms \/ \d+(\.\d)? ms$/ })
         .waitFor({ timeout: 60_000 });
+      const [p50, p95] =
+        ((await route.locator('td.latency').textContent()) ?? '').match(/[\d.]+/g)?.map(Number) ?? [];
+      assert.ok(p50 > 0 && p50 <= p95, `p50 ${p50} ms, p95 ${p95} ms`);
+      await screenshot('traffic');
     } finally {
       sending = false;
       await requests;
@@ -252,6 +258,30 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     await page
       .locator('svg g.marker[data-region="fra"]', { hasText: `${before + 1}/${before + 1}` })
       .waitFor();
+  });
+
+  test('with [autoscale], the panel shows its limits and the decisions, and the timeline the decisions', async () => {
+    const machines = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
+    assert.ok(machines.length > 1, 'the scale test left more than one machine');
+    // Idle machines above the minimum go, one per cooldown.
+    await writeFile(
+      join(dir, 'nearby.toml'),
+      `${appToml('one')}[autoscale]\n  min_machines = 1\n  max_machines = 3\n  cooldown = "1s"\n`,
+    );
+    // All machines at once: the rollout is not what this test is about.
+    const deployed = await cli(['deploy', '--strategy', 'immediate']);
+    assert.equal(deployed.code, 0, `${deployed.stdout}\n${deployed.stderr}`);
+    const panel = page.locator('section.autoscale');
+    await panel.getByText('1–3 machines', { exact: false }).waitFor({ timeout: 30_000 });
+    await panel
+      .locator('ul.decisions li', { hasText: /remove 1 in fra: / })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page
+      .locator('ol.timeline li[data-kind="autoscale"]', { hasText: /fra/ })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await screenshot('autoscale');
   });
 
   test('the budget is set from the usage page', async () => {
