@@ -56,11 +56,8 @@ async function main() {
     await writeFile(join(dir, 'latency.map'), renderLatencyMap());
     await writeFile(join(dir, 'route-latency.map'), renderRouteLatencyMap());
     const variants = { metrics: [] as string[], route: routeLatencyLines(join(dir, 'route-latency.map')) };
-    const proxies: Record<string, { port: number; pid: number; api: RuntimeApi }> = {};
-    for (const [name, extra] of Object.entries(variants)) {
-      const port = await freePort();
-      const socket = join(dir, `${name}.sock`);
-      const config = [
+    const configOf = (name: string, port: number, socket: string) =>
+      [
         'global',
         '  nbthread 1',
         `  stats socket ${socket} level admin`,
@@ -75,14 +72,18 @@ async function main() {
         'backend app_bench',
         '  http-reuse safe',
         ...latencyLines('bench', join(dir, 'latency.map')),
-        ...extra,
+        ...variants[name as keyof typeof variants],
         `  server app_bench.1 127.0.0.1:${upstream}`,
         ...latencyTableLines(),
         ...routeLatencyTableLines(),
         '',
       ].join('\n');
+    const proxies: Record<string, { port: number; pid: number; api: RuntimeApi }> = {};
+    for (const name of Object.keys(variants)) {
+      const port = await freePort();
+      const socket = join(dir, `${name}.sock`);
       const file = join(dir, `${name}.cfg`);
-      await writeFile(file, config);
+      await writeFile(file, configOf(name, port, socket));
       const child = spawn('haproxy', ['-db', '-f', file], { stdio: 'ignore' });
       children.push(child);
       proxies[name] = { port, pid: child.pid as number, api: new RuntimeApi(socket) };
@@ -126,10 +127,57 @@ async function main() {
     }
     console.log(`route_latency_rps_ratio_route_vs_metrics=${median(ratios).toFixed(3)}`);
     console.log(`route_latency_table_entries=${table.size}`);
+    // Instructions do not depend on the host's load as times do.
+    if (process.env.INSTRUCTIONS !== '0') {
+      for (const child of children.splice(1)) child.kill('SIGTERM');
+      const perRequest: Record<string, number> = {};
+      for (const name of Object.keys(variants)) {
+        const counts: number[] = [];
+        for (const requests of [1000, 5000]) {
+          const port = await freePort();
+          const file = join(dir, `${name}-${requests}.cfg`);
+          await writeFile(file, configOf(name, port, join(dir, `${name}-${requests}.sock`)));
+          counts.push(await instructionsFor(file, port, requests, join(dir, `${name}-${requests}.cg`)));
+        }
+        perRequest[name] = (counts[1] - counts[0]) / 4000;
+        console.log(`route_latency_${name}_haproxy_instructions_per_request=${Math.round(perRequest[name])}`);
+      }
+      console.log(
+        `route_latency_added_instructions_per_request=${Math.round(perRequest.route - perRequest.metrics)}`,
+      );
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** HAProxy's user-space instructions (valgrind callgrind) to start, answer `requests` requests and stop. */
+async function instructionsFor(config: string, port: number, requests: number, out: string): Promise<number> {
+  const child = spawn(
+    'valgrind',
+    ['--tool=callgrind', `--callgrind-out-file=${out}`, 'haproxy', '-db', '-f', config],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        await fetch(`http://127.0.0.1:${port}/`);
+        break;
+      } catch (error) {
+        if (tries > 300) throw error;
+        await sleep(100);
+      }
+    }
+    await run('h2load', ['--h1', '-n', String(requests), '-c', '4', '-t', '1', `http://127.0.0.1:${port}/`]);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const totals = /^(?:summary|totals): (\d+)/m.exec(await readFile(out, 'utf8'));
+  if (!totals) throw new Error(`no totals in ${out}`);
+  return Number(totals[1]);
 }
 
 async function loadAverage(): Promise<string> {
