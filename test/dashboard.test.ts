@@ -68,7 +68,9 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     page.on('pageerror', (error) => problems.push(error.message));
   });
 
-  const screenshot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`) });
+  /** The viewport, or the whole page (`full`) for what shows below the map. */
+  const screenshot = (name: string, full = false) =>
+    page.screenshot({ path: join(shots, `${name}.png`), fullPage: full });
   const cli = (args: string[]) => nearby.cli([...args, '-a', app], { cwd: dir, timeoutMs: 180_000 });
 
   test('the API serves the page with a strict Content-Security-Policy; /v1 stays the API', async () => {
@@ -194,7 +196,7 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
       const [p50, p95] =
         ((await route.locator('td.latency').textContent()) ?? '').match(/[\d.]+/g)?.map(Number) ?? [];
       assert.ok(p50 > 0 && p50 <= p95, `p50 ${p50} ms, p95 ${p95} ms`);
-      await screenshot('traffic');
+      await screenshot('traffic', true);
     } finally {
       sending = false;
       await requests;
@@ -285,7 +287,7 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
       .locator('ul.decisions li', { hasText: /remove 1 in fra: / })
       .first()
       .waitFor();
-    await screenshot('autoscale');
+    await screenshot('autoscale', true);
   });
 
   test('the budget is set from the usage page', async () => {
