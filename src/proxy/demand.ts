@@ -46,7 +46,8 @@ export interface DemandOptions {
  * Per app, what this sample adds to the last one: requests (the counters' growth; a machine seen
  * for the first time adds nothing, its counter may hold a slot's older sessions), concurrency,
  * and the p50 and p95 latency of the responses to requests that entered here (`latency`, by
- * machine: route-latency.ts). `totals` is updated in place. Apps with none of these are left out.
+ * machine: route-latency.ts). `totals` is updated in place. Apps with neither requests nor
+ * concurrency are left out.
  */
 export function demandOfSample(input: {
   loads: ReadonlyMap<string, MachineLoad>;
@@ -66,8 +67,10 @@ export function demandOfSample(input: {
     input.totals.set(machine, load.total);
     // A reload restarts the counters: what it counted since is all new.
     const requests = before === undefined ? 0 : load.total >= before ? load.total - before : load.total;
+    // Latency alone (a response to a request counted in the last pass) makes no record: the
+    // records stay as many as before.
+    if (requests === 0 && load.sessions === 0) continue;
     const latency = input.latency?.get(machine);
-    if (requests === 0 && load.sessions === 0 && latency === undefined) continue;
     const served = input.isLocal(record) ? input.region : record.region;
     const app = byApp.get(record.app) ?? {};
     const entry = app[served] ?? { requests: 0, concurrency: 0, rtt_ms: 0 };

@@ -112,3 +112,17 @@ test('a demand record carries each route’s p50 and p95, from the slots of the 
     iad: { requests: 4, concurrency: 0, rtt_ms: 201, p50_ms: 266.7, p95_ms: 460 },
   });
 });
+
+test('latency alone makes no demand record: the records are written as often as before', () => {
+  const record = { id: 'a', app: 'shop', region: 'syd', host: 'syd-1' } as MachineRecord;
+  const demand = demandOfSample({
+    loads: new Map([['a', { sessions: 0, total: 10 }]]),
+    totals: new Map([['a', 10]]),
+    records: new Map([['a', record]]),
+    region: 'syd',
+    isLocal: () => true,
+    rttMs: () => 0,
+    latency: new Map([['a', new Map([[2, 1]])]]),
+  });
+  assert.equal(demand.size, 0);
+});
