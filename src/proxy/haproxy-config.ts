@@ -25,6 +25,7 @@ import {
   replayRoutingLines,
   replaySections,
 } from './replay-config.ts';
+import { routeLatencyLines, routeLatencyTableLines } from './route-latency.ts';
 import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
 import { poolSize, slotName } from './slots.ts';
 import { innerTlsBind, tlsAlpnSections } from './tls-alpn-config.ts';
@@ -37,6 +38,8 @@ export interface ProxyPaths {
   slotsMap: string;
   /** Response time (ms) → latency bucket, for the metrics (http-stats.ts). */
   latencyMap: string;
+  /** Response time (ms) → finer latency bucket, for the demand records (route-latency.ts). */
+  routeLatencyMap: string;
   /** App → `<org>:<cap>` of the apps suspended at their org's spending cap (budget-levels.ts). */
   suspendedMap: string;
   adminSocket: string;
@@ -68,6 +71,7 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     hostsMap: join(dir, 'hosts.map'),
     slotsMap: join(dir, 'slots.map'),
     latencyMap: join(dir, 'latency.map'),
+    routeLatencyMap: join(dir, 'route-latency.map'),
     suspendedMap: join(dir, 'suspended.map'),
     adminSocket: join(dir, 'admin.sock'),
     masterSocket: join(dir, 'master.sock'),
@@ -420,6 +424,7 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       '  http-request disable-l7-retry if { nbsrv lt 2 }',
       `  http-request set-var(txn.app) str(${backend.app})`,
       ...latencyLines(backend.app, input.paths.latencyMap),
+      ...routeLatencyLines(input.paths.routeLatencyMap),
     );
     // X-Forwarded-SSL, set by every HTTP frontend, still says it when a request comes back
     // through nearby_buffered (replay-config.ts).
@@ -551,6 +556,11 @@ export function renderConfig(input: ConfigInput): string {
     const backhaul = backend.backhaul === true && input.backhaul !== undefined;
     lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
   }
-  lines.push(...latencyTableLines(), ...egressTableLines(), ...nearbySections(input));
+  lines.push(
+    ...latencyTableLines(),
+    ...routeLatencyTableLines(),
+    ...egressTableLines(),
+    ...nearbySections(input),
+  );
   return `${lines.join('\n')}\n`;
 }
