@@ -101,6 +101,11 @@ describe('web dashboard in a world of iad, fra and syd', {
         .locator('ol.timeline li[data-kind="wake"]', { hasText: 'start: woken by a request' })
         .first()
         .waitFor({ timeout: 120_000 });
+      // Once woken, fra's machine serves them from its slot: the proxy measures their latency.
+      await page
+        .locator('table.traffic tr[data-entry="fra"] td.latency', { hasText: / ms \/ / })
+        .first()
+        .waitFor({ timeout: 60_000 });
       await page.screenshot({ path: join(shots, 'world-traffic.png'), fullPage: true });
     } finally {
       const requests = await load.stop();

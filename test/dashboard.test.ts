@@ -1,9 +1,10 @@
 /**
  * The web dashboard end to end, in Debian's Chromium driven by Playwright, against one
  * `nearby server` (real registry, crun): only the login page without a token, a bad token refused,
- * a machine deployed by the CLI appearing on the map in its region and in the live log tail, a
- * machine stopped from the page as the CLI then reports it, the budget set from the page, and the
- * operator's platform view. Screenshots of the main pages go to $NEARBY_SCREENSHOTS_DIR
+ * a machine deployed by the CLI appearing on the map in its region and in the live log tail, the
+ * traffic through the edge with the latency users got, a machine stopped from the page as the CLI
+ * then reports it, the autoscale panel and its decisions in the timeline, the budget set from the
+ * page, and the operator's platform view. Screenshots of the main pages go to $NEARBY_SCREENSHOTS_DIR
  * (`NEARBY_SCREENSHOTS_DIR=docs/screenshots` refreshes the documentation's), else a temp dir.
  */
 import assert from 'node:assert/strict';
@@ -67,7 +68,9 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     page.on('pageerror', (error) => problems.push(error.message));
   });
 
-  const screenshot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`) });
+  /** The viewport, or the whole page (`full`) for what shows below the map. */
+  const screenshot = (name: string, full = false) =>
+    page.screenshot({ path: join(shots, `${name}.png`), fullPage: full });
   const cli = (args: string[]) => nearby.cli([...args, '-a', app], { cwd: dir, timeoutMs: 180_000 });
 
   test('the API serves the page with a strict Content-Security-Policy; /v1 stays the API', async () => {
@@ -184,10 +187,16 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     try {
       const traffic = page.locator('td.traffic', { hasText: /^\d+ open, last \d+s ago$/ });
       await traffic.first().waitFor({ timeout: 60_000 });
-      // Entered in fra and served there, at a rate above nothing.
-      await page
-        .locator('table.traffic tr[data-entry="fra"][data-served="fra"] td.rps', { hasText: /[1-9]/ })
+      // Entered in fra and served there, at a rate above nothing, with the latency users got.
+      const route = page.locator('table.traffic tr[data-entry="fra"][data-served="fra"]');
+      await route.locator('td.rps', { hasText: /[1-9]/ }).waitFor({ timeout: 60_000 });
+      await route
+        .locator('td.latency', { hasText: /^\d+(\.\d)? ms \/ \d+(\.\d)? ms$/ })
         .waitFor({ timeout: 60_000 });
+      const [p50, p95] =
+        ((await route.locator('td.latency').textContent()) ?? '').match(/[\d.]+/g)?.map(Number) ?? [];
+      assert.ok(p50 > 0 && p50 <= p95, `p50 ${p50} ms, p95 ${p95} ms`);
+      await screenshot('traffic', true);
     } finally {
       sending = false;
       await requests;
@@ -252,6 +261,33 @@ describe('web dashboard', { concurrency: false, skip: !existsSync(CHROMIUM) && `
     await page
       .locator('svg g.marker[data-region="fra"]', { hasText: `${before + 1}/${before + 1}` })
       .waitFor();
+  });
+
+  test('with [autoscale], the panel shows its limits and the decisions, and the timeline the decisions', async () => {
+    const machines = (await nearby.api<MachineView[]>('GET', `/v1/apps/${app}/machines`)).body;
+    assert.ok(machines.length > 1, 'the scale test left more than one machine');
+    // Idle machines above the minimum go, one per cooldown.
+    await writeFile(
+      join(dir, 'nearby.toml'),
+      `${appToml('one')}[autoscale]\n  min_machines = 1\n  max_machines = 3\n  cooldown = "1s"\n`,
+    );
+    // All machines at once: the rollout is not what this test is about.
+    const deployed = await cli(['deploy', '--strategy', 'immediate']);
+    assert.equal(deployed.code, 0, `${deployed.stdout}\n${deployed.stderr}`);
+    // The decision reaches the timeline through the live stream; the panel asks every 10 s, so
+    // the page is loaded again rather than waited for.
+    await page
+      .locator('ol.timeline li[data-kind="autoscale"]', { hasText: /removed in fra: / })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page.reload();
+    const panel = page.locator('section.autoscale');
+    await panel.getByText('1–3 machines', { exact: false }).waitFor();
+    await panel
+      .locator('ul.decisions li', { hasText: /remove 1 in fra: / })
+      .first()
+      .waitFor();
+    await screenshot('autoscale', true);
   });
 
   test('the budget is set from the usage page', async () => {

@@ -41,3 +41,23 @@ test('no traffic: no routes', () => {
     [],
   );
 });
+
+test("a route's latency: each proxy's p50 and p95, merged over a region's hosts by their requests", () => {
+  const routes = appTraffic(
+    [
+      record('syd-1', 'syd', {
+        fra: { requests: 30, concurrency: 0, rtt_ms: 280, p50_ms: 300, p95_ms: 400 },
+      }),
+      record('syd-2', 'syd', {
+        fra: { requests: 10, concurrency: 0, rtt_ms: 281, p50_ms: 340, p95_ms: 480 },
+      }),
+      // fra's own requests only: what syd sent through the backhaul is not in fra's latency.
+      record('fra-1', 'fra', { fra: { requests: 60, concurrency: 0, rtt_ms: 0, p50_ms: 1.5, p95_ms: 4 } }),
+    ],
+    now,
+  );
+  assert.deepEqual(routes, [
+    { entry: 'fra', served: 'fra', rps: 10, in_flight: 0, rtt_ms: 0, p50_ms: 1.5, p95_ms: 4 },
+    { entry: 'syd', served: 'fra', rps: 20, in_flight: 0, rtt_ms: 281, p50_ms: 310, p95_ms: 420 },
+  ]);
+});

@@ -58,3 +58,12 @@ export async function waitLong(
     }
   }
 }
+
+/**
+ * Destroys a machine (forced) and waits until it is gone from the app's list, so a deploy that
+ * says "destroyed" is right, and one step's list is not the next step's surprise.
+ */
+export async function destroyAndWait(client: ApiRequester, app: string, id: string): Promise<void> {
+  await machinesApi.destroy(client, app, id, true);
+  await waitLong(client, app, id, 'destroyed', 120);
+}

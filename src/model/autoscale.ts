@@ -37,6 +37,13 @@ export interface DemandServed {
   concurrency: number;
   /** The RTT this proxy measured to that region (0 for its own host's machines). */
   rtt_ms: number;
+  /**
+   * The median and 95th percentile, in ms, of the time from this proxy routing a request that
+   * entered it to the machine's response head, over the interval (src/proxy/route-latency.ts);
+   * absent when no response was measured.
+   */
+  p50_ms?: number;
+  p95_ms?: number;
 }
 
 /**

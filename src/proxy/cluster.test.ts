@@ -20,7 +20,7 @@ import { billingNow } from '../billing/clock.ts';
 import { monthOf, type UsageRecord } from '../billing/meter.ts';
 import type { ProxyRecord } from '../model/app.ts';
 import { keys } from '../model/keys.ts';
-import type { MachineRecord, MachineStatus } from '../model/mod.ts';
+import type { DemandRecord, DemandServed, MachineRecord, MachineStatus } from '../model/mod.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { edgeUsageKey } from './egress-meter.ts';
 import { type EdgeProxy, proxyPaths, startProxy } from './mod.ts';
@@ -341,6 +341,30 @@ test('requests reach machines on other hosts through their proxy, nearest region
     },
   );
 
+  /** What a proxy last published of the app's demand, by serving region. */
+  const demand = async (host: Host) =>
+    (await store.get<DemandRecord>(keys.demand('web', host.name)))?.value.served ?? {};
+  let amsLatency: DemandServed | undefined;
+
+  await t.test(
+    'latency is measured by the edge the user entered, per serving region; the host that only relayed has none',
+    async () => {
+      amsLatency = await until('host-a to publish the latency of fra → ams', async () => {
+        for (let i = 0; i < 5; i++) assert.equal((await get(a)).machine, 'mb');
+        const served = (await demand(a)).ams;
+        return served?.p95_ms !== undefined ? served : undefined;
+      });
+      const { p50_ms: p50, p95_ms: p95 } = amsLatency;
+      assert.ok(p50 !== undefined && p95 !== undefined && p50 > 0 && p50 <= p95, JSON.stringify(amsLatency));
+      // host-b served what host-a sent it: counted as requests there, but the latency is host-a's.
+      const relayed = await until('host-b to count the requests it relayed', async () => {
+        const served = (await demand(b)).ams;
+        return (served?.requests ?? 0) > 0 ? served : undefined;
+      });
+      assert.equal(relayed?.p50_ms, undefined, JSON.stringify(relayed));
+    },
+  );
+
   await t.test('Fly-Replay and fly-* headers reach machines on other hosts', async () => {
     const replayed = await get(a, '/replay-to/region=syd');
     assert.equal(replayed.status, 200, replayed.body);
@@ -498,5 +522,16 @@ test('requests reach machines on other hosts through their proxy, nearest region
     await until('fra to route to syd', async () => ((await get(a)).machine === 'mc' ? true : undefined));
     for (let i = 0; i < 5; i++) assert.equal((await get(a)).machine, 'mc');
     hosts.set(b.name, b);
+  });
+
+  await t.test("a far route's latency: fra → syd through the delayed backhaul", async () => {
+    const syd = await until('host-a to publish the latency of fra → syd', async () => {
+      for (let i = 0; i < 5; i++) assert.equal((await get(a)).machine, 'mc');
+      const served = (await demand(a)).syd;
+      return served?.p95_ms !== undefined ? served : undefined;
+    });
+    // The relay holds each chunk 40 ms each way: at least 80 ms, in the 70–100 ms bucket or above.
+    assert.ok((syd.p50_ms ?? 0) >= 70, JSON.stringify(syd));
+    assert.ok((amsLatency?.p50_ms ?? Infinity) < (syd.p50_ms ?? 0), JSON.stringify({ ams: amsLatency, syd }));
   });
 });

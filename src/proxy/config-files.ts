@@ -12,6 +12,7 @@ import { haproxyConfigInvalid, haproxyNotFound } from './errors.ts';
 import { type ConfigInput, renderConfig, renderHostsMap, renderSlotsMap } from './haproxy-config.ts';
 import { renderLatencyMap } from './http-stats.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
+import { renderRouteLatencyMap } from './route-latency.ts';
 import { ensureDefaultCert, writeCertFiles } from './tls.ts';
 
 const execFileAsync = promisify(execFile);
@@ -31,6 +32,7 @@ export async function writeProxyFiles(input: ConfigInput, haproxyBin: string): P
   await writeFile(`${paths.slotsMap}.tmp`, renderSlotsMap(input.routes));
   await rename(`${paths.slotsMap}.tmp`, paths.slotsMap);
   await writeFile(paths.latencyMap, renderLatencyMap());
+  await writeFile(paths.routeLatencyMap, renderRouteLatencyMap());
   await writeFile(`${paths.suspendedMap}.tmp`, renderSuspendedMap(input.suspended ?? new Map()));
   await rename(`${paths.suspendedMap}.tmp`, paths.suspendedMap);
   const candidate = `${paths.config}.new`;

@@ -4,16 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeClusterCredential } from '../../test/helpers/proxy-cluster.ts';
+import { BACKEND_HEADER, HOPS_HEADER } from './backhaul-config.ts';
 import { writeProxyFiles } from './config-files.ts';
 import {
   type ConfigInput,
   defaultLimits,
+  NEARBY_HEADER_PREFIX,
   parseListen,
   proxyPaths,
   renderConfig,
   renderHostsMap,
 } from './haproxy-config.ts';
 import { renderErrorPages } from './pages/error-pages.ts';
+import { BUFFERED_HEADER } from './replay-config.ts';
 import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
 import { issueTestCert, makeTestCa } from './test-certs.ts';
 
@@ -315,6 +318,14 @@ test('in a cluster dedicated ports reach other hosts through far twins, and HAPr
   assert.match(section('frontend nearby_backhaul_tcp'), /bind 127\.0\.0\.1:4444 accept-proxy ssl crt /);
   assert.match(section('frontend nearby_backhaul_tcp'), /use_backend %\[fc_pp_unique_id\] if /);
   assert.match(section('frontend nearby_backhaul'), /use_backend %\[var\(txn\.nb_backend\)\] if /);
-  // Public frontends drop a client's own x-nearby-route.
-  assert.match(section('frontend nearby_http'), /http-request del-header x-nearby-route\n/);
+  // Public frontends drop a client's own x-nearby-route (every x-nearby- header, in one rule,
+  // first); the backhaul keeps the hop count and route other proxies send.
+  assert.match(
+    section('frontend nearby_http'),
+    /maxconn \d+\n {2}http-request del-header x-nearby- -m beg\n/,
+  );
+  assert.doesNotMatch(section('frontend nearby_backhaul'), /del-header x-nearby- -m beg/);
+  for (const name of [HOPS_HEADER, BACKEND_HEADER, BUFFERED_HEADER, 'x-nearby-replay']) {
+    assert.ok(name.startsWith(NEARBY_HEADER_PREFIX), `${name}: the public frontends delete it by its prefix`);
+  }
 });

@@ -8,13 +8,11 @@ import { nearbyVersion } from '../version.ts';
 import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import {
-  BACKEND_HEADER,
   type BackhaulTarget,
   backhaulDefaultServer,
   backhaulFrontendLines,
   backhaulTcpFrontendLines,
   farBackendLines,
-  HOPS_HEADER,
 } from './backhaul-config.ts';
 import { egressLine, egressTableLines } from './egress-meter.ts';
 import { latencyLines, latencyTableLines } from './http-stats.ts';
@@ -27,6 +25,7 @@ import {
   replayRoutingLines,
   replaySections,
 } from './replay-config.ts';
+import { routeLatencyLines, routeLatencyTableLines } from './route-latency.ts';
 import type { RouteTable, WantedBackend, WantedFrontend } from './routes.ts';
 import { poolSize, slotName } from './slots.ts';
 import { innerTlsBind, tlsAlpnSections } from './tls-alpn-config.ts';
@@ -39,6 +38,8 @@ export interface ProxyPaths {
   slotsMap: string;
   /** Response time (ms) → latency bucket, for the metrics (http-stats.ts). */
   latencyMap: string;
+  /** Response time (ms) → finer latency bucket, for the demand records (route-latency.ts). */
+  routeLatencyMap: string;
   /** App → `<org>:<cap>` of the apps suspended at their org's spending cap (budget-levels.ts). */
   suspendedMap: string;
   adminSocket: string;
@@ -70,6 +71,7 @@ export function proxyPaths(dataDir: string): ProxyPaths {
     hostsMap: join(dir, 'hosts.map'),
     slotsMap: join(dir, 'slots.map'),
     latencyMap: join(dir, 'latency.map'),
+    routeLatencyMap: join(dir, 'route-latency.map'),
     suspendedMap: join(dir, 'suspended.map'),
     adminSocket: join(dir, 'admin.sock'),
     masterSocket: join(dir, 'master.sock'),
@@ -215,8 +217,6 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
     `  http-request set-var(txn.app) var(txn.host),regsub('${suffixRegex}$','') if { var(txn.host) -m end ${suffix} }`,
     // Set (not add) so that a client cannot forge what the app trusts.
     '  http-request set-header Fly-Client-IP %[src]',
-    `  http-request del-header ${HOPS_HEADER}`,
-    `  http-request del-header ${BACKEND_HEADER}`,
     '  option forwardfor',
     `  http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`,
     `  http-request set-header X-Forwarded-SSL ${tls ? 'on' : 'off'}`,
@@ -229,11 +229,25 @@ function httpRequestRules(input: ConfigInput, tls: boolean): string[] {
   return lines;
 }
 
-/** Hooks for the Node listeners: one access-log line per request, ACME challenges to nearby. */
-function nearbyFrontendLines(input: ConfigInput): string[] {
+/**
+ * What a client may never send: nearby's own headers between its proxies and its replayer
+ * (`x-nearby-hops`, `x-nearby-route`, `x-nearby-replay`, `x-nearby-backend`…), deleted in one
+ * rule by their prefix before anything reads or keeps the request (the replay capture). One
+ * rule instead of four: HAProxy 2.6 pays for every rule it evaluates (docs/perf.md).
+ */
+export const NEARBY_HEADER_PREFIX = 'x-nearby-';
+export const CLIENT_HEADERS_RULE = `  http-request del-header ${NEARBY_HEADER_PREFIX} -m beg`;
+
+/**
+ * Hooks for the Node listeners: one access-log line per request, ACME challenges to nearby.
+ * `publicFront`: a frontend clients reach (nearby's own headers are deleted first); the backhaul
+ * frontend keeps the hop count and route other proxies send.
+ */
+function nearbyFrontendLines(input: ConfigInput, publicFront = true): string[] {
   const lines: string[] = [];
   if (input.accessLog) lines.push(...accessLogLines(input.accessLog));
-  if (input.replayer) lines.push(...replayFrontendLines());
+  if (publicFront) lines.push(CLIENT_HEADERS_RULE);
+  if (input.replayer) lines.push(...replayFrontendLines(!publicFront));
   return lines;
 }
 
@@ -410,6 +424,7 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       '  http-request disable-l7-retry if { nbsrv lt 2 }',
       `  http-request set-var(txn.app) str(${backend.app})`,
       ...latencyLines(backend.app, input.paths.latencyMap),
+      ...routeLatencyLines(input.paths.routeLatencyMap),
     );
     // X-Forwarded-SSL, set by every HTTP frontend, still says it when a request comes back
     // through nearby_buffered (replay-config.ts).
@@ -475,6 +490,10 @@ export function renderConfig(input: ConfigInput): string {
     `  tune.http.maxhdr ${limits.maxHeaders}`,
     // TLS 1.2 and 1.3 only, on every TLS listener.
     '  ssl-default-bind-options ssl-min-ver TLSv1.2',
+    // TLS 1.3 suites in the order browsers and nginx end up with (AES-128-GCM first; HAProxy
+    // picks by its own order, OpenSSL's default puts AES-256-GCM-SHA384 first): the handshake's
+    // key schedule in SHA-256, the same as nginx's on the same client (docs/perf.md, issue 21).
+    '  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
     '',
     'defaults',
     '  mode http',
@@ -508,7 +527,7 @@ export function renderConfig(input: ConfigInput): string {
           via: input.via ?? 'nearby',
           appsDomain: input.appsDomain,
           maxconn: limits.maxconn,
-          hooks: nearbyFrontendLines(input),
+          hooks: nearbyFrontendLines(input, false),
           routing: [
             ...nearbyRoutingLines(input),
             `  use_backend %[var(txn.host),map(${quote(paths.hostsMap)},nearby_no_app)]`,
@@ -537,6 +556,11 @@ export function renderConfig(input: ConfigInput): string {
     const backhaul = backend.backhaul === true && input.backhaul !== undefined;
     lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
   }
-  lines.push(...latencyTableLines(), ...egressTableLines(), ...nearbySections(input));
+  lines.push(
+    ...latencyTableLines(),
+    ...routeLatencyTableLines(),
+    ...egressTableLines(),
+    ...nearbySections(input),
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -30,13 +30,18 @@ export function replayGlobalLines(target: ReplayerTarget): string[] {
   ];
 }
 
-/** For every HTTP frontend: keep what a replay needs, hand Fly-Replay answers to Lua. */
-export function replayFrontendLines(): string[] {
+/**
+ * For every HTTP frontend: keep what a replay needs, hand Fly-Replay answers to Lua.
+ * `deleteOwnHeaders`: delete the two headers only HAProxy may send the replayer (public
+ * frontends delete every `x-nearby-` header of a client in one rule before these lines).
+ */
+export function replayFrontendLines(deleteOwnHeaders: boolean): string[] {
   const hasBody = '{ req.hdr_val(content-length) gt 0 }';
   return [
     // Only HAProxy's Lua may talk to the replayer as a replay, and only HAProxy asks it to buffer.
-    '  http-request del-header x-nearby-replay',
-    `  http-request del-header ${BUFFERED_HEADER}`,
+    ...(deleteOwnHeaders
+      ? ['  http-request del-header x-nearby-replay', `  http-request del-header ${BUFFERED_HEADER}`]
+      : []),
     // A body is replayed when HAProxy holds all of it (it waits briefly for it to arrive).
     `  http-request wait-for-body time 1s if ${hasBody}`,
     '  http-request set-var(txn.nb_method) method',

@@ -182,3 +182,40 @@ test('nats: a list right after a node comes back misses none of the writes made 
     assert.deepEqual(listed, keys, `round ${round}`);
   }
 });
+
+test('nats: of concurrent compare-and-sets on one key exactly one wins, while other keys are written', async () => {
+  // One client per server, so writes reach the stream leader from every node; creates, updates
+  // and creates over a delete marker, each raced by six writers with the same revision.
+  const stores = await Promise.all(
+    cluster.urls.map((url) => NatsStore.open({ servers: [url], prefix: 'race' })),
+  );
+  open.push(...stores);
+  let writing = true;
+  const writer = (async () => {
+    for (let n = 0; writing; n++) {
+      await stores[n % 3].put(`hosts/h${n % 3}`, { n });
+      await delay(5);
+    }
+  })();
+  try {
+    for (let round = 0; round < 30; round++) {
+      const key = `leases/l${round % 3}`;
+      const expectRevision = (await stores[round % 3].get(key))?.revision ?? 0;
+      const tries = stores.flatMap((store, s) =>
+        [0, 1].map((n) => store.put(key, { round, writer: s * 2 + n }, { expectRevision })),
+      );
+      const results = await Promise.allSettled(tries);
+      const won = results.flatMap((result, i) => (result.status === 'fulfilled' ? [i] : []));
+      assert.equal(won.length, 1, `round ${round} (revision ${expectRevision}): ${won.length} writers won`);
+      for (const result of results) {
+        if (result.status === 'rejected')
+          assert.ok(isNearbyError(result.reason, 'STORE_CONFLICT'), result.reason);
+      }
+      assert.deepEqual((await stores[(round + 1) % 3].get(key))?.value, { round, writer: won[0] });
+      if (round % 4 === 3) assert.equal(await stores[round % 3].delete(key), true);
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+});

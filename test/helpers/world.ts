@@ -4,7 +4,7 @@
  * hello image pushed to its registry, and `world down` however the run ends.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,14 +25,46 @@ export interface WorldStatus {
   links: { from: string; to: string; matrix_rtt_ms: number; ping_min_ms?: number; tcp_connect_ms?: number }[];
 }
 
-/** A 10.X.0.0/16 no interface of this host uses, and a world name no namespace has. */
+/**
+ * A 10.X.0.0/16 no interface of this host uses, and a world name no namespace has, claimed for
+ * this process: two test files (or a test and a bench) starting worlds at once would otherwise
+ * both find the same octet free before either had made its addresses.
+ */
 export async function freeWorld() {
   const { stdout: addresses } = await run('ip', ['-o', 'addr']);
   const { stdout: namespaces } = await run('ip', ['netns', 'list']);
+  await mkdir(CLAIMS, { recursive: true });
   for (;;) {
     const octet = 100 + Math.floor(Math.random() * 100);
     const name = `t${octet}`;
-    if (!addresses.includes(` 10.${octet}.`) && !namespaces.includes(`nbw${name}-`)) return { octet, name };
+    if (addresses.includes(` 10.${octet}.`) || namespaces.includes(`nbw${name}-`)) continue;
+    if (await claim(join(CLAIMS, String(octet)))) return { octet, name };
+  }
+}
+
+/** Octets taken by running processes: a file each, holding the pid; a dead pid's claim lapses. */
+const CLAIMS = join(tmpdir(), 'nearby-world-claims');
+
+async function claim(path: string): Promise<boolean> {
+  try {
+    await writeFile(path, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const pid = Number(await readFile(path, 'utf8').catch(() => ''));
+  if (pid === process.pid) return false;
+  if (pid > 0 && isAlive(pid)) return false;
+  await rm(path, { force: true }); // lapsed: free for the next pick
+  return false;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../../errors.ts';
 import type { MachineConfig, MachineView } from '../../model/mod.ts';
 import { pinnedImage } from '../../model/release.ts';
-import { machinesApi } from '../machines-client.ts';
+import { destroyAndWait, machinesApi } from '../machines-client.ts';
 import { deployApi } from './api.ts';
 import { type HealthOptions, waitHealthy } from './health.ts';
 
@@ -88,7 +88,7 @@ export async function rollBack(run: DeployRun): Promise<{ failures: string[] }> 
     const id = change.kind === 'replaced' ? change.before.id : change.machine.id;
     try {
       if (change.kind === 'created') {
-        await machinesApi.destroy(api, app, id, true);
+        await destroyAndWait(api, app, id);
         out(`  Machine ${id} destroyed`);
         continue;
       }

@@ -7,7 +7,7 @@ import type { AutoscaleConfig, DeployConfig } from '../../config/mod.ts';
 import { errorMessage, type NearbyError } from '../../errors.ts';
 import type { DeployStrategy, MachineView, ReleaseRecord } from '../../model/mod.ts';
 import type { ApiCalls } from '../client.ts';
-import { machinesApi } from '../machines-client.ts';
+import { destroyAndWait, machinesApi } from '../machines-client.ts';
 import { releasesApi } from './api.ts';
 import { type DeployRun, group, rollBack } from './changes.ts';
 import { runReleaseCommand } from './release-command.ts';
@@ -76,7 +76,7 @@ export async function runRelease(options: ReleaseOptions): Promise<number> {
     return failed(run, release, error, noRollback);
   }
   for (const machine of existing.filter((m) => !groups.includes(group(m)))) {
-    await machinesApi.destroy(api, app, machine.id, true);
+    await destroyAndWait(api, app, machine.id);
     out(`  Machine ${machine.id} destroyed: process group "${group(machine)}" is no longer in the config`);
   }
   await releasesApi.setStatus(api, app, release.version, 'complete');

@@ -6,7 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { NearbyError } from '../../errors.ts';
 import type { DeployStrategy, MachineConfig, MachineView } from '../../model/mod.ts';
-import { machinesApi } from '../machines-client.ts';
+import { destroyAndWait } from '../machines-client.ts';
 import { deployApi } from './api.ts';
 import { createMachine, type DeployRun, replaceMachine } from './changes.ts';
 
@@ -105,7 +105,7 @@ async function canary(run: DeployRun, plan: GroupPlan) {
     cordoned: true,
     checks: true,
   });
-  await machinesApi.destroy(run.api, run.app, machine.id, true);
+  await destroyAndWait(run.api, run.app, machine.id);
   run.journal.splice(
     run.journal.findIndex((change) => change.kind === 'created' && change.machine.id === machine.id),
     1,
@@ -130,7 +130,7 @@ async function blueGreen(run: DeployRun, plan: GroupPlan) {
   await delay(SWAP_MS);
   run.journal.length = 0;
   for (const blue of plan.machines) {
-    await machinesApi.destroy(api, app, blue.id, true);
+    await destroyAndWait(api, app, blue.id);
     out(`  Blue machine ${blue.id} destroyed`);
   }
 }

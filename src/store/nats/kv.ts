@@ -1,9 +1,8 @@
 /**
  * The store's keys in one JetStream KV bucket. One bucket, because a revision is the bucket's stream
  * sequence: keys compared by revision, and the store-wide order watches rely on, need one stream.
- * Compare-and-set is checked against the whole bucket's last sequence (see `#compareAndSet`).
+ * Compare-and-set is checked per key, with a message id for writes in flight (see `#compareAndSet`).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
@@ -66,36 +65,46 @@ export class KvKeys {
   /**
    * Writes `json` (or a delete marker) if the key is at revision `expected` (0: absent).
    *
-   * Not with the per-key check (`kv.update`): on a clustered stream nats-server before 2.9.21
-   * checks it before the write is replicated, so concurrent writers with the same revision all
-   * win (nats-io/nats-server#4320; 29 rounds in 30 here on 2.9.10). The stream-wide check
-   * (`Nats-Expected-Last-Sequence`) is serialised by the stream leader: read the bucket's last
-   * sequence, then the key; write only if nothing at all was written since. A write elsewhere
-   * in the bucket meanwhile is no conflict for this key: look again and retry.
+   * The per-key check (`Nats-Expected-Last-Subject-Sequence`) alone is not enough: on a
+   * clustered stream nats-server before 2.9.21 checks it against what the leader has applied,
+   * before the write is replicated, so concurrent writers with the same revision all win
+   * (nats-io/nats-server#4320; 29 rounds in 30 here on 2.9.10). The leader does see writes in
+   * flight in its duplicate table, which it fills before it proposes a write: so each write also
+   * carries a message id naming the key and the revision it replaces, and of writers racing from
+   * one revision the first is written and the others are told theirs is a duplicate — a conflict.
+   * Ids are kept for the bucket's duplicate window (2 minutes); a revision is a stream sequence,
+   * never reused, and a key that was deleted is replaced from its delete marker's sequence, so
+   * an id never stands for two different replacements.
+   *
+   * Not the stream-wide check (`Nats-Expected-Last-Sequence`), which this used before: it fails
+   * on a write to *any* key meanwhile, and with the leader a continent away and a few unconditional
+   * writes a second (heartbeats, demand) a compare-and-set took tens of seconds of retries
+   * (docs/perf.md, "Compare-and-set across continents").
    */
   async #compareAndSet(key: string, expected: number, json: string | undefined): Promise<number> {
-    const subject = this.subjectPrefix + encodeKey(key);
-    const what = `${json === undefined ? 'delete' : 'put'} ${key}`;
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const last = await this.revision();
-      const actual = (await this.#read(key))?.revision ?? 0;
-      if (actual !== expected) throw storeConflict(key, expected, actual);
-      const marker = headers();
-      if (json === undefined) marker.set('KV-Operation', 'DEL');
-      try {
-        const ack = await this.conn.call(
-          what,
-          () =>
-            this.conn.js.publish(subject, json ?? '', { headers: marker, expect: { lastSequence: last } }),
-          'write',
-        );
-        return ack.seq;
-      } catch (error) {
+    const current = await this.#readRaw(key);
+    const actual = current && !isDeleteMarker(current.operation) ? current.revision : 0;
+    if (actual !== expected) throw storeConflict(key, expected, actual);
+    const replaces = current?.revision ?? 0;
+    const marker = headers();
+    if (json === undefined) marker.set('KV-Operation', 'DEL');
+    const ack = await this.conn
+      .call(
+        `${json === undefined ? 'delete' : 'put'} ${key}`,
+        () =>
+          this.conn.js.publish(this.subjectPrefix + encodeKey(key), json ?? '', {
+            headers: marker,
+            msgID: `${encodeKey(key)}@${replaces}`,
+            expect: { lastSubjectSequence: replaces },
+          }),
+        'write',
+      )
+      .catch(async (error: unknown) => {
         if (!isConflict(error instanceof Error ? error.cause : undefined)) throw error;
-      }
-      await sleep(Math.random() * Math.min(50, attempt));
-    }
-    throw storeConflict(key, expected, undefined);
+        throw storeConflict(key, expected, (await this.#read(key))?.revision ?? 0);
+      });
+    if (ack.duplicate) throw storeConflict(key, expected, undefined);
+    return ack.seq;
   }
 
   /**
@@ -197,8 +206,13 @@ export class KvKeys {
 
   /** The key's live entry (a delete marker counts as absent). */
   async #read(key: string): Promise<KvEntry | undefined> {
-    const entry = await this.conn.call(`get ${key}`, () => this.kv.get(encodeKey(key)));
+    const entry = await this.#readRaw(key);
     return entry && !isDeleteMarker(entry.operation) ? entry : undefined;
+  }
+
+  /** The key's last message, a delete marker included. */
+  #readRaw(key: string): Promise<KvEntry | null> {
+    return this.conn.call(`get ${key}`, () => this.kv.get(encodeKey(key)));
   }
 }
 

@@ -1,11 +1,20 @@
 /**
  * The app's traffic by route (entry region → serving region) from the live stream's `traffic`
- * event: a table, and lines on the map from where requests entered to where they were served.
+ * event: a table (rate, in flight, the latency users got, the RTT paid), and lines on the map
+ * from where requests entered to where they were served.
  */
 import type { TrafficRoute } from '../types.ts';
 import type { Line } from '../world-map.tsx';
 
 const rate = (rps: number) => `${rps < 10 ? rps.toFixed(1) : Math.round(rps)}/s`;
+const ms = (value: number) => `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
+
+/** `p50 / p95`, as users got them through the entry proxy; a dash when none was measured. */
+export function latency(route: TrafficRoute): string {
+  return route.p50_ms === undefined || route.p95_ms === undefined
+    ? '—'
+    : `${ms(route.p50_ms)} / ${ms(route.p95_ms)}`;
+}
 
 /** A line per route that leaves its region, labelled with its rate. */
 export function trafficLines(routes: TrafficRoute[]): Line[] {
@@ -14,7 +23,7 @@ export function trafficLines(routes: TrafficRoute[]): Line[] {
     .map((route) => ({
       from: route.entry,
       to: route.served,
-      title: `${route.entry} → ${route.served}: ${rate(route.rps)}, ${route.in_flight} in flight, ${route.rtt_ms} ms RTT`,
+      title: `${route.entry} → ${route.served}: ${rate(route.rps)}, ${route.in_flight} in flight, latency p50/p95 ${latency(route)}, ${route.rtt_ms} ms RTT`,
       label: rate(route.rps),
       kind: 'traffic',
     }));
@@ -34,6 +43,9 @@ export function Traffic({ routes }: { routes: TrafficRoute[] | undefined }) {
               <th title="the region of the machines that served them">Served in</th>
               <th>Requests/s</th>
               <th>In flight</th>
+              <th title="time from the entry proxy routing a request to the machine's response head, median / 95th percentile over the proxies' last 2 s">
+                Latency p50 / p95
+              </th>
               <th title="the round trip beyond the edge to the serving region">RTT paid</th>
             </tr>
           </thead>
@@ -44,6 +56,7 @@ export function Traffic({ routes }: { routes: TrafficRoute[] | undefined }) {
                 <td>{route.served}</td>
                 <td class="rps">{rate(route.rps)}</td>
                 <td>{route.in_flight}</td>
+                <td class="latency">{latency(route)}</td>
                 <td>{route.entry === route.served ? '—' : `${route.rtt_ms} ms`}</td>
               </tr>
             ))}
