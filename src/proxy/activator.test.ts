@@ -29,11 +29,12 @@ function stoppedMachine(port: number, state: 'stopped' | 'suspended' = 'stopped'
 function get(
   port: number,
   path: string,
+  method = 'GET',
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     http
-      .get(
-        { host: '127.0.0.1', port, path, headers: { host: 'app.localhost' }, agent: false },
+      .request(
+        { host: '127.0.0.1', port, path, method, headers: { host: 'app.localhost' }, agent: false },
         (response) => {
           let body = '';
           response.on('data', (chunk) => {
@@ -44,8 +45,27 @@ function get(
           );
         },
       )
-      .on('error', reject);
+      .on('error', reject)
+      .end();
   });
+}
+
+/** The API's answer to a start when the org is at its spending cap, after `delayMs`. */
+function refusingControl(delayMs = 0) {
+  return {
+    async start(_app: string, id: string) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      // What apiMachineControl throws for the API's BUDGET_EXCEEDED.
+      throw proxyApiRefused(
+        'start',
+        id,
+        402,
+        'org acme reached its monthly budget of $5.00',
+        'BUDGET_EXCEEDED',
+      );
+    },
+    async stop() {},
+  };
 }
 
 /**
@@ -120,7 +140,7 @@ test('a suspended machine: held requests go to its socket before the API answers
   assert.deepEqual(starts, ['app/m1/request'], 'one wake for both');
 });
 
-test('a suspended machine whose start is refused after the request went to it: the refusal, not a hang', async (t) => {
+test('a suspended machine whose start is refused: a GET that went to it gets the refusal, not a hang; a POST never goes', async (t) => {
   const machinePort = await freePort();
   const frozen = await frozenServer(machinePort); // never thawed
   const activator = await startActivator({
@@ -128,19 +148,7 @@ test('a suspended machine whose start is refused after the request went to it: t
     wakeTimeoutMs: 5_000,
     appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
     machinesOf: () => [stoppedMachine(machinePort, 'suspended')],
-    control: {
-      async start(_app, id) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        throw proxyApiRefused(
-          'start',
-          id,
-          402,
-          'org acme reached its monthly budget of $5.00',
-          'BUDGET_EXCEEDED',
-        );
-      },
-      async stop() {},
-    },
+    control: refusingControl(100),
     log: pino({ level: 'silent' }),
   });
   t.after(async () => {
@@ -154,6 +162,11 @@ test('a suspended machine whose start is refused after the request went to it: t
     /^402 payment required: cannot start machine m1: org acme reached its monthly budget/,
   );
   assert.equal(frozen.reached, 1, 'the request had reached the frozen machine');
+  // A request that changes something waits for the start to be taken: refused, it never reached
+  // the machine, where it would have run at the next thaw after its user was told 402.
+  const post = await get(activator.address.port, '/orders', 'POST');
+  assert.equal(post.status, 402);
+  assert.equal(frozen.reached, 1, 'the POST did not reach the frozen machine');
 });
 
 test('holds requests while one machine starts, wakes it once, and forwards them all', async (t) => {
@@ -236,19 +249,7 @@ test('a wake refused for the spending cap: 402 with the reason, not the failed w
     wakeTimeoutMs: 5_000,
     appOf: (host) => (host === 'app.localhost' ? 'app' : undefined),
     machinesOf: () => [machine],
-    control: {
-      async start(_app, id) {
-        // What apiMachineControl throws for the API's BUDGET_EXCEEDED.
-        throw proxyApiRefused(
-          'start',
-          id,
-          402,
-          'org acme reached its monthly budget of $5.00',
-          'BUDGET_EXCEEDED',
-        );
-      },
-      async stop() {},
-    },
+    control: refusingControl(),
     log: pino({ level: 'silent' }),
   });
   t.after(() => activator.close());

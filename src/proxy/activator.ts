@@ -83,12 +83,16 @@ interface WakeTarget {
 }
 
 /** A machine that takes connections now, and the control plane's answer to the start asked of it. */
+/** Methods that change nothing on the machine (RFC 9110 §9.2.1). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
 interface Woken {
   target: WakeTarget;
   /**
    * Settles when the API has taken the start (at once when none was asked). A suspended machine's
-   * socket accepts connections while frozen, so the held requests are forwarded before this
-   * settles, and answered when the agent thaws it; if the start is refused, they get the refusal.
+   * socket accepts connections while frozen, so the held requests that change nothing are
+   * forwarded before this settles, and answered when the agent thaws it; if the start is refused,
+   * they get the refusal. Other requests wait for it.
    */
   asked: Promise<void>;
   /** The readiness probe's connection to a machine on this host: the first forward takes it. */
@@ -281,10 +285,15 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       unavailable(response, `no app answers at '${host}'`, 5);
       return;
     }
-    woken(app).then(
-      (done) => forward(app, done, request, response),
-      (error: unknown) => wakeRefused(app, error, response),
-    );
+    woken(app)
+      .then(async (done) => {
+        // Only a request that changes nothing goes to a frozen machine before its start is taken:
+        // sent, then refused (402), another would still run when the machine is next thawed, after
+        // its user was told it did not.
+        if (!SAFE_METHODS.has(request.method ?? '')) await done.asked;
+        forward(app, done, request, response);
+      })
+      .catch((error: unknown) => wakeRefused(app, error, response));
   });
 
   function wakeRefused(app: string, error: unknown, response: http.ServerResponse) {
