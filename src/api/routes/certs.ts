@@ -107,7 +107,7 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
       store.get<CertRequest>(keys.certRequest(hostname)),
     ]);
     const owner = request?.value.app ?? cert?.value.app;
-    return { cert: cert?.value, request: request?.value, owner };
+    return { cert: cert?.value, request: request?.value, requestRevision: request?.revision ?? 0, owner };
   }
 
   /**
@@ -150,8 +150,11 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
           updated_at: now,
           attempts: 0,
         };
+        // The request is written on the revision read: two apps claiming one name, or a claim
+        // meeting the certificate manager's update, conflict (409, try again) instead of one
+        // silently overwriting the other.
+        await store.put(keys.certRequest(hostname), certRequest, { expectRevision: current.requestRevision });
         await store.put(keys.cert(hostname), record);
-        await store.put(keys.certRequest(hostname), certRequest);
         reply.code(201);
         return view(app.name, hostname, record, certRequest);
       }
@@ -169,7 +172,7 @@ export function certRoutes(api: FastifyInstance, cp: ControlPlane, options: { ap
         updated_at: now,
         attempts: 0,
       };
-      await store.put(keys.certRequest(hostname), certRequest);
+      await store.put(keys.certRequest(hostname), certRequest, { expectRevision: current.requestRevision });
       reply.code(201);
       return view(
         app.name,
