@@ -88,6 +88,12 @@ async function frozenServer(port: number) {
     get reached() {
       return reached;
     },
+    /** Connections open to the machine's server now. */
+    connections(): Promise<number> {
+      return new Promise((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      );
+    },
     thaw() {
       thawed = true;
       for (const answer of waiting.splice(0)) answer();
@@ -167,6 +173,11 @@ test('a suspended machine whose start is refused: a GET that went to it gets the
   const post = await get(activator.address.port, '/orders', 'POST');
   assert.equal(post.status, 402);
   assert.equal(frozen.reached, 1, 'the POST did not reach the frozen machine');
+  // Nor is a connection left open to it: the refused wakes' connections are closed.
+  for (let tries = 0; (await frozen.connections()) > 0; tries++) {
+    assert.ok(tries < 100, 'a connection to the frozen machine was left open');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 });
 
 test('holds requests while one machine starts, wakes it once, and forwards them all', async (t) => {

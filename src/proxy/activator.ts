@@ -82,10 +82,10 @@ interface WakeTarget {
   via?: ListenAddress;
 }
 
-/** A machine that takes connections now, and the control plane's answer to the start asked of it. */
 /** Methods that change nothing on the machine (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
+/** A machine that takes connections now, and the control plane's answer to the start asked of it. */
 interface Woken {
   target: WakeTarget;
   /**
@@ -285,15 +285,26 @@ export async function startActivator(options: ActivatorOptions): Promise<Activat
       unavailable(response, `no app answers at '${host}'`, 5);
       return;
     }
-    woken(app)
-      .then(async (done) => {
+    woken(app).then(
+      (done) => {
+        if (SAFE_METHODS.has(request.method ?? '')) {
+          forward(app, done, request, response);
+          return;
+        }
         // Only a request that changes nothing goes to a frozen machine before its start is taken:
         // sent, then refused (402), another would still run when the machine is next thawed, after
-        // its user was told it did not.
-        if (!SAFE_METHODS.has(request.method ?? '')) await done.asked;
-        forward(app, done, request, response);
-      })
-      .catch((error: unknown) => wakeRefused(app, error, response));
+        // its user was told it did not. Refused, the probe's connection goes too.
+        done.asked.then(
+          () => forward(app, done, request, response),
+          (error: unknown) => {
+            done.probed?.destroy();
+            done.probed = undefined;
+            wakeRefused(app, error, response);
+          },
+        );
+      },
+      (error: unknown) => wakeRefused(app, error, response),
+    );
   });
 
   function wakeRefused(app: string, error: unknown, response: http.ServerResponse) {
