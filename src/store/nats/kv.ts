@@ -46,15 +46,15 @@ export class KvKeys {
 
   async delete(key: string, options: PutOptions = {}): Promise<boolean> {
     for (;;) {
-      const current = await this.#read(key);
-      const actual = current?.revision ?? 0;
+      const current = await this.#readRaw(key);
+      const actual = current && !isDeleteMarker(current.operation) ? current.revision : 0;
       if (options.expectRevision !== undefined && options.expectRevision !== actual) {
         throw storeConflict(key, options.expectRevision, actual);
       }
-      if (!current) return false;
+      if (actual === 0) return false;
       try {
         // Conditional even without `expectRevision`: `false` must mean "it was not there".
-        await this.#compareAndSet(key, actual, undefined);
+        await this.#compareAndSet(key, actual, undefined, current);
         return true;
       } catch (error) {
         if (options.expectRevision !== undefined || !isNearbyError(error, 'STORE_CONFLICT')) throw error;
@@ -79,10 +79,16 @@ export class KvKeys {
    * Not the stream-wide check (`Nats-Expected-Last-Sequence`), which this used before: it fails
    * on a write to *any* key meanwhile, and with the leader a continent away and a few unconditional
    * writes a second (heartbeats, demand) a compare-and-set took tens of seconds of retries
-   * (docs/perf.md, "Compare-and-set across continents").
+   * (docs/perf.md, "Compare-and-set across continents"). `read`: the key's last message when the
+   * caller has just read it (one round trip to the leader fewer).
    */
-  async #compareAndSet(key: string, expected: number, json: string | undefined): Promise<number> {
-    const current = await this.#readRaw(key);
+  async #compareAndSet(
+    key: string,
+    expected: number,
+    json: string | undefined,
+    read?: KvEntry | null,
+  ): Promise<number> {
+    const current = read !== undefined ? read : await this.#readRaw(key);
     const actual = current && !isDeleteMarker(current.operation) ? current.revision : 0;
     if (actual !== expected) throw storeConflict(key, expected, actual);
     const replaces = current?.revision ?? 0;
