@@ -23,6 +23,7 @@ import {
   pushEvent,
 } from '../model/mod.ts';
 import type { ImageService } from '../oci/types.ts';
+import { markStartStep } from '../start-steps.ts';
 import { type Store, update } from '../store/mod.ts';
 import { apiErrors } from './errors.ts';
 import { newLease } from './leases.ts';
@@ -193,6 +194,7 @@ export async function startMachine(
   id: string,
   reason: DesiredState['reason'] = 'api',
 ): Promise<string> {
+  markStartStep(id, 'api-start');
   const view = await viewOf(cp.store, await getRecord(cp.store, app, id));
   if (view.state === 'destroying') throw apiErrors.machineState(id, view.state, 'it cannot be started');
   await refuseIfSuspended(cp.store, app);
@@ -200,6 +202,7 @@ export async function startMachine(
     ...record,
     desired: { state: 'started', seq: record.desired.seq + 1, reason },
   }));
+  markStartStep(id, 'api-written');
   return view.state;
 }
 

@@ -74,7 +74,16 @@ export async function runParts(parts: readonly PartName[], settings: ServerSetti
         signal,
       });
     }
-    if (has('proxy')) started.proxy = await startProxyPart({ settings, store, token, log, signal });
+    if (has('proxy'))
+      started.proxy = await startProxyPart({
+        settings,
+        store,
+        token,
+        // With the API here, the proxy's wakes go to it directly rather than over HTTP.
+        ...(api ? { controlPlane: { store, images, defaultRegion: settings.region } } : {}),
+        log,
+        signal,
+      });
     if (api) started.api = await api.start();
   } catch (error) {
     // The agent stops following the store only once `signal` aborts: not waited for here.

@@ -1,7 +1,6 @@
 /** `/v1/apps/{app}/machines`: create, list, get, update, start, stop, destroy, wait. */
 import type { FastifyInstance } from 'fastify';
 import type { MachineState } from '../../model/mod.ts';
-import { markStartStep } from '../../start-steps.ts';
 import { apiErrors } from '../errors.ts';
 import {
   type ControlPlane,
@@ -111,12 +110,9 @@ export function machineRoutes(api: FastifyInstance, cp: ControlPlane): void {
         returns: 'StartResult',
       },
     },
-    async (request) => {
-      markStartStep(request.params.id, 'api-start');
-      const previous = await startMachine(cp, request.params.app, request.params.id, request.query.reason);
-      markStartStep(request.params.id, 'api-written');
-      return { previous_state: previous };
-    },
+    async (request) => ({
+      previous_state: await startMachine(cp, request.params.app, request.params.id, request.query.reason),
+    }),
   );
 
   api.post<
