@@ -30,6 +30,9 @@ export const PING_PATH = '/.nearby/ping';
 export const HOPS_HEADER = 'x-nearby-hops';
 export const MAX_HOPS = 3;
 
+/** How long the backhaul keeps a peer's idle connection: well past the peer's idle pool purge. */
+export const BACKHAUL_KEEP_ALIVE = '120s';
+
 /** Raw TCP of dedicated ports arrives on the backhaul port + 1. */
 export const BACKHAUL_TCP_OFFSET = 1;
 /** Names, for the far side, the dedicated port's backend an HTTP request is for (far twins set it). */
@@ -37,15 +40,6 @@ export const BACKEND_HEADER = 'x-nearby-route';
 const DEDICATED_BACKEND = '^app_[a-z0-9][a-z0-9-]*_[0-9]+_(http|h2|tcp|pp1|pp2)$';
 
 const quote = (text: string) => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-
-/**
- * The app backends' slots: TLS settings for all of them (`default-server`), off on each slot
- * (`no-ssl`) until it points at a backhaul, where `set server … ssl on` turns them on at run
- * time — HAProxy 2.6 can only switch TLS on a server whose defaults define it.
- */
-export function backhaulDefaultServer(target: BackhaulTarget): string {
-  return `  default-server ssl crt ${quote(target.certFile)} ca-file ${quote(target.caFile)} verify required`;
-}
 
 /**
  * The backhaul frontend. `routing`: the frontend's usual request hooks and `use_backend` lines
@@ -67,6 +61,10 @@ export function backhaulFrontendLines(options: {
     'frontend nearby_backhaul',
     `  bind ${formatListen(target.listen)} ssl crt ${quote(target.certFile)} ca-file ${quote(target.caFile)} verify required alpn h2,http/1.1`,
     `  maxconn ${options.maxconn}`,
+    // Other proxies' far twins send any request on a connection they keep idle (`http-reuse
+    // always`), and close it unused within ~15 s (HAProxy's pool purge): this side keeps it open
+    // longer, whatever the public keep-alive, so it is never closed under a request on its way.
+    `  timeout http-keep-alive ${BACKHAUL_KEEP_ALIVE}`,
     ...options.hooks,
     // Belt and braces: the handshake already refused clients without a cluster certificate.
     '  http-request deny deny_status 403 unless { ssl_c_used } { ssl_c_verify 0 }',
@@ -117,14 +115,17 @@ export function backhaulTcpFrontendLines(options: { target: BackhaulTarget; maxc
 
 /**
  * A far twin's defaults: TLS with the cluster credential to every slot, and for TCP a PROXY v2
- * header naming the backend the far side must use (the frontend's unique id); HTTP names it in
- * a header instead.
+ * header naming the backend the far side must use (the frontend's unique id); a dedicated HTTP
+ * port names it in a header instead, and the app's HTTP backend needs neither (the far side
+ * routes it by Host).
  */
 export function farBackendLines(
   target: BackhaulTarget,
-  backend: { mode: 'http' | 'tcp'; of: string },
+  mode: 'http' | 'tcp',
+  far: { of: string; byHost?: boolean },
 ): string[] {
   const tls = `ssl crt ${quote(target.certFile)} ca-file ${quote(target.caFile)} verify required`;
-  if (backend.mode === 'tcp') return [`  default-server ${tls} send-proxy-v2 proxy-v2-options unique-id`];
-  return [`  http-request set-header ${BACKEND_HEADER} ${backend.of}`, `  default-server ${tls}`];
+  if (mode === 'tcp') return [`  default-server ${tls} send-proxy-v2 proxy-v2-options unique-id`];
+  const named = far.byHost === true ? [] : [`  http-request set-header ${BACKEND_HEADER} ${far.of}`];
+  return [...named, `  default-server ${tls}`];
 }

@@ -225,6 +225,7 @@ test('requests reach machines on other hosts through their proxy, nearest region
   });
 
   /** host-c's backhaul is reached through a relay adding 40 ms each way. */
+  let relayAccepted = () => 0;
   async function startHost(name: string, region: string, address: string, delayMs = 0) {
     const dataDir = join(root, name);
     const httpPort = await freePort();
@@ -234,6 +235,7 @@ test('requests reach machines on other hosts through their proxy, nearest region
       const relayPort = await freePort();
       const relay = await startDelayRelay(address, relayPort, { host: address, port: backhaulPort }, delayMs);
       cleanups.push(() => relay.close());
+      relayAccepted = relay.accepted;
       advertise = `${address}:${relayPort}`;
     }
     const proxy = startProxy({
@@ -523,6 +525,20 @@ test('requests reach machines on other hosts through their proxy, nearest region
     for (let i = 0; i < 5; i++) assert.equal((await get(a)).machine, 'mc');
     hosts.set(b.name, b);
   });
+
+  await t.test(
+    'far requests share warm backhaul connections: a new client connection opens none',
+    async () => {
+      assert.equal((await get(a)).machine, 'mc');
+      const before = relayAccepted();
+      // Each request on a client connection of its own, as the first request of every visitor is.
+      for (let i = 0; i < 10; i++) assert.equal((await get(a)).machine, 'mc');
+      // With `http-reuse safe` each took a backhaul connection of its own (TCP, TLS, then the
+      // request: three round trips); host-a's RTT probe may open one more on its own.
+      const opened = relayAccepted() - before;
+      assert.ok(opened <= 1, `${opened} backhaul connections for 10 requests`);
+    },
+  );
 
   await t.test("a far route's latency: fra → syd through the delayed backhaul", async () => {
     const syd = await until('host-a to publish the latency of fra → syd', async () => {

@@ -168,15 +168,25 @@ test('renders a backend per app with its server slots, machines in theirs, and t
   );
 });
 
-test('in a cluster the app backend reaches other hosts with TLS; its activator stays plain HTTP', () => {
+test("in a cluster the app backend keeps this host's machines; its far twin reaches other hosts over warm TLS", () => {
   const clustered: RouteTable = {
     ...routes,
     backends: [
+      { ...routes.backends[0], servers: [] },
       {
         ...routes.backends[0],
-        backhaul: true,
+        name: 'app_empty_far',
+        far: { of: 'app_empty', byHost: true },
+        backup: undefined,
         servers: [
-          { name: 'm9', address: '10.0.0.9', port: 4443, options: [], slot: 'app_empty.1', backhaul: true },
+          {
+            name: 'm9',
+            address: '10.0.0.9',
+            port: 4443,
+            options: [],
+            slot: 'app_empty_far.1',
+            backhaul: true,
+          },
         ],
       },
     ],
@@ -192,13 +202,28 @@ test('in a cluster the app backend reaches other hosts with TLS; its activator s
       caFile: '/etc/nearby/ca.pem',
     },
   });
+  const section = (name: string) => config.slice(config.indexOf(`\n${name}\n`)).split('\n\n')[0] ?? '';
+  const near = section('backend app_empty');
+  assert.match(near, /^ {2}http-reuse safe$/m);
+  assert.doesNotMatch(near, /ssl/);
+  assert.match(near, /^ {2}server app_empty\.1 0\.0\.0\.0:80 disabled$/m);
+  assert.match(near, /^ {2}server nearby_activator 127\.0\.0\.1:4999 backup$/m);
+  const far = section('backend app_empty_far');
+  // Another host's proxy keeps its connections longer than this side: any request may take one.
+  assert.match(far, /^ {2}http-reuse always$/m);
   assert.match(
-    config,
+    far,
     /^ {2}default-server ssl crt "\/etc\/nearby\/cluster\.pem" ca-file "\/etc\/nearby\/ca\.pem" verify required$/m,
   );
-  assert.match(config, /^ {2}server app_empty\.1 10\.0\.0\.9:4443 ssl$/m);
-  assert.match(config, /^ {2}server app_empty\.2 0\.0\.0\.0:80 disabled no-ssl$/m);
-  assert.match(config, /^ {2}server nearby_activator 127\.0\.0\.1:4999 backup no-ssl$/m);
+  assert.match(far, /^ {2}server app_empty_far\.1 10\.0\.0\.9:4443$/m);
+  // The far side routes it by Host: no header naming a backend.
+  assert.doesNotMatch(far, /x-nearby-route/);
+  assert.doesNotMatch(far, /nearby_activator/);
+  // Idempotent requests on a warm connection the far side closed as they left are retried.
+  assert.match(near, /disable-l7-retry if \{ nbsrv lt 2 \}/);
+  assert.doesNotMatch(far, /nbsrv lt 2/);
+  // The far side keeps idle backhaul connections longer than this side's pool does.
+  assert.match(section('frontend nearby_backhaul'), /^ {2}timeout http-keep-alive 120s$/m);
 });
 
 test('error pages: HTML and text for each, app name left to HAProxy, literal % escaped', () => {
@@ -273,6 +298,11 @@ test('in a cluster dedicated ports reach other hosts through far twins, and HAPr
     ...routes,
     backends: [
       ...routes.backends,
+      {
+        ...far('app_empty_far', 'app_empty', 'http', 4443),
+        app: 'empty',
+        far: { of: 'app_empty', byHost: true },
+      },
       far('app_hello_6379_tcp_far', 'app_hello_6379_tcp', 'tcp', 4444),
       { ...routes.backends[1], name: 'app_hello_9000_http', servers: [], slots: 2 },
       far('app_hello_9000_http_far', 'app_hello_9000_http', 'http', 4443),

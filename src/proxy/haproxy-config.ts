@@ -9,7 +9,6 @@ import { accessLogLines, type LogTarget } from './access-log-config.ts';
 import { ACTIVATOR_SERVER } from './activator.ts';
 import {
   type BackhaulTarget,
-  backhaulDefaultServer,
   backhaulFrontendLines,
   backhaulTcpFrontendLines,
   farBackendLines,
@@ -351,7 +350,7 @@ function dedicatedFrontend(input: ConfigInput, frontend: WantedFrontend): string
  * until the Runtime API points them at a machine. The same options on every slot; a machine's
  * own limits (maxconn, weight) are set on its slot.
  */
-function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
+function slotLines(backend: WantedBackend): string[] {
   const bySlot = new Map<string, WantedBackend['servers'][number]>();
   const unplaced: WantedBackend['servers'] = [];
   for (const server of backend.servers) {
@@ -363,10 +362,8 @@ function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
   for (let index = 1; index <= count; index++) {
     const name = slotName(backend.name, index);
     const server = bySlot.get(name) ?? (bySlot.size < count ? unplaced.shift() : undefined);
-    // TLS (from default-server) only towards another host's backhaul.
-    const tls = backhaul ? [server?.backhaul ? 'ssl' : 'no-ssl'] : [];
     if (server === undefined) {
-      lines.push([`  server ${name} 0.0.0.0:80 disabled`, ...tls, ...backend.slotOptions].join(' '));
+      lines.push([`  server ${name} 0.0.0.0:80 disabled`, ...backend.slotOptions].join(' '));
       continue;
     }
     bySlot.set(name, server);
@@ -374,16 +371,12 @@ function slotLines(backend: WantedBackend, backhaul: boolean): string[] {
       (option) => !backend.slotOptions.includes(option) && /^(maxconn|weight) /.test(option),
     );
     lines.push(
-      [`  server ${name} ${server.address}:${server.port}`, ...tls, ...limits, ...backend.slotOptions].join(
-        ' ',
-      ),
+      [`  server ${name} ${server.address}:${server.port}`, ...limits, ...backend.slotOptions].join(' '),
     );
   }
   if (backend.backup !== undefined) {
     const disabled = backend.backup.enabled ? '' : ' disabled';
-    // The activator is nearby's own listener on loopback: plain HTTP, whatever default-server says.
-    const plain = backhaul ? ' no-ssl' : '';
-    lines.push(`  server ${ACTIVATOR_SERVER} ${formatListen(backend.backup)} backup${plain}${disabled}`);
+    lines.push(`  server ${ACTIVATOR_SERVER} ${formatListen(backend.backup)} backup${disabled}`);
   }
   return lines;
 }
@@ -412,7 +405,11 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
   const lines = ['', `backend ${backend.name}`, `  mode ${backend.mode}`, '  balance leastconn'];
   if (backend.mode === 'http') {
     lines.push(
-      '  http-reuse safe',
+      // A far twin's servers are other hosts' proxies, whose keep-alive outlasts this side's idle
+      // connections (backhaul-config.ts): any request may take a warm one, one round trip instead
+      // of three (TCP, TLS, request). A machine may close an idle connection as a request is sent
+      // on it, so there only a client's later requests share connections.
+      `  http-reuse ${backend.far === undefined ? 'safe' : 'always'}`,
       // Connection failures are retried on another machine for any request; a request the
       // machine may have started on only when it is idempotent.
       '  retry-on conn-failure empty-response 0rtt-rejected',
@@ -421,7 +418,9 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       // (its whole 16 KiB buffer) in case: 6 % of the proxy's CPU. A keep-alive race with the
       // machine needs no retry here: `http-reuse safe` sends a client's first request on a
       // connection of its own, and closes the client's connection on the others so it retries.
-      '  http-request disable-l7-retry if { nbsrv lt 2 }',
+      // A far twin keeps them: a warm backhaul connection closed by the far side's reload as a
+      // request leaves is retried on a new one (a round trip is worth more than the copy).
+      ...(backend.far === undefined ? ['  http-request disable-l7-retry if { nbsrv lt 2 }'] : []),
       `  http-request set-var(txn.app) str(${backend.app})`,
       ...latencyLines(backend.app, input.paths.latencyMap),
       ...routeLatencyLines(input.paths.routeLatencyMap),
@@ -449,9 +448,8 @@ function backendHead(input: ConfigInput, backend: WantedBackend): string[] {
       `  tcp-request content reject if { str(${backend.app}),map(${quote(input.paths.suspendedMap)}) -m found }`,
     );
   lines.push(...backend.checks);
-  if (backend.backhaul && input.backhaul) lines.push(backhaulDefaultServer(input.backhaul));
   if (backend.far && input.backhaul)
-    lines.push(...farBackendLines(input.backhaul, { mode: backend.mode, of: backend.far.of }));
+    lines.push(...farBackendLines(input.backhaul, backend.mode, backend.far));
   return lines;
 }
 
@@ -553,8 +551,7 @@ export function renderConfig(input: ConfigInput): string {
     lines.push(`  http-after-response set-var(txn.nb_machine) srv_name,map(${quote(paths.slotsMap)},-)`);
   }
   for (const backend of routes.backends) {
-    const backhaul = backend.backhaul === true && input.backhaul !== undefined;
-    lines.push(...backendHead(input, backend), ...slotLines(backend, backhaul));
+    lines.push(...backendHead(input, backend), ...slotLines(backend));
   }
   lines.push(
     ...latencyTableLines(),

@@ -44,7 +44,7 @@ import { readListenerPorts, writeListenerPorts } from './listener-ports.ts';
 import { type NodeListeners, startNodeListeners } from './metrics-listeners.ts';
 import { Peers, type PeerTiming, peerTimingDefaults } from './peers.ts';
 import { locate, rankRegions } from './placement.ts';
-import { backendName, computeRoutes, type RouteTable } from './routes.ts';
+import { backendName, computeRoutes, type RouteTable, routeHostsToServingBackends } from './routes.ts';
 import { RuntimeApi } from './runtime-api.ts';
 import { SlotTable } from './slots.ts';
 import { type MirrorChange, mirrorCaughtUp, StoreMirror } from './store-mirror.ts';
@@ -267,6 +267,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       log.warn({ skipped }, 'records HAProxy cannot serve; left out');
     skippedBefore = skipped;
     if (activator !== undefined) withActivator(routes, activator, machines.values());
+    routeHostsToServingBackends(routes);
     slots.assign(routes);
     lastRoutes = routes;
     return routes;
@@ -296,6 +297,7 @@ export function startProxy(options: ProxyOptions): EdgeProxy {
       reservedPorts,
     });
     if (activator !== undefined) withActivator(routes, activator, records);
+    routeHostsToServingBackends(routes);
     slots.assign(routes, true);
     return routes;
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keys } from '../model/keys.ts';
 import type { AppRecord, MachineRecord, MachineService, MachineStatus } from '../model/mod.ts';
-import { computeRoutes, httpPort, routableServer } from './routes.ts';
+import { computeRoutes, httpPort, routableServer, routeHostsToServingBackends } from './routes.ts';
 import { issueTestCert, makeTestCa } from './test-certs.ts';
 
 const app = (name: string): AppRecord => ({ id: name, name, org_slug: 'o', network: 'n', created_at: '' });
@@ -306,11 +306,16 @@ test('in a cluster: the nearest tier only; other hosts through their backhaul; d
   };
 
   const remote = route([near, far]);
-  const main = remote.backend('app_hello');
-  assert.equal(main?.backhaul, true);
-  assert.deepEqual(main?.servers, [
+  // The app's HTTP backend keeps this host's machines (none here, so its host name goes to its
+  // far twin, which has the nearest other host's at its backhaul, without the machine's options).
+  assert.deepEqual(remote.backend('app_hello')?.servers, []);
+  assert.deepEqual(remote.backend('app_hello_far')?.servers, [
     { name: 'near', address: '192.0.2.2', port: 4443, options: [], backhaul: true },
   ]);
+  assert.deepEqual(remote.backend('app_hello_far')?.far, { of: 'app_hello', byHost: true });
+  assert.equal(remote.routes.hosts.get('hello.apps.example.com'), 'app_hello');
+  routeHostsToServingBackends(remote.routes);
+  assert.equal(remote.routes.hosts.get('hello.apps.example.com'), 'app_hello_far');
   // A dedicated port's own backend keeps this host's machines (none here); its far twin the
   // nearest other host's, at its backhaul: TCP on the port after the HTTP one, without the
   // machine's checks or PROXY options (the far side applies them).
@@ -335,17 +340,29 @@ test('in a cluster: the nearest tier only; other hosts through their backhaul; d
     ],
   );
 
-  // With a machine here, it is the one its dedicated ports reach, with its own options.
+  // With a machine here, it is the one its host name and dedicated ports reach, with its own options.
   const here = route([local, near, far]);
+  routeHostsToServingBackends(here.routes);
+  assert.equal(here.routes.hosts.get('hello.apps.example.com'), 'app_hello');
   assert.deepEqual(
-    here
+    here.backend('app_hello')?.servers.map((server) => [server.name, server.address]),
+    [['local', '10.0.0.2']],
+  );
+  // Back to the backend itself (and its activator) once the twin has nothing either.
+  for (const backend of here.routes.backends) backend.servers = [];
+  here.routes.hosts.set('hello.apps.example.com', 'app_hello_far');
+  routeHostsToServingBackends(here.routes);
+  assert.equal(here.routes.hosts.get('hello.apps.example.com'), 'app_hello');
+  const again = route([local, near, far]);
+  assert.deepEqual(
+    again
       .backend('app_hello_5432_pp2')
       ?.servers.map((server) => [server.address, server.port, server.options]),
     [['10.0.0.2', 5432, ['send-proxy-v2']]],
   );
-  assert.equal(here.backend('app_hello_6379_tcp')?.servers[0]?.address, '10.0.0.2');
+  assert.equal(again.backend('app_hello_6379_tcp')?.servers[0]?.address, '10.0.0.2');
   assert.deepEqual(
-    here.backend('app_hello_6379_tcp_far')?.servers.map((server) => server.name),
+    again.backend('app_hello_6379_tcp_far')?.servers.map((server) => server.name),
     ['near'],
     'the far twin keeps the nearest other tier, for when this host has none up',
   );

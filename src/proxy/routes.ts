@@ -48,14 +48,15 @@ export interface WantedBackend {
    * app's HTTP backend, enabled for apps it can wake (no reload when that changes).
    */
   backup?: { host: string; port: number; enabled: boolean };
-  /** Its slots may point at other hosts' backhauls (the app's HTTP backend, in a cluster). */
-  backhaul?: boolean;
   /**
-   * In a cluster, a dedicated port's backend (`of`) has a twin, `<of>_far`, holding only the
-   * machines of other hosts, each reached through its host's backhaul (backhaul-config.ts): the
-   * far side routes to `of`, its own host's machines, so a connection never crosses twice.
+   * In a cluster, every app backend (`of`) has a twin, `<of>_far`, holding only the machines of
+   * other hosts, each reached through its host's backhaul (backhaul-config.ts): the far side routes
+   * to its own host's machines, so a request never crosses twice. Twins reuse their warm backhaul
+   * connections for any request (docs/proxy.md, "Routing across hosts"). `byHost`: the app's HTTP
+   * backend's twin, whose requests the far side routes by Host like any other; a dedicated port's
+   * twin names `of` in a header instead.
    */
-  far?: { of: string };
+  far?: { of: string; byHost?: boolean };
 }
 
 /** A public port of its own (not 80/443): bound on the proxy host as given. */
@@ -166,6 +167,25 @@ export function slotOptions(options: string[]): string[] {
 }
 
 export const farBackendName = (backend: string) => `${backend}_far`;
+
+/**
+ * Points each host name of an app at its HTTP backend's far twin while only other hosts' machines
+ * serve it (the backend has none of this host's, the twin has some), else at the backend itself:
+ * this host's machines, or the activator. A dedicated port decides the same in HAProxy (`nbsrv`,
+ * haproxy-config.ts); a host name's backend comes from the host map, so it is decided here, after
+ * `holdForNearWake` (warm-or-cold.ts) may have emptied the twin to hold requests for a wake.
+ */
+export function routeHostsToServingBackends(routes: RouteTable): void {
+  const byName = new Map(routes.backends.map((backend) => [backend.name, backend]));
+  for (const [host, name] of routes.hosts) {
+    const named = byName.get(name);
+    const near = named?.far === undefined ? named : byName.get(named.far.of);
+    if (near === undefined) continue;
+    const far = byName.get(farBackendName(near.name));
+    const useFar = far !== undefined && near.servers.length === 0 && far.servers.length > 0;
+    routes.hosts.set(host, useFar ? far.name : near.name);
+  }
+}
 
 export function computeRoutes(input: RouteInput): RouteTable {
   const skipped: string[] = [];
@@ -292,11 +312,10 @@ export function computeRoutes(input: RouteInput): RouteTable {
       }
     }
 
-    /** A dedicated port's backend → its twin for other hosts' machines (in a cluster). */
+    /** An app backend → its twin for other hosts' machines (in a cluster). */
     const farOf = new Map<string, WantedBackend>();
     if (input.locate !== undefined) {
-      main.backhaul = true;
-      for (const name of names.values()) {
+      for (const name of [main.name, ...names.values()]) {
         const near = backends.get(name);
         if (near === undefined) continue;
         const far: WantedBackend = {
@@ -308,7 +327,7 @@ export function computeRoutes(input: RouteInput): RouteTable {
           servers: [],
           // TLS and the PROXY header come from the far backend's defaults; h2 stays h2 on the way.
           slotOptions: near.slotOptions.includes('proto h2') ? ['alpn h2'] : [],
-          far: { of: name },
+          far: name === main.name ? { of: name, byHost: true } : { of: name },
         };
         backends.set(far.name, far);
         farOf.set(name, far);
@@ -330,8 +349,8 @@ export function computeRoutes(input: RouteInput): RouteTable {
       for (const endpoint of endpoints(record.config)) {
         const name = nameFor(endpoint);
         const near = name === undefined ? undefined : backends.get(name);
-        // Another host's machine of a dedicated port: in the far twin, at that host's backhaul.
-        const far = location.via !== undefined && near !== main && near !== undefined;
+        // Another host's machine: in the far twin, at that host's backhaul.
+        const far = location.via !== undefined && near !== undefined;
         const backend = far ? farOf.get(near.name) : near;
         if (backend === undefined || added.has(backend.name)) continue;
         added.add(backend.name);

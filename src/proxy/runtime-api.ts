@@ -176,13 +176,6 @@ export class RuntimeApi {
     );
   }
 
-  /** TLS to the server: on for slots pointed at another host's backhaul (backhaul-config.ts). */
-  setServerSsl(backend: string, server: string, on: boolean): Promise<void> {
-    return this.#expect(`set server ${backend}/${server} ssl ${on ? 'on' : 'off'}`, (answer) =>
-      /setting updated/i.test(answer),
-    );
-  }
-
   /** 0: no limit. */
   setServerMaxconn(backend: string, server: string, maxconn: number): Promise<void> {
     return this.#expect(`set maxconn server ${backend}/${server} ${maxconn}`);

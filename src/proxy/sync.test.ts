@@ -92,7 +92,6 @@ test('same backends: slots are pointed at machines, freed ones drain, hosts patc
       slot: 'app_hello.3',
       server: machine('m3', '10.0.0.3', 'app_hello.3'),
       inMaintenance: true,
-      switchTls: false,
     },
     { kind: 'set-host', host: 'hello.localhost', backend: 'app_hello', exists: false },
     {

@@ -36,8 +36,6 @@ export interface AppliedSlot {
   machine: string;
   maxconn: number;
   weight: number;
-  /** Pointed at another host's backhaul (TLS on); unknown for slots of an adopted HAProxy. */
-  backhaul?: boolean;
 }
 
 export type SyncOp =
@@ -47,8 +45,6 @@ export type SyncOp =
       slot: string;
       server: WantedServer;
       inMaintenance: boolean;
-      /** The backend's slots may reach other hosts: TLS is switched on or off with the machine. */
-      switchTls: boolean;
     }
   | { kind: 'set-address'; backend: string; slot: string; server: WantedServer }
   | { kind: 'set-limits'; backend: string; slot: string; maxconn: number; weight: number }
@@ -121,10 +117,8 @@ export function planSync(wanted: RouteTable, actual: ActualState): SyncPlan {
         }
         continue;
       }
-      const moved = applied?.backhaul !== undefined && applied.backhaul !== (server.backhaul === true);
-      if (applied?.machine !== server.name || moved) {
-        const switchTls = backend.backhaul === true;
-        ops.push({ kind: 'point', backend: backend.name, slot, server, inMaintenance, switchTls });
+      if (applied?.machine !== server.name) {
+        ops.push({ kind: 'point', backend: backend.name, slot, server, inMaintenance });
         continue;
       }
       if (current.address !== server.address || current.port !== server.port) {
@@ -214,8 +208,6 @@ export class Reconciler {
   #certs = new Map<string, string>();
   /** `backend/server` → when its health checks start counting (after the grace period). */
   #healthDue = new Map<string, { backend: string; server: string; at: number }>();
-  /** Slots pointed at a backhaul whose checks a new worker turned on: the other proxy checks its machines. */
-  #healthOff = new Map<string, { backend: string; server: string }>();
   /** The next pass is a full one (a kick without apps, a reload, an error, the periodic timer). */
   #fullDue = true;
   /** Every app's routes may have changed (peers): recompute them all, apply only those that differ. */
@@ -242,10 +234,7 @@ export class Reconciler {
           .filter((server) => server.slot !== undefined)
           .map(
             (server) =>
-              [
-                `${backend.name}/${server.slot}`,
-                { machine: server.name, ...slotLimits(server), backhaul: server.backhaul === true },
-              ] as const,
+              [`${backend.name}/${server.slot}`, { machine: server.name, ...slotLimits(server) }] as const,
           ),
       ),
     );
@@ -254,17 +243,6 @@ export class Reconciler {
       routes.backends.flatMap((backend) => backend.servers.map((server) => server.slot ?? '')),
     );
     this.#healthDue.clear();
-    // A new worker checks every slot with `check`: not those reaching another host's backhaul.
-    this.#healthOff = new Map(
-      routes.backends.flatMap((backend) =>
-        backend.servers
-          .filter((server) => server.backhaul && server.slot && server.options.includes('check'))
-          .map((server) => [
-            `${backend.name}/${server.slot}`,
-            { backend: backend.name, server: server.slot ?? '' },
-          ]),
-      ),
-    );
   }
 
   /**
@@ -510,17 +488,15 @@ export class Reconciler {
         if (!op.inMaintenance) await api.setServerState(op.backend, op.slot, 'maint');
         this.#applied.delete(key);
         const checked = op.server.options.includes('check');
-        const backhaul = op.server.backhaul === true;
         // Out of rotation, the settings are independent: sent at once, each on its own connection
         // (one after the other they were most of an incremental pass on a loaded host).
         await Promise.all([
           api.setServerAddress(op.backend, op.slot, op.server.address, op.server.port),
           api.setServerMaxconn(op.backend, op.slot, limits.maxconn),
           api.setServerWeight(op.backend, op.slot, limits.weight),
-          op.switchTls ? api.setServerSsl(op.backend, op.slot, backhaul) : undefined,
-          // Checks count once the grace period is over (enableDueHealthChecks). Through a backhaul
-          // they never run: the machine's own proxy checks it, and its agent reports it.
-          checked && (backhaul || op.server.healthGraceMs !== undefined)
+          // Checks count once the grace period is over (enableDueHealthChecks). A far twin's slots
+          // have none: the machine's own proxy checks it, and its agent reports it.
+          checked && op.server.healthGraceMs !== undefined
             ? api.disableHealth(op.backend, op.slot)
             : checked
               ? api.enableHealth(op.backend, op.slot)
@@ -528,9 +504,8 @@ export class Reconciler {
           this.#mapSlot(op.slot, op.server.name),
         ]);
         await api.setServerState(op.backend, op.slot, 'ready');
-        this.#applied.set(key, { machine: op.server.name, ...limits, backhaul });
-        this.#healthOff.delete(key);
-        if (checked && !backhaul && op.server.healthGraceMs !== undefined) {
+        this.#applied.set(key, { machine: op.server.name, ...limits });
+        if (checked && op.server.healthGraceMs !== undefined) {
           this.#healthDue.set(key, {
             backend: op.backend,
             server: op.slot,
@@ -606,14 +581,6 @@ export class Reconciler {
 
   /** Turns on the checks of servers whose grace period is over. Returns true while some wait. */
   async #enableDueHealthChecks(): Promise<boolean> {
-    for (const [key, slot] of this.#healthOff) {
-      try {
-        await this.#options.api.disableHealth(slot.backend, slot.server);
-        this.#healthOff.delete(key);
-      } catch (error) {
-        this.#options.log.debug({ key, err: errorMessage(error) }, 'health checks not disabled yet');
-      }
-    }
     const now = Date.now();
     for (const [key, due] of this.#healthDue) {
       if (due.at > now) continue;
@@ -624,7 +591,7 @@ export class Reconciler {
       }
       this.#healthDue.delete(key);
     }
-    return this.#healthDue.size > 0 || this.#healthOff.size > 0;
+    return this.#healthDue.size > 0;
   }
 
   /**

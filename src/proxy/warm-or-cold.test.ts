@@ -53,34 +53,40 @@ const locations: Record<string, Location> = {
   'syd-1': { tier: 0, rttMs: 0 },
   'iad-1': { tier: 2, via: { host: '10.0.1.10', port: 4443 }, rttMs: 201 },
 };
-const backend = (): WantedBackend => ({
-  app: 'shop',
-  name: 'app_shop',
-  mode: 'http',
-  checks: [],
-  forceHttps: false,
-  servers: [{ name: 'far', address: '10.0.1.10', port: 4443, options: [], backhaul: true }],
-  slotOptions: [],
-  backup: { host: '127.0.0.1', port: 9000, enabled: true },
-});
+/** The app's HTTP backend (this host's machines: none started) and its far twin (iad's machine). */
+const backends = (): WantedBackend[] => {
+  const base = { app: 'shop', mode: 'http' as const, checks: [], forceHttps: false, slotOptions: [] };
+  return [
+    { ...base, name: 'app_shop', servers: [], backup: { host: '127.0.0.1', port: 9000, enabled: true } },
+    {
+      ...base,
+      name: 'app_shop_far',
+      servers: [{ name: 'far', address: '10.0.1.10', port: 4443, options: [], backhaul: true }],
+      far: { of: 'app_shop', byHost: true },
+    },
+  ];
+};
 const input = (wakeMs: number | undefined) => ({
   machinesOf: () => machines,
   locate: (record: MachineRecord) => locations[record.host],
   wakeMs: () => wakeMs,
 });
 
-test('cold near: the backend is emptied so the activator wakes the near machine and holds the request', () => {
-  const backends = [backend()];
-  assert.deepEqual(holdForNearWake(backends, input(60)), ['shop']);
-  assert.deepEqual(backends[0].servers, []);
+test('cold near: the backend and its far twin are emptied so the activator wakes the near machine and holds the request', () => {
+  const routes = backends();
+  assert.deepEqual(holdForNearWake(routes, input(60)), ['shop']);
+  assert.deepEqual(
+    routes.map((backend) => backend.servers),
+    [[], []],
+  );
 });
 
 test('warm far: a wake slower than the far round trip, or never measured, keeps the far machine', () => {
   for (const wakeMs of [450, undefined]) {
-    const backends = [backend()];
-    assert.deepEqual(holdForNearWake(backends, input(wakeMs)), []);
+    const routes = backends();
+    assert.deepEqual(holdForNearWake(routes, input(wakeMs)), []);
     assert.deepEqual(
-      backends[0].servers.map((server) => server.name),
+      routes[1].servers.map((server) => server.name),
       ['far'],
     );
   }
@@ -88,9 +94,10 @@ test('warm far: a wake slower than the far round trip, or never measured, keeps 
 
 test('nothing changes when the near machines are started, or the app cannot be woken', () => {
   const started = [entry('near', 'syd-1', 'started'), entry('far', 'iad-1', 'started')];
-  const backends = [backend()];
-  assert.deepEqual(holdForNearWake(backends, { ...input(1), machinesOf: () => started }), []);
-  const off = backend();
-  off.backup = { host: '127.0.0.1', port: 9000, enabled: false };
-  assert.deepEqual(holdForNearWake([off], input(1)), []);
+  const routes = backends();
+  assert.deepEqual(holdForNearWake(routes, { ...input(1), machinesOf: () => started }), []);
+  assert.equal(routes[1].servers.length, 1);
+  const off = backends();
+  off[0].backup = { host: '127.0.0.1', port: 9000, enabled: false };
+  assert.deepEqual(holdForNearWake(off, input(1)), []);
 });

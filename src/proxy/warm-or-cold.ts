@@ -9,7 +9,7 @@ import type { MachineRecord } from '../model/machine.ts';
 import type { MachineEntry } from './activator.ts';
 import { pickWakeCandidate } from './activator-pick.ts';
 import type { Location } from './placement.ts';
-import type { WantedBackend } from './routes.ts';
+import { farBackendName, type WantedBackend } from './routes.ts';
 
 export interface WarmOrColdInput {
   /** The round trip from this proxy to the far started machine's proxy; unknown until probed. */
@@ -39,16 +39,21 @@ export interface ColdNearInput {
 }
 
 /**
- * Empties the HTTP backend of every app whose rule says cold near, so HAProxy hands its requests
- * to the activator (the backup server), which wakes the nearest machine and holds them until it
- * listens. Only backends whose activator is enabled; returns the apps sent cold near.
+ * Empties the HTTP backend (and its far twin) of every app whose rule says cold near, so its
+ * requests go to the activator (the backend's backup server), which wakes the nearest machine
+ * and holds them until it listens. Only backends whose activator is enabled; returns the apps
+ * sent cold near.
  */
 export function holdForNearWake(backends: WantedBackend[], input: ColdNearInput): string[] {
   const cold: string[] = [];
+  const byName = new Map(backends.map((backend) => [backend.name, backend]));
   for (const backend of backends) {
-    if (backend.backup?.enabled !== true || backend.servers.length === 0) continue;
+    if (backend.backup?.enabled !== true) continue;
+    const twin = byName.get(farBackendName(backend.name));
+    const servers = backend.servers.length > 0 ? backend.servers : (twin?.servers ?? []);
+    if (servers.length === 0) continue;
     const machines = input.machinesOf(backend.app);
-    const serving = new Set(backend.servers.map((server) => server.name));
+    const serving = new Set(servers.map((server) => server.name));
     const far = machines
       .filter((entry) => serving.has(entry.record.id))
       .map((entry) => input.locate(entry.record))
@@ -65,6 +70,7 @@ export function holdForNearWake(backends: WantedBackend[], input: ColdNearInput)
     });
     if (outcome !== 'cold-near') continue;
     backend.servers = [];
+    if (twin !== undefined) twin.servers = [];
     cold.push(backend.app);
   }
   return cold;

@@ -26,14 +26,18 @@ export async function makeClusterCredential(name = 'nearby test cluster'): Promi
   return { ...credential, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Listens on `listenHost:listenPort` and relays to `target`, holding every chunk `delayMs` each way. */
+/**
+ * Listens on `listenHost:listenPort` and relays to `target`, holding every chunk `delayMs` each way.
+ * `accepted()`: the connections it has taken so far.
+ */
 export async function startDelayRelay(
   listenHost: string,
   listenPort: number,
   target: { host: string; port: number },
   delayMs: number,
-): Promise<{ close(): Promise<void> }> {
+): Promise<{ accepted(): number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const delayed = (from: Socket, to: Socket) => {
     from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), delayMs));
     from.on('end', () => setTimeout(() => to.end(), delayMs));
@@ -41,6 +45,7 @@ export async function startDelayRelay(
     from.on('close', () => setTimeout(() => to.destroy(), delayMs));
   };
   const server = createServer((client) => {
+    accepted += 1;
     const upstream = connect(target.port, target.host);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -51,6 +56,7 @@ export async function startDelayRelay(
   });
   await new Promise<void>((resolve) => server.listen(listenPort, listenHost, resolve));
   return {
+    accepted: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
