@@ -8,6 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageStore } from '../oci/mod.ts';
+import { spawnThroughHelper } from '../run-command.ts';
 import { onStartStep } from '../start-steps.ts';
 import { openStore, type Store } from '../store/mod.ts';
 import { type RunningAgentPart, startAgentPart } from './agent-part.ts';
@@ -27,6 +28,8 @@ export function runServer(settings: ServerSettings, signal: AbortSignal): Promis
 }
 
 export async function runParts(parts: readonly PartName[], settings: ServerSettings, signal: AbortSignal) {
+  // A server's heap grows with its machines; spawning from it would too (run-command.ts).
+  spawnThroughHelper();
   const log = createLogger(settings.logFormat);
   if (log.isLevelEnabled('debug')) onStartStep((step) => log.debug(step, 'start step'));
   const has = (part: PartName) => parts.includes(part);

@@ -2,10 +2,10 @@
  * Talking to native/shim.c: the files it keeps in a sandbox's directory (pid, exit status, log),
  * launching it detached, and reading what it recorded. The shim outlives nearby; these files do too.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCommand } from '../../run-command.ts';
 import type { ExitInfo } from './types.ts';
 
 export interface ShimFiles {
@@ -57,19 +57,12 @@ export async function launchShim(launch: ShimLaunch): Promise<boolean> {
       launch.id,
     ],
   ];
-  // The timeout ends only the launcher (a runtime stuck in start); the shim itself lives on.
-  const launcher = spawn(launch.shimPath, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // The timeout ends only the launcher (a runtime stuck in start); the shim itself lives on, in a
+  // process group of its own, holding neither the launcher's stdout nor (once started) its stderr.
+  const { code, stderr } = await runCommand(launch.shimPath, args, {
     detached: true,
-    timeout: 60_000,
-  });
-  let stderr = '';
-  launcher.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    launcher.on('error', reject);
-    launcher.on('close', resolve);
+    discardStdout: true,
+    timeoutMs: 60_000,
   });
   if (code === 2) return false;
   if (code !== 0) throw new Error(`the shim exited with ${code}: ${stderr.trim()}`);
