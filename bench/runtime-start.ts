@@ -137,6 +137,13 @@ try {
         c.process.args = ['/bin/true'];
       }),
     ],
+    [
+      // A process that stays, as the machine's does, but is not the machine's server.
+      'bin_sleep',
+      runDetached((c) => {
+        c.process.args = ['/bin/sleep', '60'];
+      }),
+    ],
   ];
   writeFileSync(configPath, original);
   const creates: number[] = [];
