@@ -32,16 +32,11 @@ export interface CommandOptions {
   discardStdout?: boolean;
 }
 
-/** A command for the spawn helper, and its answer. */
-export interface HelperRequest {
+/** A command for the spawn helper (its options but the abort, which is a message of its own), and its answer. */
+export interface HelperRequest extends Omit<CommandOptions, 'signal'> {
   id: number;
   file: string;
   args: string[];
-  input?: string;
-  cwd?: string;
-  timeoutMs?: number;
-  detached?: boolean;
-  discardStdout?: boolean;
 }
 
 export type HelperReply =
@@ -62,10 +57,15 @@ export function runCommand(
   args: string[],
   options: CommandOptions = {},
 ): Promise<CommandResult> {
-  return helper === undefined ? spawnHere(file, args, options) : helper.run(file, args, options);
+  return helper === undefined ? runCommandHere(file, args, options) : helper.run(file, args, options);
 }
 
-function spawnHere(file: string, args: string[], options: CommandOptions): Promise<CommandResult> {
+/** `runCommand` spawned from this process, helper or not (the helper's own way to run one). */
+export function runCommandHere(
+  file: string,
+  args: string[],
+  options: CommandOptions = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       stdio: [
@@ -123,9 +123,9 @@ class SpawnHelper {
   #broken = false;
 
   run(file: string, args: string[], options: CommandOptions): Promise<CommandResult> {
-    if (options.signal?.aborted || this.#broken) return spawnHere(file, args, options);
+    if (options.signal?.aborted || this.#broken) return runCommandHere(file, args, options);
     const child = this.#started();
-    if (child === undefined) return spawnHere(file, args, options);
+    if (child === undefined) return runCommandHere(file, args, options);
     const id = this.#nextId++;
     const request: HelperRequest = { id, file, args };
     for (const key of ['input', 'cwd', 'timeoutMs', 'detached', 'discardStdout'] as const) {
@@ -150,7 +150,7 @@ class SpawnHelper {
         },
         fallBack: () => {
           done();
-          spawnHere(file, args, options).then(resolve, reject);
+          runCommandHere(file, args, options).then(resolve, reject);
         },
         describe: `${file} ${args.join(' ')}`,
       });
