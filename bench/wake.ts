@@ -48,6 +48,7 @@ const STOPPED_PATH = [
   'agent-volumes-mounted',
   'agent-starting-written',
   'runtime-begin',
+  'runtime-started-ahead',
   'runtime-previous-deleted',
   'runtime-root-mounted',
   'runtime-cgroup-fresh',

@@ -32,7 +32,7 @@ import { LogShipper } from './log-shipper.ts';
 import { imageRefString, machineEnv, machineEtcFiles } from './machine-env.ts';
 import { appOrg } from './network-members.ts';
 import { processSpec } from './process-spec.ts';
-import type { ExitInfo, RuntimeDriver } from './runtime/types.ts';
+import type { ExitInfo, RuntimeDriver, StopOptions } from './runtime/types.ts';
 import { MAX_TIMER_MS, nextScheduledRun } from './schedule.ts';
 
 export interface ReconcilerOptions {
@@ -321,6 +321,8 @@ export class Reconciler {
           const exit = await this.#stopSandbox(record, {
             signal: desired.signal,
             timeoutMs: desired.timeout_ms,
+            // Stopped for being idle: the next request wakes it.
+            startsAgain: desired.reason === 'idle',
           });
           await this.#setStatus(id, {
             state: 'stopped',
@@ -350,6 +352,8 @@ export class Reconciler {
           const exit = await this.#stopSandbox(record, {
             signal: desired.signal,
             timeoutMs: desired.timeout_ms,
+            // Stopped for being idle: the next request wakes it.
+            startsAgain: desired.reason === 'idle',
           });
           await this.#setStatus(id, {
             state: 'stopped',
@@ -505,12 +509,12 @@ export class Reconciler {
     this.#o.log.info({ machine: id, app: record.app, pid, reason }, 'machine started');
   }
 
-  async #stopSandbox(record: MachineRecord, options: { signal?: string; timeoutMs?: number }) {
+  async #stopSandbox(record: MachineRecord, options: StopOptions) {
     this.#running.delete(record.id);
     const timeoutMs =
       options.timeoutMs ?? parseDurationMs(record.config.stop_config?.timeout) ?? DEFAULT_STOP_TIMEOUT_MS;
     const signal = options.signal ?? record.config.stop_config?.signal ?? 'SIGTERM';
-    const exit = await this.#o.runtime.stop(record.id, { signal, timeoutMs });
+    const exit = await this.#o.runtime.stop(record.id, { ...options, signal, timeoutMs });
     await this.#shippers.get(record.id)?.flush();
     return exit;
   }

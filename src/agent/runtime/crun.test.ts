@@ -362,6 +362,59 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     assert.deepEqual(await runc.inspect(m.id), { state: 'absent' });
   });
 
+  it('a machine stopped to start again waits in a container created ahead; a new bundle or destroy discards it', async () => {
+    const m = await launch('ahead', ['/hello']);
+    const hello = async () => (await fetch(`http://${m.ipv4}:8080/`)).text();
+    await waitFor('hello to listen', hello);
+    await runtime.stop(m.id, { startsAgain: true });
+    // Created, its process held before its exec: nothing listens, the shim waits for it.
+    assert.equal((await runtime.inspect(m.id)).state, 'created');
+    await assert.rejects(hello());
+    const { pid } = await runtime.start(m.id);
+    assert.deepEqual(await runtime.inspect(m.id), { state: 'running', pid });
+    assert.equal(await waitFor('hello again', hello), `hello from ${m.id} in tst\n`);
+
+    // A new bundle (another environment) while it waits: the next start runs the new one.
+    await runtime.stop(m.id, { startsAgain: true });
+    assert.equal((await runtime.inspect(m.id)).state, 'created');
+    await runtime.prepare({
+      id: m.id,
+      imageRootfs,
+      dir: join(work, 'machines', m.id),
+      process: {
+        args: ['/hello'],
+        env: ['PATH=/bin', `FLY_MACHINE_ID=${m.id}`, 'FLY_REGION=new'],
+        cwd: '/',
+        user: { uid: 0, gid: 0, additionalGids: [] },
+      },
+      hostname: m.id,
+      resources: { cpus: 0.5, memoryMb: 64, pids: 64, cpuKind: 'performance' },
+      netnsPath: m.netnsPath,
+      files: [],
+    });
+    assert.notEqual((await runtime.inspect(m.id)).state, 'created');
+    await runtime.start(m.id);
+    assert.equal(await waitFor('hello with the new bundle', hello), `hello from ${m.id} in new\n`);
+    // Its exit is its own, not the discarded container's.
+    assert.equal((await runtime.inspect(m.id)).state, 'running');
+
+    // Stopped for good (no start expected): nothing waits.
+    await runtime.stop(m.id);
+    assert.notEqual((await runtime.inspect(m.id)).state, 'created');
+    // Destroyed while waiting: nothing of it stays.
+    await runtime.start(m.id);
+    await runtime.stop(m.id, { startsAgain: true });
+    assert.equal((await runtime.inspect(m.id)).state, 'created');
+    const shims = async () =>
+      (await runCommand('pgrep', ['-f', `shim --pid-file ${join(work, 'machines', m.id)}`])).stdout.trim();
+    assert.notEqual(await shims(), '');
+    await runtime.destroy(m.id);
+    await network.detach(m.id);
+    assert.deepEqual(existingCgroupDirs(m.id), []);
+    assert.equal(await waitFor('its shim to end', async () => (await shims()) === ''), true);
+    assert.deepEqual(await runtime.inspect(m.id), { state: 'absent' });
+  });
+
   it('destroy leaves no mount, cgroup, netns, veth or directory behind', async () => {
     const m = await launch('gone', ['/hello']);
     const dir = join(work, 'machines', m.id);

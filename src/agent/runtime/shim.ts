@@ -34,10 +34,12 @@ export interface ShimLaunch {
   id: string;
   /** For a process with a terminal: where the runtime sends the terminal to the shim. */
   consoleSocket?: string;
+  /** `create`: the container made and its process held before its exec until `<runtime> start`. */
+  create?: boolean;
 }
 
-/** Starts the shim; resolves once the runtime has started the sandbox's process: true, or failed
- *  to: false (its message is then in the log). */
+/** Starts the shim; resolves once the runtime has started (or created) the sandbox's process:
+ *  true, or failed to: false (its message is then in the log). */
 export async function launchShim(launch: ShimLaunch): Promise<boolean> {
   const { files } = launch;
   const args = [
@@ -47,8 +49,7 @@ export async function launchShim(launch: ShimLaunch): Promise<boolean> {
     '--',
     ...[
       ...launch.runtime,
-      'run',
-      '--detach',
+      ...(launch.create ? ['create'] : ['run', '--detach']),
       ...(launch.consoleSocket ? ['--console-socket', launch.consoleSocket] : []),
       '--pid-file',
       files.containerPid,

@@ -57,6 +57,12 @@ export interface StopOptions {
   /** Signal sent first (default SIGTERM); SIGKILL follows after `timeoutMs`. */
   signal?: string;
   timeoutMs?: number;
+  /**
+   * The machine is likely started again soon (stopped for being idle: the next request wakes it):
+   * a runtime may get its next start ready now, off that request's path (crun: the container
+   * created ahead, docs/scale-to-zero.md).
+   */
+  startsAgain?: boolean;
 }
 
 export interface ExecResult {
