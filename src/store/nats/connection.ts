@@ -113,19 +113,7 @@ export class StoreConnection {
   }
 
   storeError(what: string, error: unknown): NearbyError {
-    if (isNearbyError(error)) return error;
-    if (error instanceof TimeoutError) return storeTimeout(what, this.timeout, error);
-    if (
-      error instanceof NoRespondersError ||
-      error instanceof ClosedConnectionError ||
-      error instanceof ConnectionError ||
-      (error instanceof RequestError && (error.isNoResponders() || error.cause instanceof TimeoutError))
-    ) {
-      return error instanceof RequestError && error.cause instanceof TimeoutError
-        ? storeTimeout(what, this.timeout, error)
-        : storeUnavailable(this.servers, error);
-    }
-    return storeFailed(what, error);
+    return storeErrorOf(what, error, this.servers, this.timeout);
   }
 
   async #track(): Promise<void> {
@@ -177,4 +165,31 @@ function parseServers(servers: readonly string[]): { options: NodeConnectionOpti
   }
   options.servers = shown;
   return { options, shown };
+}
+
+/** A NATS client's failure as the store's error (exported for its test). */
+export function storeErrorOf(
+  what: string,
+  error: unknown,
+  servers: readonly string[],
+  timeoutMs: number,
+): NearbyError {
+  if (isNearbyError(error)) return error;
+  if (error instanceof TimeoutError) return storeTimeout(what, timeoutMs, error);
+  if (
+    error instanceof NoRespondersError ||
+    error instanceof ClosedConnectionError ||
+    error instanceof ConnectionError ||
+    (error instanceof RequestError && (error.isNoResponders() || error.cause instanceof TimeoutError))
+  ) {
+    return error instanceof RequestError && error.cause instanceof TimeoutError
+      ? storeTimeout(what, timeoutMs, error)
+      : storeUnavailable(servers, error);
+  }
+  // JetStream's 503 (err_code 10008): no meta leader or stream group to take it yet, as in a
+  // cluster just started or electing. Nothing was applied; it passes like an unreachable server.
+  if (error instanceof Error && /JetStream system temporarily unavailable/i.test(error.message)) {
+    return storeUnavailable(servers, error);
+  }
+  return storeFailed(what, error);
 }
