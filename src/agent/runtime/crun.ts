@@ -79,7 +79,7 @@ const KILL_GRACE_MS = 10_000;
  * At most this many stopped machines of a host wait in a container created ahead: each holds
  * crun's init and a shim (~4 MB resident together, docs/scale-to-zero.md) while stopped.
  */
-export const AHEAD_LIMIT = 100;
+const AHEAD_LIMIT = 100;
 /** In a sandbox's directory: its container was created ahead, for the bundle whose hash it holds. */
 const AHEAD_FILE = 'created-ahead';
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
