@@ -46,8 +46,12 @@ test('commands run the same spawned here or through the spawn helper', async () 
   assert.equal(here.missing, 'ENOENT');
   assert.deepEqual(here.launcher, [0, 'started\n', true]);
   assert.equal(here.inDir, '/tmp\n');
+  const parent = async () => Number((await runCommand('sh', ['-c', 'echo $PPID'])).stdout);
+  assert.equal(await parent(), process.pid);
   spawnThroughHelper();
   assert.deepEqual(await behaviour(), here);
+  // Spawned by the helper, not by this process.
+  assert.notEqual(await parent(), process.pid);
 });
 
 test('the helper keeps no process alive: a script that used it exits when done', () => {

@@ -23,6 +23,7 @@ import {
 import type { HostNetwork, MachineAddresses } from '../net/types.ts';
 import { type PullTotals, throttle } from '../oci/pull-progress.ts';
 import type { ImageService } from '../oci/types.ts';
+import { isAlive } from '../process-alive.ts';
 import { markStartStep } from '../start-steps.ts';
 import { follow } from '../store/follow.ts';
 import type { Store } from '../store/mod.ts';
@@ -190,7 +191,7 @@ export class Reconciler {
 
   #checkExits(): void {
     for (const [id, pid] of this.#running) {
-      if (pid > 0 && alive(pid)) continue;
+      if (pid > 0 && isAlive(pid)) continue;
       this.#running.delete(id);
       this.#exited.add(id);
       this.kick(id);
@@ -298,7 +299,7 @@ export class Reconciler {
           // The process frozen is the one thawed: its pid needs no `crun state` (a process spawned,
           // ~30 ms on a busy host) before the status that puts the machine back into HAProxy.
           const pid =
-            status.pid !== undefined && alive(status.pid) ? status.pid : (await runtime.inspect(id)).pid;
+            status.pid !== undefined && isAlive(status.pid) ? status.pid : (await runtime.inspect(id)).pid;
           markStartStep(id, 'agent-pid-known');
           if (pid) this.#running.set(id, pid);
           const reason = desired.reason ?? 'api';
@@ -756,15 +757,6 @@ function fileValue(
     );
   }
   return value;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function toStatusExit(exit: ExitInfo): NonNullable<MachineStatus['exit']> {

@@ -8,16 +8,6 @@ import type pino from 'pino';
 import type { ProxyPaths } from './haproxy-config.ts';
 import { stopLeftoverRelay } from './haproxy-output.ts';
 
-/** Whether `pid` is a live process (not a zombie). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return true;
-}
-
 /** The pid of a live HAProxy master running this data dir's configuration, if there is one. */
 export async function runningMaster(
   paths: Pick<ProxyPaths, 'pidFile' | 'config'>,

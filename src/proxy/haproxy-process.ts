@@ -10,6 +10,7 @@ import { closeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
 import { errorMessage } from '../errors.ts';
+import { isAlive } from '../process-alive.ts';
 import { haproxyNotFound, haproxyReloadFailed, haproxyStartFailed } from './errors.ts';
 import type { ProxyPaths } from './haproxy-config.ts';
 import {
@@ -19,7 +20,7 @@ import {
   type Relay,
   relayAccessLog,
 } from './haproxy-output.ts';
-import { isAlive, runningMaster, stopMaster } from './haproxy-pid.ts';
+import { runningMaster, stopMaster } from './haproxy-pid.ts';
 import { cliCommand, parseShowProc, RuntimeApi } from './runtime-api.ts';
 
 export interface HaproxyProcessOptions {

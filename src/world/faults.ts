@@ -7,6 +7,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isAlive } from '../process-alive.ts';
 import { runCommand } from '../run-command.ts';
 import { worldError } from './errors.ts';
 import { sh } from './links.ts';
@@ -78,16 +79,7 @@ async function killPids(pids: number[]): Promise<void> {
       process.kill(pid, 'SIGKILL');
     } catch {}
   }
-  for (let round = 0; round < 100 && pids.some(alive); round++) await delay(20);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  for (let round = 0; round < 100 && pids.some(isAlive); round++) await delay(20);
 }
 
 /** The iptables rules that cut region `a` off from region `b`, in a host of `a`: in and out. */

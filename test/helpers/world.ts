@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage } from '../../src/oci/build.ts';
 import { pushImage } from '../../src/oci/push.ts';
+import { isAlive } from '../../src/process-alive.ts';
 import { busyboxLayer, helloBinaryLayer, PATH_ENV } from './images.ts';
 import { nearbyBin } from './nearby.ts';
 
@@ -57,15 +58,6 @@ async function claim(path: string): Promise<boolean> {
   if (pid > 0 && isAlive(pid)) return false;
   await rm(path, { force: true }); // lapsed: free for the next pick
   return false;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface World {

@@ -368,9 +368,12 @@ describe('crun runtime driver', { skip: root ? false : 'needs root' }, () => {
     await waitFor('hello to listen', hello);
     await runtime.stop(m.id, { startsAgain: true });
     // Created, its process held before its exec: nothing listens, the shim waits for it.
-    assert.equal((await runtime.inspect(m.id)).state, 'created');
+    const waiting = await runtime.inspect(m.id);
+    assert.equal(waiting.state, 'created');
     await assert.rejects(hello());
     const { pid } = await runtime.start(m.id);
+    // The held process is the one that runs: the start did not make another container.
+    assert.equal(pid, waiting.pid);
     assert.deepEqual(await runtime.inspect(m.id), { state: 'running', pid });
     assert.equal(await waitFor('hello again', hello), `hello from ${m.id} in tst\n`);
 
